@@ -1,0 +1,55 @@
+"""Backends turn a graph into a callable on buffers (their lowering tables live with them).
+
+``compile_graph(graph, device)`` returns ``fn(*buffers) -> list[buffers]`` and caches it
+per graph. The reference lowering interprets the graph with the eager impls; the CPU
+and CUDA compilers replace it where available.
+"""
+
+from __future__ import annotations
+
+import os
+import weakref
+
+from ..core.array import Array
+from ..core.graph import eval_graph
+
+_compiled: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def interpret(graph):
+    """The reference lowering: evaluate equation by equation with the eager impls."""
+
+    def run(*bufs):
+        outs = eval_graph(graph, [Array(b) for b in bufs])
+        return [o._value if type(o) is Array else o for o in outs]
+
+    return run
+
+
+def _cpu_lowering():
+    name = os.environ.get("FUNTORCH_CPU_BACKEND", "interpret")
+    if name == "interpret":
+        return interpret
+    raise ValueError(f"funtorch: unknown FUNTORCH_CPU_BACKEND={name!r}")
+
+
+def compile_graph(graph, device="cpu"):
+    per = _compiled.get(graph)
+    if per is None:
+        per = _compiled[graph] = {}
+    fn = per.get(device)
+    if fn is None:
+        if device == "cpu":
+            fn = _cpu_lowering()(graph)
+        else:
+            raise RuntimeError(f"funtorch: no compiler for device {device!r}")
+        per[device] = fn
+    return fn
+
+
+def eager_impl(device, prim, args, params):
+    raise RuntimeError(f"funtorch: device {device!r} is not available")
+
+
+def to_host(x):
+    raise RuntimeError(f"funtorch: device {x._device!r} is not available")

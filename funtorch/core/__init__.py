@@ -1,0 +1,1 @@
+"""The core: arrays, dtypes, primitives and the interpreter stack, the IR."""

@@ -1,0 +1,136 @@
+"""The concrete, immutable Array: a buffer plus the device it lives on."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from . import dtypes
+from .abstract import ShapedArray
+from .array_methods import ArrayMethods
+
+
+class Array(ArrayMethods):
+    """An immutable n-d array on a device (numpy storage on the CPU)."""
+
+    __slots__ = ("_value", "_device", "__weakref__")
+
+    def __init__(self, value, device: str = "cpu"):
+        if device == "cpu" and not isinstance(value, np.ndarray):
+            value = np.asarray(value)
+        self._value = value
+        self._device = device
+
+    # ---- metadata
+    @property
+    def shape(self):
+        return self._value.shape
+
+    @property
+    def dtype(self):
+        return self._value.dtype
+
+    @property
+    def aval(self):
+        return ShapedArray(self._value.shape, self._value.dtype)
+
+    @property
+    def device(self):
+        return self._device
+
+    # ---- conversion
+    def numpy(self) -> np.ndarray:
+        """A host copy (writable; the array itself stays immutable)."""
+        return np.array(to_numpy(self))
+
+    def __array__(self, dtype=None, copy=None):
+        v = to_numpy(self)
+        if dtype is not None and np.dtype(dtype) != v.dtype:
+            return v.astype(dtype)
+        if copy:
+            return np.array(v)
+        if v.flags.writeable and self._device == "cpu":
+            v = v.view()
+            v.flags.writeable = False
+        return v
+
+    def item(self):
+        v = to_numpy(self)
+        if v.size != 1:
+            raise ValueError(f"funtorch: item() needs an array of size 1, got shape {v.shape}")
+        return v.reshape(()).item()
+
+    def tolist(self):
+        return to_numpy(self).tolist()
+
+    def __bool__(self):
+        return bool(_scalar_value(self, "bool()"))
+
+    def __int__(self):
+        return int(_scalar_value(self, "int()"))
+
+    def __float__(self):
+        return float(_scalar_value(self, "float()"))
+
+    def __index__(self):
+        v = _scalar_value(self, "use as an index")
+        if not (dtypes.is_int(v.dtype) or dtypes.is_bool(v.dtype)):
+            raise TypeError(f"funtorch: only integer arrays can be used as an index, got "
+                            f"{v.dtype}")
+        return int(v)
+
+    def __complex__(self):
+        return complex(_scalar_value(self, "complex()"))
+
+    def __repr__(self):
+        v = to_numpy(self)
+        body = np.array2string(v, separator=", ", prefix="Array(")
+        dev = "" if self._device == "cpu" else f", device={self._device}"
+        return f"Array({body}, dtype={v.dtype}{dev})"
+
+    def __str__(self):
+        return str(to_numpy(self))
+
+    def __format__(self, spec):
+        v = to_numpy(self)
+        return format(v.item() if v.ndim == 0 else v, spec)
+
+    def __hash__(self):
+        raise TypeError("funtorch: arrays are unhashable; use .item() or a tuple of values")
+
+    def __reduce__(self):
+        return (_rebuild, (to_numpy(self),))
+
+    def __dlpack__(self, *args, **kwargs):
+        return to_numpy(self).__dlpack__(*args, **kwargs)
+
+    def __dlpack_device__(self):
+        return to_numpy(self).__dlpack_device__()
+
+    def block_until_ready(self):
+        return self
+
+
+def _rebuild(v):
+    return Array(v)
+
+
+def _scalar_value(x, why):
+    v = to_numpy(x)
+    if v.size != 1:
+        raise ValueError(f"funtorch: {why} of an array with {v.size} elements (shape "
+                         f"{v.shape}) is ambiguous; reduce it first (x.any(), x.all(), x.sum())")
+    return v.reshape(())
+
+
+def to_numpy(x) -> np.ndarray:
+    """Host numpy view of an Array (copying from a device), or np.asarray of anything."""
+    if type(x) is Array:
+        if x._device == "cpu":
+            return x._value
+        from ..backends import to_host
+        return to_host(x)
+    return np.asarray(x)
+
+
+def device_of(x) -> str:
+    return x._device if isinstance(x, Array) else "cpu"

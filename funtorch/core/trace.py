@@ -1,0 +1,306 @@
+"""Primitives, the interpreter stack, tracers and the eval interpreter.
+
+This is Autodidax part 1/3: ``bind`` finds the innermost active interpreter among
+its arguments (and the dynamic trace, for jit's omnistaging) and lets it process
+the primitive. Interpreters own their rule tables; nothing here names a primitive.
+"""
+
+from __future__ import annotations
+
+import itertools
+from contextlib import contextmanager
+
+import numpy as np
+
+from . import dtypes
+from .abstract import ShapedArray
+from .errors import ConcretizationTypeError, UnexpectedTracerError
+
+
+# --------------------------------------------------------------------------- primitives
+
+class Primitive:
+    """A named operation. Arrays go in positionally, static params as keywords."""
+
+    multiple_results = False
+
+    def __init__(self, name: str, *, multiple_results: bool = False):
+        self.name = name
+        self.multiple_results = multiple_results
+
+    def __repr__(self):
+        return self.name
+
+    def bind(self, *args, **params):
+        return bind(self, *args, **params)
+
+    def def_impl(self, fn):
+        impl_rules[self] = fn
+        return fn
+
+    def def_abstract_eval(self, fn):
+        abstract_eval_rules[self] = fn
+        return fn
+
+
+# Eager implementations: numpy arrays in, numpy array(s) out (a list if multiple_results).
+impl_rules: dict[Primitive, callable] = {}
+# Shape/dtype rules: ShapedArrays in, ShapedArray(s) out (a list if multiple_results).
+abstract_eval_rules: dict[Primitive, callable] = {}
+
+
+def abstract_eval(prim, avals, params):
+    try:
+        rule = abstract_eval_rules[prim]
+    except KeyError:
+        raise NotImplementedError(f"funtorch: no shape rule for primitive '{prim}'") from None
+    out = rule(*avals, **params)
+    return list(out) if prim.multiple_results else [out]
+
+
+# --------------------------------------------------------------------------- interpreter stack
+
+class MainTrace:
+    __slots__ = ("level", "trace_type", "global_data", "alive")
+
+    def __init__(self, level, trace_type, global_data):
+        self.level = level
+        self.trace_type = trace_type
+        self.global_data = global_data
+        self.alive = True
+
+    def __repr__(self):
+        return f"MainTrace({self.level}, {self.trace_type.__name__})"
+
+
+class Trace:
+    __slots__ = ("main",)
+
+    def __init__(self, main: MainTrace):
+        self.main = main
+
+    def pure(self, val):
+        raise NotImplementedError
+
+    def lift(self, tracer):
+        raise NotImplementedError
+
+    def process_primitive(self, prim, tracers, params):
+        raise NotImplementedError
+
+
+trace_stack: list[MainTrace] = []
+dynamic_trace: MainTrace | None = None
+
+
+@contextmanager
+def new_main(trace_type, global_data=None):
+    level = len(trace_stack)
+    main = MainTrace(level, trace_type, global_data)
+    trace_stack.append(main)
+    try:
+        yield main
+    finally:
+        trace_stack.pop()
+        main.alive = False
+
+
+@contextmanager
+def new_dynamic(main: MainTrace):
+    global dynamic_trace
+    prev, dynamic_trace = dynamic_trace, main
+    try:
+        yield
+    finally:
+        dynamic_trace = prev
+
+
+def eager_mode() -> bool:
+    """True when no transformation is active (bind can call impls directly)."""
+    return len(trace_stack) == 1 and dynamic_trace is None
+
+
+# --------------------------------------------------------------------------- tracers
+
+from .array_methods import ArrayMethods  # noqa: E402
+
+
+class Tracer(ArrayMethods):
+    """A value flowing through an interpreter. Carries an abstract value."""
+
+    __slots__ = ("_trace", "_origin")
+    __array_priority__ = 1000
+
+    @property
+    def aval(self):
+        raise NotImplementedError
+
+    @property
+    def shape(self):
+        return self.aval.shape
+
+    @property
+    def dtype(self):
+        return self.aval.dtype
+
+    def full_lower(self):
+        return self
+
+    def to_concrete(self, why: str):
+        """The concrete value behind this tracer, or a ConcretizationTypeError."""
+        raise ConcretizationTypeError(self, why)
+
+    def __array__(self, dtype=None, copy=None):
+        raise ConcretizationTypeError(self, "conversion to a numpy array (np.asarray)")
+
+    def _concrete_scalar(self, why):
+        v = np.asarray(self.to_concrete(why))
+        if v.size != 1:
+            raise ValueError(f"funtorch: {why} of an array with {v.size} elements is "
+                             "ambiguous; reduce it first")
+        return v.reshape(())
+
+    def __bool__(self):
+        return bool(self._concrete_scalar("bool() (an `if`, `while`, `and`, `or` or `not`)"))
+
+    def __int__(self):
+        return int(self._concrete_scalar("int()"))
+
+    def __float__(self):
+        return float(self._concrete_scalar("float()"))
+
+    def __index__(self):
+        return int(self._concrete_scalar("use as a Python index"))
+
+    def item(self):
+        return self._concrete_scalar("item()").item()
+
+    def numpy(self):
+        return np.array(self.to_concrete("numpy()"))
+
+    def __repr__(self):
+        return f"Traced<{self.aval.str_short()}>with<{type(self._trace).__name__}>"
+
+    def __hash__(self):
+        raise TypeError("funtorch: arrays and tracers are unhashable; mark the argument "
+                        "static (static_argnums) if it is a hashable Python value")
+
+
+def find_top_trace(xs) -> Trace:
+    top = trace_stack[0]
+    for x in xs:
+        if isinstance(x, Tracer):
+            m = x._trace.main
+            if not m.alive:
+                raise UnexpectedTracerError(x)
+            if m.level > top.level:
+                top = m
+    if dynamic_trace is not None and dynamic_trace.level > top.level:
+        top = dynamic_trace
+    return top.trace_type(top)
+
+
+def full_raise(trace: Trace, val):
+    if not isinstance(val, Tracer):
+        return trace.pure(val)
+    level = trace.main.level
+    vm = val._trace.main
+    if vm is trace.main:
+        return val
+    if not vm.alive:
+        raise UnexpectedTracerError(val)
+    if vm.level < level:
+        return trace.lift(val)
+    raise UnexpectedTracerError(val, f"a tracer of level {vm.level} reached a trace of "
+                                     f"level {level}")
+
+
+def full_lower(val):
+    if isinstance(val, Tracer):
+        return val.full_lower()
+    return val
+
+
+def bind(prim, *args, **params):
+    if len(trace_stack) == 1 and dynamic_trace is None:
+        outs = _eval_primitive(prim, args, params)
+    else:
+        top = find_top_trace(args)
+        tracers = [full_raise(top, a) for a in args]
+        outs = [full_lower(o) for o in top.process_primitive(prim, tracers, params)]
+    return outs if prim.multiple_results else outs[0]
+
+
+def bind1(prim, *args, **params):
+    """bind for a single-result primitive, always returning one value."""
+    return bind(prim, *args, **params)
+
+
+# --------------------------------------------------------------------------- eval interpreter
+
+from .array import Array, device_of, to_numpy  # noqa: E402
+
+
+def _eval_primitive(prim, args, params):
+    for a in args:
+        if isinstance(a, Tracer):
+            raise UnexpectedTracerError(a)
+    device = "cpu"
+    for a in args:
+        if type(a) is Array and a._device != "cpu":
+            device = a._device
+            break
+    if device != "cpu":
+        from ..backends import eager_impl
+        return eager_impl(device, prim, args, params)
+    try:
+        impl = impl_rules[prim]
+    except KeyError:
+        raise NotImplementedError(f"funtorch: primitive '{prim}' has no eager impl") from None
+    out = impl(*[to_numpy(a) for a in args], **params)
+    if prim.multiple_results:
+        return [Array(o) for o in out]
+    return [Array(out)]
+
+
+class EvalTrace(Trace):
+    __slots__ = ()
+
+    def pure(self, val):
+        return val
+
+    lift = pure
+
+    def process_primitive(self, prim, tracers, params):
+        return _eval_primitive(prim, tracers, params)
+
+
+trace_stack.append(MainTrace(0, EvalTrace, None))
+
+
+# --------------------------------------------------------------------------- helpers
+
+def get_aval(x) -> ShapedArray:
+    if isinstance(x, Tracer):
+        return x.aval
+    if isinstance(x, Array):
+        return ShapedArray(x._value.shape, x._value.dtype)
+    if dtypes.is_weak(x):
+        return ShapedArray((), dtypes.canonical_python_dtype(x))
+    if isinstance(x, (np.ndarray, np.generic)):
+        return ShapedArray(np.shape(x), x.dtype)
+    raise TypeError(f"funtorch: {type(x).__name__} is not a valid array value")
+
+
+def concrete_or_error(x, why: str):
+    """The numpy value of ``x``, or an error explaining that it is traced."""
+    if isinstance(x, Tracer):
+        return x.to_concrete(why)
+    return to_numpy(x)
+
+
+_counter = itertools.count()
+
+
+__all__ = ["Primitive", "bind", "Tracer", "Trace", "MainTrace", "new_main", "new_dynamic",
+           "find_top_trace", "full_raise", "full_lower", "get_aval", "Array", "device_of"]

@@ -1,0 +1,129 @@
+"""Conversion, promotion and broadcasting shared by the numpy-named ops."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .. import lax
+from ..core import dtypes
+from ..core.array import Array
+from ..core.trace import Tracer, get_aval
+
+
+def is_array(x):
+    return isinstance(x, (Array, Tracer))
+
+
+def asarray(x, dtype=None):
+    """Array (or tracer) from array-likes; Python floats -> float32, ints -> int64."""
+    if isinstance(x, Tracer):
+        return x if dtype is None else lax.convert_element_type(x, dtype)
+    if isinstance(x, Array):
+        if dtype is None or np.dtype(dtype) == x.dtype:
+            return x
+        return lax.convert_element_type(x, dtype)
+    if dtype is not None:
+        dtype = dtypes.dtype(dtype)
+    if isinstance(x, (list, tuple)) and any(is_array(e) for e in _flat(x)):
+        from .shape import stack
+        return stack([asarray(e, dtype) for e in x])
+    if isinstance(x, (np.ndarray, np.generic)):
+        v = x
+        if dtype is None and v.dtype not in dtypes._SUPPORTED:
+            raise TypeError(f"funtorch: numpy dtype {v.dtype} is not supported")
+        v = np.array(v, dtype=dtype)
+    else:
+        if dtype is None:
+            v = np.array(x)
+            if v.dtype == np.float64:
+                v = v.astype(dtypes.default_float)
+            elif v.dtype.kind == "i" and v.dtype != dtypes.default_int:
+                v = v.astype(dtypes.default_int)
+            elif v.dtype.kind not in "biuf":
+                raise TypeError(f"funtorch: cannot convert {type(x).__name__} "
+                                f"({v.dtype}) to an array")
+        else:
+            v = np.array(x, dtype=dtype)
+    v.flags.writeable = False
+    return Array(v)
+
+
+def _flat(x):
+    for e in x:
+        if isinstance(e, (list, tuple)):
+            yield from _flat(e)
+        else:
+            yield e
+
+
+def promote(name, *args):
+    """Convert ``args`` to arrays of one dtype (Python scalars are weak)."""
+    dt = dtypes.result_type(*args)
+    out = []
+    for a in args:
+        if dtypes.is_weak(a):
+            out.append(np.asarray(a, dt))
+        elif is_array(a):
+            out.append(lax.convert_element_type(a, dt) if a.dtype != dt else a)
+        else:
+            out.append(asarray(a, dt))
+    return out
+
+
+def broadcast_shapes(name, *shapes):
+    try:
+        return tuple(np.broadcast_shapes(*shapes))
+    except ValueError:
+        raise ValueError(
+            f"funtorch.{name}: shapes {', '.join(str(tuple(s)) for s in shapes)} cannot be "
+            "broadcast together (trailing dimensions must be equal or 1)") from None
+
+
+def broadcast_to_shape(x, shape):
+    a = get_aval(x)
+    if a.shape == shape:
+        return x
+    nd = len(shape)
+    # drop size-1 dims that are broadcast, keep the rest
+    dims = tuple(range(nd - a.ndim, nd))
+    return lax.broadcast_in_dim(x, shape, dims)
+
+
+def promote_broadcast(name, *args):
+    args = promote(name, *args)
+    shape = broadcast_shapes(name, *[np.shape(a) if not is_array(a) else a.shape
+                                     for a in args])
+    return [broadcast_to_shape(a, shape) for a in args]
+
+
+def elementwise(name, lax_fn, *args):
+    return lax_fn(*promote_broadcast(name, *args))
+
+
+def to_float(name, x):
+    """Integer and bool inputs of transcendental ops become the default float."""
+    if dtypes.is_weak(x):
+        return np.asarray(x, dtypes.default_float)
+    x = asarray(x)
+    if not dtypes.is_float(x.dtype):
+        return lax.convert_element_type(x, dtypes.default_float)
+    return x
+
+
+def canonicalize_axis(name, axis, ndim):
+    axis = int(axis)
+    if not -ndim <= axis < max(ndim, 1):
+        raise ValueError(f"funtorch.{name}: axis {axis} is out of bounds for an array of rank "
+                         f"{ndim}")
+    return axis % ndim if ndim else 0
+
+
+def axes_tuple(name, axis, ndim):
+    if axis is None:
+        return tuple(range(ndim))
+    if isinstance(axis, (tuple, list)):
+        axes = tuple(canonicalize_axis(name, a, ndim) for a in axis)
+        if len(set(axes)) != len(axes):
+            raise ValueError(f"funtorch.{name}: repeated axis in {axis}")
+        return axes
+    return (canonicalize_axis(name, axis, ndim),)

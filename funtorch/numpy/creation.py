@@ -1,0 +1,93 @@
+"""Array creation: tensor, asarray, zeros, ones, full, arange, linspace, eye, *_like."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .. import lax
+from ..core import dtypes
+from ._core import asarray, is_array
+
+
+def tensor(data, dtype=None):
+    """A new array holding a copy of ``data`` (PyTorch's ``torch.tensor``)."""
+    if is_array(data):
+        return asarray(data, dtype)
+    return asarray(np.array(data, copy=True) if isinstance(data, np.ndarray) else data, dtype)
+
+
+def array(data, dtype=None):
+    return tensor(data, dtype)
+
+
+def _shape(shape):
+    if isinstance(shape, (int, np.integer)):
+        return (int(shape),)
+    shape = tuple(int(s) for s in shape)
+    if any(s < 0 for s in shape):
+        raise ValueError(f"funtorch: negative dimensions are not allowed, got {shape}")
+    return shape
+
+
+def full(shape, fill_value, dtype=None):
+    shape = _shape(shape)
+    if is_array(fill_value):
+        from .shape import broadcast_to
+        return broadcast_to(asarray(fill_value, dtype), shape)
+    dtype = dtypes.dtype(dtype) if dtype is not None else dtypes.result_type(fill_value)
+    return asarray(np.full(shape, fill_value, dtype))
+
+
+def zeros(shape, dtype=None):
+    return asarray(np.zeros(_shape(shape), dtypes.dtype(dtype or dtypes.default_float)))
+
+
+def ones(shape, dtype=None):
+    return asarray(np.ones(_shape(shape), dtypes.dtype(dtype or dtypes.default_float)))
+
+
+def empty(shape, dtype=None):
+    return zeros(shape, dtype)
+
+
+def zeros_like(x, dtype=None, shape=None):
+    x = asarray(x) if not is_array(x) else x
+    return lax.full(x.shape if shape is None else _shape(shape), 0, dtype or x.dtype)
+
+
+def ones_like(x, dtype=None, shape=None):
+    x = asarray(x) if not is_array(x) else x
+    return lax.full(x.shape if shape is None else _shape(shape), 1, dtype or x.dtype)
+
+
+def full_like(x, fill_value, dtype=None, shape=None):
+    x = asarray(x) if not is_array(x) else x
+    return lax.full(x.shape if shape is None else _shape(shape), fill_value, dtype or x.dtype)
+
+
+def arange(start, stop=None, step=1, dtype=None):
+    for v in (start, stop, step):
+        if is_array(v) and not hasattr(v, "_value"):
+            raise TypeError("funtorch.arange: start/stop/step must be concrete; under jit "
+                            "pass them as static arguments (static_argnums)")
+    if stop is None:
+        start, stop = 0, start
+    start, stop, step = (v.item() if is_array(v) else v for v in (start, stop, step))
+    if step == 0:
+        raise ValueError("funtorch.arange: step must not be zero")
+    if dtype is None:
+        dtype = dtypes.result_type(start, stop, step)
+    return asarray(np.arange(start, stop, step, dtype=dtypes.dtype(dtype)))
+
+
+def linspace(start, stop, num=50, endpoint=True, dtype=None):
+    if num < 0:
+        raise ValueError(f"funtorch.linspace: num must be non-negative, got {num}")
+    dtype = dtypes.dtype(dtype or dtypes.default_float)
+    return asarray(np.linspace(float(start), float(stop), int(num), endpoint=endpoint)
+                   .astype(dtype))
+
+
+def eye(n, m=None, k=0, dtype=None):
+    return asarray(np.eye(int(n), None if m is None else int(m), int(k),
+                          dtype=dtypes.dtype(dtype or dtypes.default_float)))

@@ -1,0 +1,170 @@
+"""Reductions with numpy names: sum prod mean var std max min argmax argmin logsumexp
+cumsum all any."""
+
+from __future__ import annotations
+
+from .. import lax
+from ..core import dtypes
+from ._core import asarray, axes_tuple, canonicalize_axis, is_array
+
+
+def _arr(x):
+    return x if is_array(x) else asarray(x)
+
+
+def _keep(name, y, x_shape, axes, keepdims):
+    if not keepdims:
+        return y
+    shape = tuple(1 if i in axes else s for i, s in enumerate(x_shape))
+    return lax.reshape(y, shape)
+
+
+def _sum_dtype(x, dtype):
+    if dtype is not None:
+        return dtypes.dtype(dtype)
+    if dtypes.is_bool(x.dtype) or (dtypes.is_int(x.dtype) and x.dtype.itemsize < 8):
+        return dtypes.uint64 if dtypes.is_unsigned(x.dtype) else dtypes.int64
+    return x.dtype
+
+
+def sum(x, axis=None, keepdims=False, dtype=None):  # noqa: A001
+    x = _arr(x)
+    axes = axes_tuple("sum", axis, x.ndim)
+    x = lax.convert_element_type(x, _sum_dtype(x, dtype))
+    return _keep("sum", lax.reduce_sum(x, axes), x.shape, axes, keepdims)
+
+
+def prod(x, axis=None, keepdims=False, dtype=None):
+    x = _arr(x)
+    axes = axes_tuple("prod", axis, x.ndim)
+    x = lax.convert_element_type(x, _sum_dtype(x, dtype))
+    return _keep("prod", lax.reduce_prod(x, axes), x.shape, axes, keepdims)
+
+
+def _count(x, axes):
+    n = 1
+    for a in axes:
+        n *= x.shape[a]
+    return n
+
+
+def mean(x, axis=None, keepdims=False, dtype=None):
+    x = _arr(x)
+    axes = axes_tuple("mean", axis, x.ndim)
+    if not dtypes.is_float(x.dtype):
+        x = lax.convert_element_type(x, dtype or dtypes.default_float)
+    elif dtype is not None:
+        x = lax.convert_element_type(x, dtype)
+    s = lax.reduce_sum(x, axes)
+    n = _count(x, axes)
+    out = lax.div(s, lax.full_like(s, n)) if n else lax.div(s, lax.full_like(s, float("nan")))
+    return _keep("mean", out, x.shape, axes, keepdims)
+
+
+def var(x, axis=None, keepdims=False, ddof=0, correction=None, dtype=None):
+    """Variance; ``ddof`` (numpy) or ``correction`` (PyTorch / array API)."""
+    x = _arr(x)
+    if not dtypes.is_float(x.dtype):
+        x = lax.convert_element_type(x, dtypes.default_float)
+    if correction is not None:
+        ddof = correction
+    axes = axes_tuple("var", axis, x.ndim)
+    m = mean(x, axes, keepdims=True)
+    from .ufuncs import subtract
+    d = subtract(x, m)
+    s = lax.reduce_sum(lax.mul(d, d), axes)
+    n = _count(x, axes) - ddof
+    out = lax.div(s, lax.full_like(s, n if n > 0 else float("nan")))
+    if n <= 0:
+        out = lax.full_like(out, float("nan"))
+    return _keep("var", out, x.shape, axes, keepdims)
+
+
+def std(x, axis=None, keepdims=False, ddof=0, correction=None, dtype=None):
+    return lax.sqrt(var(x, axis, keepdims, ddof, correction, dtype))
+
+
+def max(x, axis=None, keepdims=False):  # noqa: A001
+    x = _arr(x)
+    axes = axes_tuple("max", axis, x.ndim)
+    return _keep("max", lax.reduce_max(x, axes), x.shape, axes, keepdims)
+
+
+def min(x, axis=None, keepdims=False):  # noqa: A001
+    x = _arr(x)
+    axes = axes_tuple("min", axis, x.ndim)
+    return _keep("min", lax.reduce_min(x, axes), x.shape, axes, keepdims)
+
+
+amax, amin = max, min
+
+
+def all(x, axis=None, keepdims=False):  # noqa: A001
+    from .ufuncs import _to_bool
+    x = _to_bool(x)
+    axes = axes_tuple("all", axis, x.ndim)
+    return _keep("all", lax.reduce_min(x, axes) if axes else x, x.shape, axes, keepdims)
+
+
+def any(x, axis=None, keepdims=False):  # noqa: A001
+    from .ufuncs import _to_bool
+    x = _to_bool(x)
+    axes = axes_tuple("any", axis, x.ndim)
+    return _keep("any", lax.reduce_max(x, axes) if axes else x, x.shape, axes, keepdims)
+
+
+def _arg(name, fn, x, axis, keepdims):
+    x = _arr(x)
+    if axis is None:
+        x = lax.reshape(x, (x.size,))
+        axis = 0
+        shape = None
+    else:
+        axis = canonicalize_axis(name, axis, x.ndim)
+        shape = x.shape
+    if x.shape[axis] == 0:
+        raise ValueError(f"funtorch.{name}: attempt to get {name} of an empty sequence")
+    out = fn(x, axis)
+    if keepdims:
+        if shape is None:
+            return lax.reshape(out, (1,) * len(x.shape))
+        return _keep(name, out, shape, (axis,), True)
+    return out
+
+
+def argmax(x, axis=None, keepdims=False):
+    return _arg("argmax", lax.argmax, x, axis, keepdims)
+
+
+def argmin(x, axis=None, keepdims=False):
+    return _arg("argmin", lax.argmin, x, axis, keepdims)
+
+
+def logsumexp(x, axis=None, keepdims=False):
+    """log(sum(exp(x))) computed stably (the max is subtracted, its gradient stopped)."""
+    x = _arr(x)
+    if not dtypes.is_float(x.dtype):
+        x = lax.convert_element_type(x, dtypes.default_float)
+    axes = axes_tuple("logsumexp", axis, x.ndim)
+    m = lax.stop_gradient(lax.reduce_max(x, axes))
+    finite = lax.is_finite(m)
+    m = lax.select_n(finite, lax.full_like(m, 0), m)
+    kept = tuple(i for i in range(x.ndim) if i not in axes)
+    mb = lax.broadcast_in_dim(m, x.shape, kept)
+    s = lax.reduce_sum(lax.exp(lax.sub(x, mb)), axes)
+    out = lax.add(lax.log(s), m)
+    return _keep("logsumexp", out, x.shape, axes, keepdims)
+
+
+def cumsum(x, axis=None, dtype=None):
+    x = _arr(x)
+    if axis is None:
+        x = lax.reshape(x, (x.size,))
+        axis = 0
+    x = lax.convert_element_type(x, _sum_dtype(x, dtype))
+    return lax.cumsum(x, canonicalize_axis("cumsum", axis, x.ndim))
+
+
+def count_nonzero(x, axis=None, keepdims=False):
+    from .ufuncs import not_equal
+    return sum(not_equal(_arr(x), 0), axis, keepdims)

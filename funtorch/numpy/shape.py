@@ -1,0 +1,276 @@
+"""Shape manipulation with numpy names."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .. import lax
+from ._core import (asarray, axes_tuple, broadcast_shapes, canonicalize_axis, is_array,
+                    promote)
+
+
+def _arr(x):
+    return x if is_array(x) else asarray(x)
+
+
+def reshape(x, *shape, order="C"):
+    if order != "C":
+        raise NotImplementedError("funtorch.reshape: only order='C' is supported")
+    x = _arr(x)
+    if len(shape) == 1 and not isinstance(shape[0], (int, np.integer)):
+        shape = tuple(shape[0])
+    shape = [int(s) for s in shape]
+    if shape.count(-1) > 1:
+        raise ValueError("funtorch.reshape: can only specify one unknown dimension (-1)")
+    if -1 in shape:
+        known = int(np.prod([s for s in shape if s != -1], dtype=np.int64))
+        if known == 0 or x.size % known:
+            raise ValueError(f"funtorch.reshape: cannot reshape array of size {x.size} into "
+                             f"shape {tuple(shape)}")
+        shape[shape.index(-1)] = x.size // known
+    return lax.reshape(x, tuple(shape))
+
+
+def ravel(x):
+    x = _arr(x)
+    return lax.reshape(x, (x.size,))
+
+
+def transpose(x, axes=None):
+    x = _arr(x)
+    if axes is None:
+        axes = tuple(reversed(range(x.ndim)))
+    axes = tuple(canonicalize_axis("transpose", a, x.ndim) for a in axes)
+    if sorted(axes) != list(range(x.ndim)):
+        raise ValueError(f"funtorch.transpose: axes {axes} are not a permutation of "
+                         f"range({x.ndim})")
+    return lax.transpose(x, axes)
+
+
+def permute_dims(x, axes):
+    return transpose(x, axes)
+
+
+def swapaxes(x, axis1, axis2):
+    x = _arr(x)
+    a1 = canonicalize_axis("swapaxes", axis1, x.ndim)
+    a2 = canonicalize_axis("swapaxes", axis2, x.ndim)
+    perm = list(range(x.ndim))
+    perm[a1], perm[a2] = perm[a2], perm[a1]
+    return lax.transpose(x, tuple(perm))
+
+
+def moveaxis(x, source, destination):
+    x = _arr(x)
+    src = axes_tuple("moveaxis", source, x.ndim) if isinstance(source, (tuple, list)) else (
+        canonicalize_axis("moveaxis", source, x.ndim),)
+    dst = axes_tuple("moveaxis", destination, x.ndim) if isinstance(
+        destination, (tuple, list)) else (canonicalize_axis("moveaxis", destination, x.ndim),)
+    if len(src) != len(dst):
+        raise ValueError("funtorch.moveaxis: source and destination need the same length")
+    order = [i for i in range(x.ndim) if i not in src]
+    for d, s in sorted(zip(dst, src)):
+        order.insert(d, s)
+    return lax.transpose(x, tuple(order))
+
+
+def squeeze(x, axis=None):
+    x = _arr(x)
+    if axis is None:
+        axes = tuple(i for i, s in enumerate(x.shape) if s == 1)
+    else:
+        axes = axes_tuple("squeeze", axis, x.ndim)
+        for a in axes:
+            if x.shape[a] != 1:
+                raise ValueError(f"funtorch.squeeze: cannot select an axis to squeeze out "
+                                 f"which has size not equal to one (axis {a} of shape "
+                                 f"{x.shape})")
+    return lax.squeeze(x, axes)
+
+
+def expand_dims(x, axis):
+    x = _arr(x)
+    axes = axis if isinstance(axis, (tuple, list)) else (axis,)
+    return lax.expand_dims(x, tuple(axes))
+
+
+def broadcast_to(x, shape):
+    x = _arr(x)
+    shape = (int(shape),) if isinstance(shape, (int, np.integer)) else tuple(map(int, shape))
+    out = broadcast_shapes("broadcast_to", x.shape, shape)
+    if out != shape:
+        raise ValueError(f"funtorch.broadcast_to: cannot broadcast shape {x.shape} to {shape}")
+    from ._core import broadcast_to_shape
+    return broadcast_to_shape(x, shape)
+
+
+def broadcast_arrays(*xs):
+    xs = [_arr(x) for x in xs]
+    shape = broadcast_shapes("broadcast_arrays", *[x.shape for x in xs])
+    return [broadcast_to(x, shape) for x in xs]
+
+
+def atleast_1d(x):
+    x = _arr(x)
+    return lax.reshape(x, (1,)) if x.ndim == 0 else x
+
+
+def concatenate(arrays, axis=0):
+    arrays = [_arr(a) for a in arrays]
+    if not arrays:
+        raise ValueError("funtorch.concatenate: need at least one array")
+    if axis is None:
+        arrays = [ravel(a) for a in arrays]
+        axis = 0
+    arrays = promote("concatenate", *arrays)
+    nd = arrays[0].ndim
+    if nd == 0:
+        raise ValueError("funtorch.concatenate: zero-dimensional arrays cannot be concatenated")
+    for a in arrays:
+        if a.ndim != nd:
+            raise ValueError(f"funtorch.concatenate: all arrays need the same rank, got shapes "
+                             f"{[tuple(a.shape) for a in arrays]}")
+    return lax.concatenate(arrays, canonicalize_axis("concatenate", axis, nd))
+
+
+concat = concatenate
+
+
+def stack(arrays, axis=0):
+    arrays = [_arr(a) for a in arrays]
+    if not arrays:
+        raise ValueError("funtorch.stack: need at least one array")
+    shapes = {tuple(a.shape) for a in arrays}
+    if len(shapes) != 1:
+        raise ValueError(f"funtorch.stack: all arrays must have the same shape, got "
+                         f"{[tuple(a.shape) for a in arrays]}")
+    nd = arrays[0].ndim + 1
+    axis = canonicalize_axis("stack", axis, nd)
+    return concatenate([lax.expand_dims(a, (axis,)) for a in arrays], axis)
+
+
+def hstack(arrays):
+    arrays = [atleast_1d(a) for a in arrays]
+    return concatenate(arrays, 0 if arrays[0].ndim == 1 else 1)
+
+
+def vstack(arrays):
+    arrays = [_arr(a) for a in arrays]
+    arrays = [lax.reshape(a, (1, a.size)) if a.ndim < 2 else a for a in arrays]
+    return concatenate(arrays, 0)
+
+
+def split(x, indices_or_sections, axis=0):
+    x = _arr(x)
+    axis = canonicalize_axis("split", axis, x.ndim)
+    n = x.shape[axis]
+    if isinstance(indices_or_sections, (int, np.integer)):
+        k = int(indices_or_sections)
+        if k <= 0 or n % k:
+            raise ValueError(f"funtorch.split: array of size {n} along axis {axis} does not "
+                             f"split into {k} equal sections (use array_split)")
+        bounds = [i * (n // k) for i in range(k + 1)]
+    else:
+        bounds = [0, *[min(max(int(i), 0), n) for i in indices_or_sections], n]
+    return [lax.slice_in_dim(x, a, max(a, b), 1, axis) for a, b in zip(bounds, bounds[1:])]
+
+
+def array_split(x, sections, axis=0):
+    x = _arr(x)
+    axis = canonicalize_axis("array_split", axis, x.ndim)
+    n = x.shape[axis]
+    q, r = divmod(n, int(sections))
+    sizes = [q + 1] * r + [q] * (int(sections) - r)
+    return split(x, np.cumsum(sizes)[:-1].tolist(), axis)
+
+
+def flip(x, axis=None):
+    x = _arr(x)
+    return lax.rev(x, axes_tuple("flip", axis, x.ndim))
+
+
+def pad(x, pad_width, mode="constant", constant_values=0):
+    """numpy's pad (mode 'constant', 'edge' or 'reflect')."""
+    x = _arr(x)
+    pw = np.broadcast_to(np.asarray(pad_width, dtype=np.int64), (x.ndim, 2)).tolist() \
+        if x.ndim else []
+    if any(a < 0 or b < 0 for a, b in pw):
+        raise ValueError(f"funtorch.pad: negative pad width {pad_width}")
+    if mode == "constant":
+        cv = np.asarray(constant_values)
+        if cv.ndim != 0:
+            raise NotImplementedError("funtorch.pad: only a scalar constant_values is supported")
+        return lax.pad(x, np.asarray(constant_values, x.dtype), [(a, b, 0) for a, b in pw])
+    if mode in ("edge", "reflect"):
+        for ax, (a, b) in enumerate(pw):
+            n = x.shape[ax]
+            if mode == "edge":
+                left = [lax.slice_in_dim(x, 0, 1, 1, ax)] * a
+                right = [lax.slice_in_dim(x, n - 1, n, 1, ax)] * b
+            else:
+                if a >= n or b >= n:
+                    raise ValueError("funtorch.pad: reflect padding must be smaller than the "
+                                     "dimension")
+                left = [lax.slice_in_dim(x, i, i + 1, 1, ax) for i in range(a, 0, -1)]
+                right = [lax.slice_in_dim(x, n - 2 - i, n - 1 - i, 1, ax) for i in range(b)]
+            x = lax.concatenate([*left, x, *right], ax) if (left or right) else x
+        return x
+    raise NotImplementedError(f"funtorch.pad: mode {mode!r} is not supported")
+
+
+def tile(x, reps):
+    x = _arr(x)
+    reps = (reps,) if isinstance(reps, int) else tuple(reps)
+    nd = max(x.ndim, len(reps))
+    x = lax.reshape(x, (1,) * (nd - x.ndim) + tuple(x.shape))
+    reps = (1,) * (nd - len(reps)) + reps
+    for ax, r in enumerate(reps):
+        if r != 1:
+            x = lax.concatenate([x] * r, ax) if r > 0 else lax.slice_in_dim(x, 0, 0, 1, ax)
+    return x
+
+
+def repeat(x, repeats, axis=None):
+    x = _arr(x)
+    if axis is None:
+        x, axis = ravel(x), 0
+    axis = canonicalize_axis("repeat", axis, x.ndim)
+    if not isinstance(repeats, (int, np.integer)):
+        raise NotImplementedError("funtorch.repeat: only an integer repeat count is supported")
+    shape = list(x.shape)
+    y = lax.expand_dims(x, (axis + 1,))
+    bshape = shape[:axis + 1] + [int(repeats)] + shape[axis + 1:]
+    y = lax.broadcast_in_dim(y, tuple(bshape), tuple(range(len(bshape))))
+    shape[axis] *= int(repeats)
+    return lax.reshape(y, tuple(shape))
+
+
+def roll(x, shift, axis=None):
+    x = _arr(x)
+    if axis is None:
+        return reshape(roll(ravel(x), shift, 0), x.shape)
+    axis = canonicalize_axis("roll", axis, x.ndim)
+    n = x.shape[axis]
+    if n == 0:
+        return x
+    s = int(shift) % n
+    if s == 0:
+        return x
+    return lax.concatenate([lax.slice_in_dim(x, n - s, n, 1, axis),
+                            lax.slice_in_dim(x, 0, n - s, 1, axis)], axis)
+
+
+def tril(x, k=0):
+    from .ufuncs import where
+    x = _arr(x)
+    r = lax.broadcasted_iota("int64", x.shape[-2:], 0)
+    c = lax.broadcasted_iota("int64", x.shape[-2:], 1)
+    return where(lax.ge(lax.add(r, lax.full_like(r, k)), c), x, 0)
+
+
+def triu(x, k=0):
+    from .ufuncs import where
+    x = _arr(x)
+    r = lax.broadcasted_iota("int64", x.shape[-2:], 0)
+    c = lax.broadcasted_iota("int64", x.shape[-2:], 1)
+    return where(lax.le(lax.add(r, lax.full_like(r, k)), c), x, 0)

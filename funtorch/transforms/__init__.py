@@ -1,0 +1,1 @@
+"""Transformations of functions: jvp/vjp/grad (ad), vmap (batching), jit."""

@@ -1,0 +1,158 @@
+"""Vectorisation (vmap): each value carries the axis its batch lives on, or None."""
+
+from __future__ import annotations
+
+from ..core.abstract import ShapedArray
+from ..core.errors import ConcretizationTypeError
+from ..core.trace import Trace, Tracer, bind, concrete_or_error, get_aval, new_main
+
+not_mapped = None
+
+# prim -> rule(vals, dims, **params) -> (outs, out_dims); outs a list iff multiple_results
+batching_rules: dict = {}
+
+
+class BatchTracer(Tracer):
+    __slots__ = ("val", "batch_dim")
+
+    def __init__(self, trace, val, batch_dim):
+        self._trace = trace
+        self.val = val
+        self.batch_dim = batch_dim
+        self._origin = getattr(val, "_origin", None)
+
+    @property
+    def aval(self):
+        a = get_aval(self.val)
+        if self.batch_dim is None:
+            return a
+        s = list(a.shape)
+        del s[self.batch_dim]
+        return ShapedArray(tuple(s), a.dtype)
+
+    def to_concrete(self, why):
+        if self.batch_dim is None:
+            return concrete_or_error(self.val, why)
+        raise ConcretizationTypeError(self, why + " inside vmap (the value differs per example)")
+
+
+class BatchTrace(Trace):
+    __slots__ = ()
+
+    @property
+    def axis_size(self):
+        return self.main.global_data
+
+    def pure(self, val):
+        return BatchTracer(self, val, not_mapped)
+
+    lift = pure
+
+    def process_primitive(self, prim, tracers, params):
+        vals = [t.val for t in tracers]
+        dims = [t.batch_dim for t in tracers]
+        if all(d is None for d in dims):
+            out = bind(prim, *vals, **params)
+            outs = out if prim.multiple_results else [out]
+            return [BatchTracer(self, o, None) for o in outs]
+        try:
+            rule = batching_rules[prim]
+        except KeyError:
+            raise NotImplementedError(f"funtorch: vmap rule for '{prim}' not implemented") \
+                from None
+        outs, out_dims = rule(vals, dims, **params)
+        if not prim.multiple_results:
+            outs, out_dims = [outs], [out_dims]
+        return [BatchTracer(self, o, d) for o, d in zip(outs, out_dims)]
+
+
+def _lax():
+    from .. import lax
+    return lax
+
+
+def moveaxis(x, src, dst):
+    """Move axis ``src`` of ``x`` to ``dst`` (both non-negative)."""
+    if src == dst:
+        return x
+    nd = get_aval(x).ndim
+    perm = [i for i in range(nd) if i != src]
+    perm.insert(dst, src)
+    return _lax().transpose(x, tuple(perm))
+
+
+def bdim_at_front(x, dim, size):
+    """``x`` with its batch axis first, broadcasting an unbatched ``x`` to ``size``."""
+    if dim is None:
+        a = get_aval(x)
+        return _lax().broadcast_in_dim(x, (size, *a.shape), tuple(range(1, a.ndim + 1)))
+    return moveaxis(x, dim, 0)
+
+
+def matchaxis(x, src, dst, size):
+    if src is None:
+        a = get_aval(x)
+        shape = list(a.shape)
+        shape.insert(dst, size)
+        dims = tuple(i for i in range(len(shape)) if i != dst)
+        return _lax().broadcast_in_dim(x, tuple(shape), dims)
+    return moveaxis(x, src, dst)
+
+
+def batch_size_of(vals, dims):
+    for v, d in zip(vals, dims):
+        if d is not None:
+            return get_aval(v).shape[d]
+    raise ValueError("no batched argument")
+
+
+def vmap_flat(f, axis_size, vals, in_dims, out_dims_fn):
+    """Run flat ``f`` batched. ``out_dims_fn(n_out) -> list`` gives the output axes."""
+    with new_main(BatchTrace, axis_size) as main:
+        trace = BatchTrace(main)
+        tracers = [BatchTracer(trace, v, d) if d is not None else v
+                   for v, d in zip(vals, in_dims)]
+        outs = f(*tracers)
+        out_dims = out_dims_fn(len(outs))
+        results = []
+        for o, od in zip(outs, out_dims):
+            if isinstance(o, BatchTracer) and o._trace.main is main:
+                v, d = o.val, o.batch_dim
+            else:
+                v, d = o, None
+            if od is None:
+                if d is not None:
+                    raise ValueError(
+                        "vmap: out_axes=None for an output that varies along the mapped axis")
+                results.append(v)
+            else:
+                results.append(matchaxis(v, d, od if od >= 0 else od + get_aval(v).ndim + (
+                    1 if d is None else 0), axis_size))
+    return results
+
+
+# --- helpers for writing batching rules next to primitives
+
+def defvectorized(prim):
+    """Unary elementwise: the batch axis passes straight through."""
+
+    def rule(vals, dims, **params):
+        return bind(prim, *vals, **params), dims[0]
+
+    batching_rules[prim] = rule
+
+
+def defbroadcasting(prim):
+    """n-ary elementwise over equal shapes: align batch axes, broadcast unbatched args."""
+
+    def rule(vals, dims, **params):
+        size = batch_size_of(vals, dims)
+        first = next(d for d in dims if d is not None)
+        if all(d == first for d in dims):
+            out = bind(prim, *vals, **params)
+            return out, (first if not prim.multiple_results else [first] * len(out))
+        args = [matchaxis(v, d, first, size) if d != first else v for v, d in zip(vals, dims)]
+        out = bind(prim, *args, **params)
+        return out, (first if not prim.multiple_results else [first] * len(out))
+
+    batching_rules[prim] = rule

@@ -1,0 +1,340 @@
+"""jit: stage a function into a graph once per input signature and compile it.
+
+``jit_p`` is a primitive whose parameter is the graph; its rules transform the graph
+(JVP, batching, transposition, partial evaluation) so that ``grad(jit(f))``,
+``jit(grad(f))`` and ``vmap(jit(f))`` all work. Backends turn a graph into a callable.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import weakref
+
+from .. import tree as tree_util
+from ..core import dtypes
+from ..core.abstract import ShapedArray
+from ..core.array import Array
+from ..core.graph import Eqn, Graph, Var, eval_graph
+from ..core.trace import Primitive, Tracer, bind, eager_mode, get_aval
+from ..core.tracing import trace_to_graph
+from . import ad, batching
+from .ad import Zero, is_undefined
+
+jit_p = Primitive("jit", multiple_results=True)
+
+
+def _jit_impl(*args, graph, name, donated):
+    from ..backends import compile_graph
+    return compile_graph(graph, "cpu")(*args)
+
+
+jit_p.def_impl(_jit_impl)
+jit_p.def_abstract_eval(lambda *avals, graph, name, donated: list(graph.out_avals))
+
+
+def _params(graph, name, donated=None):
+    return dict(graph=graph, name=name, donated=donated or (False,) * len(graph.in_vars))
+
+
+# --------------------------------------------------------------------------- graph transforms
+# Each derives a new graph by tracing an interpreter over ``eval_graph``; results are
+# cached per (graph, pattern) so a jitted training step is transformed once.
+
+_graph_cache: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _cached(kind, graph, key, build):
+    per_graph = _graph_cache.setdefault(graph, {})
+    k = (kind, key)
+    if k not in per_graph:
+        per_graph[k] = build()
+    return per_graph[k]
+
+
+def _closed(graph, consts):
+    """Fold constants captured while re-tracing into explicit inputs (appended first)."""
+    return graph, consts
+
+
+def jvp_graph(graph: Graph, nonzeros):
+    """Graph of (primals, nonzero tangents) -> (outs, nonzero tangent outs)."""
+
+    def build():
+        out_nz = []
+
+        def fun(*args):
+            n = len(graph.in_vars)
+            primals, ts = args[:n], iter(args[n:])
+            tangents = [next(ts) if nz else Zero(v.aval.tangent_aval())
+                        for v, nz in zip(graph.in_vars, nonzeros)]
+            outs, touts = ad.jvp_flat(lambda *xs: eval_graph(graph, xs), primals, tangents)
+            out_nz.extend(type(t) is not Zero for t in touts)
+            return [*outs, *[t for t in touts if type(t) is not Zero]]
+
+        avals = [v.aval for v in graph.in_vars] + [
+            v.aval for v, nz in zip(graph.in_vars, nonzeros) if nz]
+        g, consts = trace_to_graph(fun, avals)
+        return g, consts, out_nz
+
+    return _cached("jvp", graph, tuple(nonzeros), build)
+
+
+def _jit_jvp(primals, tangents, *, graph, name, donated):
+    nonzeros = tuple(type(t) is not Zero for t in tangents)
+    g, consts, out_nz = jvp_graph(graph, nonzeros)
+    outs = bind(jit_p, *consts, *primals, *[t for t in tangents if type(t) is not Zero],
+                **_params(g, f"jvp({name})"))
+    n = len(graph.outs)
+    touts = iter(outs[n:])
+    return outs[:n], [next(touts) if nz else Zero(a.tangent_aval())
+                      for nz, a in zip(out_nz, graph.out_avals)]
+
+
+ad.jvp_rules[jit_p] = _jit_jvp
+
+
+def batch_graph(graph: Graph, axis_size, dims):
+    def build():
+        def fun(*args):
+            return batching.vmap_flat(lambda *xs: eval_graph(graph, xs), axis_size, list(args),
+                                      list(dims), lambda n: [0] * n)
+
+        avals = []
+        for v, d in zip(graph.in_vars, dims):
+            if d is None:
+                avals.append(v.aval)
+            else:
+                s = list(v.aval.shape)
+                s.insert(d, axis_size)
+                avals.append(ShapedArray(s, v.aval.dtype))
+        return trace_to_graph(fun, avals)
+
+    return _cached("vmap", graph, (axis_size, tuple(dims)), build)
+
+
+def _jit_batch(vals, dims, *, graph, name, donated):
+    size = batching.batch_size_of(vals, dims)
+    g, consts = batch_graph(graph, size, dims)
+    outs = bind(jit_p, *consts, *vals, **_params(g, f"vmap({name})"))
+    return outs, [0] * len(outs)
+
+
+batching.batching_rules[jit_p] = _jit_batch
+
+
+def transpose_graph(graph: Graph, linear, ct_nonzero):
+    """Graph of (non-linear inputs, nonzero cotangents) -> cotangents of linear inputs."""
+
+    def build():
+        def fun(*args):
+            n_res = sum(not lin for lin in linear)
+            res, cts_in = iter(args[:n_res]), iter(args[n_res:])
+            invals = [None if lin else next(res) for lin in linear]
+            cts = [next(cts_in) if nz else Zero(o.aval.tangent_aval())
+                   for o, nz in zip(graph.outs, ct_nonzero)]
+            out = ad.backward_pass(graph, linear, invals, cts)
+            return [ad.instantiate(c) for c, lin in zip(out, linear) if lin]
+
+        avals = [v.aval for v, lin in zip(graph.in_vars, linear) if not lin] + [
+            o.aval for o, nz in zip(graph.outs, ct_nonzero) if nz]
+        return trace_to_graph(fun, avals)
+
+    return _cached("transpose", graph, (tuple(linear), tuple(ct_nonzero)), build)
+
+
+def _jit_transpose(cts, *invals, graph, name, donated):
+    linear = tuple(is_undefined(x) for x in invals)
+    ct_nz = tuple(type(c) is not Zero for c in cts)
+    g, consts = transpose_graph(graph, linear, ct_nz)
+    outs = iter(bind(jit_p, *consts, *[x for x in invals if not is_undefined(x)],
+                     *[c for c in cts if type(c) is not Zero],
+                     **_params(g, f"transpose({name})")))
+    return [next(outs) if lin else None for lin in linear]
+
+
+ad.transpose_rules[jit_p] = _jit_transpose
+
+
+def _jit_partial_eval(uks_in, eqn):
+    graph, name = eqn.params["graph"], eqn.params["name"]
+    known, unknown, out_uks, num_res = ad.partial_eval_graph(graph, uks_in)
+    res_vars = [Var(v.aval) for v in known.outs[len(known.outs) - num_res:]]
+    eqn_k = Eqn(jit_p, [x for x, u in zip(eqn.inputs, uks_in) if not u],
+                [o for o, u in zip(eqn.outputs, out_uks) if not u] + res_vars,
+                _params(known, name))
+    eqn_u = Eqn(jit_p, res_vars + [x for x, u in zip(eqn.inputs, uks_in) if u],
+                [o for o, u in zip(eqn.outputs, out_uks) if u], _params(unknown, name))
+    return eqn_k, eqn_u, out_uks, res_vars
+
+
+ad.partial_eval_graph_rules[jit_p] = _jit_partial_eval
+
+
+def _jit_dce(used_outputs, eqn):
+    graph = eqn.params["graph"]
+    g = ad.dce(graph, used_outputs)
+    live = _used_inputs(g)
+    new_graph = Graph([v for v, u in zip(g.in_vars, live) if u], g.eqns,
+                      [o for o, u in zip(g.outs, used_outputs) if u])
+    new_eqn = Eqn(jit_p, [x for x, u in zip(eqn.inputs, live) if u],
+                  [o for o, u in zip(eqn.outputs, used_outputs) if u],
+                  _params(new_graph, eqn.params["name"]))
+    return live, new_eqn
+
+
+def _used_inputs(graph):
+    used = set()
+    for e in graph.eqns:
+        used.update(x for x in e.inputs if type(x) is Var)
+    used.update(o for o in graph.outs if type(o) is Var)
+    return [v in used for v in graph.in_vars]
+
+
+ad.dce_rules[jit_p] = _jit_dce
+
+
+# --------------------------------------------------------------------------- the user API
+
+class _CacheEntry:
+    __slots__ = ("graph", "consts", "out_tree", "compiled", "const_bufs", "reusable")
+
+
+def _describe_args(fun, n):
+    try:
+        names = list(inspect.signature(fun).parameters)
+    except (TypeError, ValueError):
+        names = []
+    fname = getattr(fun, "__qualname__", getattr(fun, "__name__", "function"))
+    return [f"argument '{names[i]}' of {fname}" if i < len(names) else
+            f"argument {i} of {fname}" for i in range(n)]
+
+
+class JitFunction:
+    """A function staged and compiled once per input signature."""
+
+    def __init__(self, fun, static_argnums=(), static_argnames=(), donate_argnums=(),
+                 device=None):
+        self.fun = fun
+        self.static_argnums = _tuple(static_argnums)
+        self.static_argnames = _tuple(static_argnames)
+        self.donate_argnums = _tuple(donate_argnums)
+        self.device = device
+        self._cache = {}
+        self._sig = None
+        try:
+            self._sig = inspect.signature(fun)
+        except (TypeError, ValueError):
+            pass
+        functools.update_wrapper(self, fun)
+
+    def __get__(self, obj, objtype=None):
+        return self if obj is None else functools.partial(self, obj)
+
+    def _split(self, args, kwargs):
+        nargs = len(args)
+        static_nums = tuple(i % nargs if nargs else i for i in self.static_argnums
+                            if -nargs <= i < nargs)
+        if self._sig is not None and self.static_argnames:
+            params = list(self._sig.parameters)
+            for nm in self.static_argnames:
+                if nm in params and params.index(nm) < nargs:
+                    static_nums += (params.index(nm),)
+        statics = tuple((i, args[i]) for i in sorted(set(static_nums)))
+        static_kw = tuple(sorted((k, v) for k, v in kwargs.items()
+                                 if k in self.static_argnames))
+        dyn_args = [a for i, a in enumerate(args) if i not in static_nums]
+        dyn_kwargs = {k: v for k, v in kwargs.items() if k not in self.static_argnames}
+        for _, v in statics + static_kw:
+            try:
+                hash(v)
+            except TypeError:
+                raise TypeError(f"funtorch.jit: static argument {v!r} of type "
+                                f"{type(v).__name__} is not hashable; static arguments must "
+                                "be hashable (use a tuple instead of a list)") from None
+        return statics, static_kw, dyn_args, dyn_kwargs, static_nums
+
+    def __call__(self, *args, **kwargs):
+        statics, static_kw, dyn_args, dyn_kwargs, static_nums = self._split(args, kwargs)
+        leaves, in_tree = tree_util.flatten((dyn_args, dyn_kwargs))
+        leaves = [x if isinstance(x, (Array, Tracer)) else _to_array(x) for x in leaves]
+        sig = (in_tree, statics, static_kw,
+               tuple((x.shape, x.dtype, x.device if type(x) is Array else None) for x in leaves))
+        entry = self._cache.get(sig)
+        if entry is None:
+            entry = self._trace(args, kwargs, statics, static_kw, static_nums, in_tree, leaves)
+            if entry.reusable:
+                self._cache[sig] = entry
+        if eager_mode() and entry.compiled is not None and all(
+                type(x) is Array and x._device == "cpu" for x in leaves):
+            outs = [Array(o) for o in entry.compiled(*entry.const_bufs,
+                                                     *[x._value for x in leaves])]
+        else:
+            outs = bind(jit_p, *entry.consts, *leaves,
+                        **_params(entry.graph, getattr(self.fun, "__name__", "jit")))
+        return tree_util.unflatten(entry.out_tree, outs)
+
+    def _trace(self, args, kwargs, statics, static_kw, static_nums, in_tree, leaves):
+        origins = _describe_args(self.fun, len(args))
+        dyn_origins = [o for i, o in enumerate(origins) if i not in static_nums]
+        leaf_origins = []
+        for a, o in zip(tree_util.unflatten(in_tree, leaves)[0], dyn_origins):
+            leaf_origins += [o] * len(tree_util.leaves(a))
+        leaf_origins += ["a keyword argument"] * (len(leaves) - len(leaf_origins))
+        out_tree = []
+
+        def flat_fun(*xs):
+            dargs, dkw = tree_util.unflatten(in_tree, xs)
+            it = iter(dargs)
+            static_map = dict(statics)
+            full = [static_map[i] if i in static_map else next(it) for i in range(len(args))]
+            out = self.fun(*full, **dkw, **dict(static_kw))
+            ls, ot = tree_util.flatten(out)
+            out_tree.append(ot)
+            return ls
+
+        graph, consts = trace_to_graph(flat_fun, [get_aval(x) for x in leaves], leaf_origins)
+        e = _CacheEntry()
+        e.graph, e.consts, e.out_tree = graph, consts, out_tree[0]
+        e.reusable = not any(isinstance(c, Tracer) for c in consts)
+        e.compiled, e.const_bufs = None, None
+        if e.reusable and all(type(c) is Array and c._device == "cpu" for c in consts):
+            from ..backends import compile_graph
+            e.compiled = compile_graph(graph, "cpu")
+            e.const_bufs = [c._value for c in consts]
+        return e
+
+    def lower(self, *args, **kwargs):
+        """The graph this function compiles to for these arguments."""
+        from ..core.tracing import make_graph
+        return make_graph(self.fun, static_argnums=self.static_argnums)(*args, **kwargs)
+
+    def clear_cache(self):
+        self._cache.clear()
+
+    @property
+    def cache_size(self):
+        return len(self._cache)
+
+
+def _to_array(x):
+    from ..numpy import asarray
+    if x is None:
+        raise TypeError("funtorch.jit: None is not a valid argument value")
+    if dtypes.is_weak(x) or hasattr(x, "__array__") or isinstance(x, (list, tuple)):
+        return asarray(x)
+    raise TypeError(f"funtorch.jit: argument of type {type(x).__name__} is not an array; mark "
+                    "it static with static_argnums/static_argnames")
+
+
+def _tuple(x):
+    if x is None:
+        return ()
+    return (x,) if isinstance(x, (int, str)) else tuple(x)
+
+
+def jit(fun=None, *, static_argnums=(), static_argnames=(), donate_argnums=(), device=None):
+    """Compile ``fun`` (also usable as ``@jit(static_argnums=...)``)."""
+    if fun is None:
+        return lambda f: JitFunction(f, static_argnums, static_argnames, donate_argnums, device)
+    return JitFunction(fun, static_argnums, static_argnames, donate_argnums, device)
