@@ -3,7 +3,7 @@
 Pure ops, composable ``grad``/``vmap``/``jit``, stateless layers and optimizers.
 """
 
-from . import lax, tree  # noqa: F401
+from . import data, lax, tree  # noqa: F401
 from .core.array import Array  # noqa: F401
 from .core.errors import ConcretizationTypeError, UnexpectedTracerError  # noqa: F401
 from .core.dtypes import float0  # noqa: F401
@@ -13,6 +13,7 @@ from .numpy import *  # noqa: F401,F403
 from .numpy import __dict__ as _np_dict
 from .transforms.api import (grad, hessian, jacfwd, jacrev, jvp, linearize, value_and_grad,  # noqa: F401
                              vjp, vmap)
+from .io import load, save  # noqa: F401
 from .transforms.jit import jit  # noqa: F401
 
 __version__ = "0.1.0"

@@ -3,6 +3,8 @@ rev, iota. All but iota are linear; their transposes are each other."""
 
 from __future__ import annotations
 
+import builtins
+
 import numpy as np
 
 from ..core import dtypes
@@ -207,7 +209,7 @@ def _slice_shape(x, *, start_indices, limit_indices, strides):
 
 
 def _slice_impl(x, *, start_indices, limit_indices, strides):
-    return x[tuple(slice(s, lim, st) for s, lim, st in zip(start_indices, limit_indices,
+    return x[tuple(builtins.slice(s, lim, st) for s, lim, st in zip(start_indices, limit_indices,
                                                            strides))]
 
 

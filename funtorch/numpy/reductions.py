@@ -115,6 +115,7 @@ def any(x, axis=None, keepdims=False):  # noqa: A001
 
 def _arg(name, fn, x, axis, keepdims):
     x = _arr(x)
+    ndim = x.ndim
     if axis is None:
         x = lax.reshape(x, (x.size,))
         axis = 0
@@ -127,7 +128,7 @@ def _arg(name, fn, x, axis, keepdims):
     out = fn(x, axis)
     if keepdims:
         if shape is None:
-            return lax.reshape(out, (1,) * len(x.shape))
+            return lax.reshape(out, (1,) * ndim)
         return _keep(name, out, shape, (axis,), True)
     return out
 

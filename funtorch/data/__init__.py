@@ -1,0 +1,89 @@
+"""Datasets (MNIST, Fashion-MNIST, a bundled MNIST sample) and minibatch iteration.
+
+Data stays in numpy until a batch is taken, so loading never depends on the array library
+or a device; shuffling uses an explicit ``funtorch.random`` key, so an epoch's order is
+reproducible from the key alone.
+"""
+
+from __future__ import annotations
+
+import operator
+
+import numpy as np
+
+from .idx import read_idx, write_idx
+from .mnist import DownloadError, fashion_mnist, load_dataset, mnist, mnist_sample
+
+__all__ = [
+    "batches", "mnist", "fashion_mnist", "mnist_sample", "load_dataset", "read_idx",
+    "write_idx", "DownloadError",
+]
+
+
+def batches(*arrays, batch_size, key=None, drop_last=True):
+    """Minibatches over the leading axis: an iterable of tuples, one slice per array.
+
+    With ``key``, the order is ``funtorch.random.permutation(key, n)``; pass a fresh key
+    (e.g. ``fold_in(key, epoch)``) each epoch. ``drop_last`` keeps every batch the same
+    shape, which spares ``jit`` a retrace for the short final batch. ``len()`` gives the
+    number of batches. Arguments are checked here, not at the first ``next()``.
+    """
+    if not arrays:
+        raise TypeError("batches: pass at least one array, e.g. batches(x, y, batch_size=32)")
+    if isinstance(batch_size, bool):
+        raise TypeError(f"batches: batch_size must be a positive int, got {batch_size!r}")
+    try:
+        batch_size = operator.index(batch_size)
+    except TypeError:
+        raise TypeError(
+            f"batches: batch_size must be a positive int, got {type(batch_size).__name__} "
+            f"{batch_size!r}"
+        ) from None
+    if batch_size <= 0:
+        raise ValueError(f"batches: batch_size must be positive, got {batch_size}")
+    arrays = tuple(a if hasattr(a, "shape") else np.asarray(a) for a in arrays)
+    for i, a in enumerate(arrays):
+        if len(a.shape) == 0:
+            raise ValueError(f"batches: array {i} is a scalar; every array needs a leading axis")
+    lengths = [a.shape[0] for a in arrays]
+    if len(set(lengths)) > 1:
+        shapes = ", ".join(f"{tuple(a.shape)}" for a in arrays)
+        raise ValueError(
+            f"batches: arrays must share their leading length, got shapes {shapes}"
+        )
+    n = lengths[0]
+    order = None if key is None else _permutation(key, n)
+    return _Batches(arrays, n, batch_size, order, drop_last)
+
+
+def _permutation(key, n):
+    from funtorch import random as _random  # lazy: random may import the array core
+
+    permutation = getattr(_random, "permutation", None)
+    if permutation is None:
+        raise NotImplementedError("batches(key=...) needs funtorch.random.permutation")
+    order = np.asarray(permutation(key, n))
+    if order.shape != (n,):
+        raise ValueError(
+            f"batches: funtorch.random.permutation(key, {n}) gave shape {order.shape}, "
+            f"expected ({n},)"
+        )
+    return order.astype(np.intp, copy=False)
+
+
+class _Batches:
+    """Re-iterable, so the same object can be looped over twice with the same order."""
+
+    def __init__(self, arrays, n, batch_size, order, drop_last):
+        self._arrays, self._n, self._bs = arrays, n, batch_size
+        self._order, self._drop_last = order, drop_last
+
+    def __len__(self):
+        full, rest = divmod(self._n, self._bs)
+        return full + (1 if rest and not self._drop_last else 0)
+
+    def __iter__(self):
+        for b in range(len(self)):
+            lo, hi = b * self._bs, min((b + 1) * self._bs, self._n)
+            index = slice(lo, hi) if self._order is None else self._order[lo:hi]
+            yield tuple(a[index] for a in self._arrays)
