@@ -14,6 +14,7 @@ from .numpy import __dict__ as _np_dict
 from .transforms.api import (grad, hessian, jacfwd, jacrev, jvp, linearize, value_and_grad,  # noqa: F401
                              vjp, vmap)
 from .io import load, save  # noqa: F401
+from .lax.control_flow import cond, fori_loop, scan, switch, while_loop  # noqa: F401
 from .transforms.jit import jit  # noqa: F401
 
 __version__ = "0.1.0"

@@ -34,6 +34,7 @@ class Literal:
     __slots__ = ("val", "aval")
 
     def __init__(self, val):
+        # usually a scalar; graphs built inside transformation rules may close over arrays
         self.val = np.asarray(val)
         self.aval = ShapedArray(self.val.shape, self.val.dtype)
 

@@ -56,25 +56,29 @@ class GraphBuilder:
         self.const_vals[v] = val
         return v
 
-    def build(self, in_tracers, out_tracers):
+    def build(self, in_tracers, out_tracers, inline_all=False):
         const_vars = list(self.const_vals)
         const_vals = [self.const_vals[v] for v in const_vars]
         in_vars = [self.getvar(t) for t in in_tracers]
         outs = [self.getvar(t) for t in out_tracers]
         graph = Graph(const_vars + in_vars, self.eqns, outs)
-        graph, const_vals = _inline_literals(graph, const_vals)
-        return graph, const_vals
+        return _inline_literals(graph, const_vals, inline_all)
 
 
-def _inline_literals(graph, consts):
-    """Scalar constants become literals in the equations that use them."""
+def _inline_literals(graph, consts, inline_all=False):
+    """Scalar constants (every concrete constant, with ``inline_all``) become literals.
+
+    Top-level jit graphs keep array constants as inputs (the compiled code receives them
+    as buffers); graphs derived inside transformation rules are closed instead, so a
+    rule never has to thread constants through a higher-order primitive.
+    """
     nc = len(consts)
     out_set = set(graph.outs)
     keep_vars, keep_vals, lits = [], [], {}
     for v, c in zip(graph.in_vars[:nc], consts):
         val = c._value if (type(c) is Array and c._device == "cpu") else c
-        if not isinstance(val, Tracer) and np.ndim(val) == 0 and v not in out_set and \
-                not isinstance(val, Array):
+        concrete = not isinstance(val, (Tracer, Array))
+        if concrete and (inline_all or (np.ndim(val) == 0 and v not in out_set)):
             lits[v] = Literal(np.asarray(val, v.aval.dtype))
         else:
             keep_vars.append(v)
@@ -83,85 +87,7 @@ def _inline_literals(graph, consts):
         return graph, consts
     eqns = [Eqn(e.prim, [lits.get(x, x) if type(x) is Var else x for x in e.inputs],
                 e.outputs, e.params) for e in graph.eqns]
-    return Graph(keep_vars + graph.in_vars[nc:], eqns, graph.outs), keep_vals
-
-
-class GraphTracer(Tracer):
-    __slots__ = ("_aval",)
-
-    def __init__(self, trace, aval, origin=None):
-        self._trace = trace
-        self._aval = aval
-        self._origin = origin
-
-    @property
-    def aval(self):
-        return self._aval
-
-
-class GraphBuilder:
-    def __init__(self):
-        self.eqns = []
-        self.tracer_to_var = {}
-        self.const_tracers = {}   # id(value) -> tracer
-        self.const_vals = {}      # var -> value
-        self.tracers = []         # keep alive so ids stay unique
-
-    def new_tracer(self, trace, aval, origin=None):
-        t = GraphTracer(trace, aval, origin)
-        self.tracers.append(t)
-        return t
-
-    def add_var(self, tracer):
-        v = Var(tracer.aval)
-        self.tracer_to_var[id(tracer)] = v
-        return v
-
-    def getvar(self, tracer):
-        return self.tracer_to_var[id(tracer)]
-
-    def add_const(self, tracer, val):
-        v = self.add_var(tracer)
-        self.const_tracers[id(val)] = tracer
-        self.const_vals[v] = val
-        return v
-
-    def build(self, in_tracers, out_tracers):
-        const_vars = list(self.const_vals)
-        const_vals = [self.const_vals[v] for v in const_vars]
-        in_vars = [self.getvar(t) for t in in_tracers]
-        outs = [self.getvar(t) for t in out_tracers]
-        graph = Graph(const_vars + in_vars, self.eqns, outs)
-        graph, const_vals = _inline_literals(graph, const_vals)
-        return graph, const_vals
-
-
-def _inline_literals(graph, consts):
-    """Scalar constants become literals in the equations that use them."""
-    nc = len(consts)
-    keep_vars, keep_vals, lits = [], [], {}
-    for v, c in zip(graph.in_vars[:nc], consts):
-        if not isinstance(c, Tracer) and np.ndim(c) == 0 and not isinstance(c, Array):
-            lits[v] = Literal(c)
-        elif isinstance(c, Array) and c._device == "cpu" and c.ndim == 0:
-            lits[v] = Literal(c._value)
-        else:
-            keep_vars.append(v)
-            keep_vals.append(c)
-    if not lits:
-        return graph, consts
-    eqns = [Eqn(e.prim, [lits.get(x, x) if type(x) is Var else x for x in e.inputs],
-                e.outputs, e.params) for e in graph.eqns]
-    outs = graph.outs  # outputs stay vars (a literal output is materialised by the caller)
-    if any(o in lits for o in outs):
-        keep_vars += [o for o in outs if o in lits and o not in keep_vars]
-        keep_vals += [lits[o].val for o in outs if o in lits][:0]
-        # rare: an output that is itself a scalar constant; keep it as a const input
-        keep_vars = [v for v in graph.in_vars[:nc] if v not in lits or v in outs]
-        keep_vals = [c for v, c in zip(graph.in_vars[:nc], consts) if v not in lits or v in outs]
-        lits = {v: lit for v, lit in lits.items() if v not in outs}
-        eqns = [Eqn(e.prim, [lits.get(x, x) if type(x) is Var else x for x in e.inputs],
-                    e.outputs, e.params) for e in graph.eqns]
+    outs = [lits.get(x, x) if type(x) is Var else x for x in graph.outs]
     return Graph(keep_vars + graph.in_vars[nc:], eqns, outs), keep_vals
 
 
@@ -201,8 +127,11 @@ def _shape_dtype(val):
     return a.shape, a.dtype
 
 
-def trace_to_graph(f, in_avals, origins=None):
-    """Trace flat ``f(*tracers) -> list`` into a graph; returns (graph, consts)."""
+def trace_to_graph(f, in_avals, origins=None, closed=False):
+    """Trace flat ``f(*tracers) -> list`` into a graph; returns (graph, consts).
+
+    With ``closed``, concrete constants are inlined as literals, so ``consts`` holds only
+    values of outer transformations (tracers)."""
     builder = GraphBuilder()
     with new_main(GraphTrace, builder) as main:
         with new_dynamic(main):
@@ -212,7 +141,7 @@ def trace_to_graph(f, in_avals, origins=None):
             outs = f(*tracers_in)
             tracers_out = [trace.get_or_make_const_tracer(o) if not (
                 isinstance(o, Tracer) and o._trace.main is main) else o for o in outs]
-            graph, consts = builder.build(tracers_in, tracers_out)
+            graph, consts = builder.build(tracers_in, tracers_out, closed)
     return graph, consts
 
 

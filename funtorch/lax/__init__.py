@@ -11,3 +11,4 @@ from .reductions import (argmax, argmin, cumsum, reduce_max, reduce_min,  # noqa
 from .shape import (broadcast_in_dim, broadcasted_iota, concatenate, expand_dims,  # noqa: F401
                     full, full_like, iota, pad, reshape, rev, slice, slice_in_dim, squeeze,
                     transpose)
+from .control_flow import cond, fori_loop, scan, switch, while_loop  # noqa: F401,E402

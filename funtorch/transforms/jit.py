@@ -57,8 +57,12 @@ def _closed(graph, consts):
     return graph, consts
 
 
-def jvp_graph(graph: Graph, nonzeros):
-    """Graph of (primals, nonzero tangents) -> (outs, nonzero tangent outs)."""
+def jvp_graph(graph: Graph, nonzeros, instantiate=None):
+    """Graph of (primals, nonzero tangents) -> (outs, nonzero tangent outs).
+
+    Output tangents flagged in ``instantiate`` are materialised even when zero, so
+    callers (cond branches, scan carries) can force a common pattern."""
+    inst = tuple(instantiate) if instantiate is not None else (False,) * len(graph.outs)
 
     def build():
         out_nz = []
@@ -69,15 +73,17 @@ def jvp_graph(graph: Graph, nonzeros):
             tangents = [next(ts) if nz else Zero(v.aval.tangent_aval())
                         for v, nz in zip(graph.in_vars, nonzeros)]
             outs, touts = ad.jvp_flat(lambda *xs: eval_graph(graph, xs), primals, tangents)
+            touts = [ad.instantiate(t) if i and dtypes.is_float(t.aval.dtype) else t
+                     for t, i in zip(touts, inst)]
             out_nz.extend(type(t) is not Zero for t in touts)
             return [*outs, *[t for t in touts if type(t) is not Zero]]
 
         avals = [v.aval for v in graph.in_vars] + [
             v.aval for v, nz in zip(graph.in_vars, nonzeros) if nz]
-        g, consts = trace_to_graph(fun, avals)
+        g, consts = trace_to_graph(fun, avals, closed=True)
         return g, consts, out_nz
 
-    return _cached("jvp", graph, tuple(nonzeros), build)
+    return _cached("jvp", graph, (tuple(nonzeros), inst), build)
 
 
 def _jit_jvp(primals, tangents, *, graph, name, donated):
@@ -108,7 +114,7 @@ def batch_graph(graph: Graph, axis_size, dims):
                 s = list(v.aval.shape)
                 s.insert(d, axis_size)
                 avals.append(ShapedArray(s, v.aval.dtype))
-        return trace_to_graph(fun, avals)
+        return trace_to_graph(fun, avals, closed=True)
 
     return _cached("vmap", graph, (axis_size, tuple(dims)), build)
 
@@ -138,7 +144,7 @@ def transpose_graph(graph: Graph, linear, ct_nonzero):
 
         avals = [v.aval for v, lin in zip(graph.in_vars, linear) if not lin] + [
             o.aval for o, nz in zip(graph.outs, ct_nonzero) if nz]
-        return trace_to_graph(fun, avals)
+        return trace_to_graph(fun, avals, closed=True)
 
     return _cached("transpose", graph, (tuple(linear), tuple(ct_nonzero)), build)
 
