@@ -10,12 +10,11 @@ from .core.dtypes import float0  # noqa: F401
 from .core.graph import ClosedGraph, Graph, typecheck  # noqa: F401
 from .core.tracing import make_graph  # noqa: F401
 from .numpy import *  # noqa: F401,F403
-from .numpy import __dict__ as _np_dict
 from .transforms.api import (grad, hessian, jacfwd, jacrev, jvp, linearize, value_and_grad,  # noqa: F401
                              vjp, vmap)
 from .io import load, save  # noqa: F401
 from .lax.control_flow import cond, fori_loop, scan, switch, while_loop  # noqa: F401
+from .transforms.custom_derivatives import custom_vjp  # noqa: F401
 from .transforms.jit import jit  # noqa: F401
 
 __version__ = "0.1.0"
-del _np_dict

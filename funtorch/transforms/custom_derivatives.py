@@ -1,0 +1,194 @@
+"""custom_vjp: user-defined reverse-mode rules (JAX's ``jax.custom_vjp``).
+
+``custom_vjp_call_p`` evaluates the primal function normally; its JVP rule runs the
+user's ``fwd`` and emits ``custom_lin_p`` for the tangents: a linear primitive whose
+transpose is the user's ``bwd``. So reverse mode uses ``bwd``, while forward mode
+(which would need the JVP of ``bwd``'s transpose) is rejected with a clear error.
+"""
+
+from __future__ import annotations
+
+import functools
+
+from .. import tree as tree_util
+from ..core.graph import eval_graph
+from ..core.trace import Primitive, bind, get_aval
+from ..core.tracing import trace_to_graph
+from . import ad, batching
+from .ad import Zero, is_undefined
+
+custom_vjp_call_p = Primitive("custom_vjp_call", multiple_results=True)
+custom_lin_p = Primitive("custom_lin", multiple_results=True)
+
+
+class custom_vjp:  # noqa: N801 - JAX's name
+    """Decorate ``f``, then ``f.defvjp(fwd, bwd)``:
+
+    ``fwd(*args) -> (out, residuals)`` and ``bwd(residuals, ct_out) -> tuple of cts``,
+    one per positional argument (``None`` for a zero cotangent).
+    """
+
+    def __init__(self, fun, nondiff_argnums=()):
+        self.fun = fun
+        self.nondiff_argnums = tuple(nondiff_argnums)
+        self.fwd = self.bwd = None
+        functools.update_wrapper(self, fun)
+
+    def defvjp(self, fwd, bwd):
+        self.fwd, self.bwd = fwd, bwd
+        return self
+
+    def __call__(self, *args):
+        if self.fwd is None:
+            raise TypeError(f"funtorch.custom_vjp: define the rule with "
+                            f"{getattr(self.fun, '__name__', 'f')}.defvjp(fwd, bwd) first")
+        nondiff = {i: args[i] for i in self.nondiff_argnums}
+        dyn = [a for i, a in enumerate(args) if i not in nondiff]
+        from ..numpy import asarray
+        flat, in_tree = tree_util.flatten(dyn)
+        flat = [asarray(x) for x in flat]
+        avals = [get_aval(x) for x in flat]
+
+        def full_args(xs):
+            it = iter(tree_util.unflatten(in_tree, xs))
+            return [nondiff[i] if i in nondiff else next(it) for i in range(len(args))]
+
+        out_tree, res_tree = [], []
+
+        def fun_flat(*xs):
+            out = self.fun(*full_args(xs))
+            leaves, ot = tree_util.flatten(out)
+            out_tree.append(ot)
+            return [asarray(o) for o in leaves]
+
+        def fwd_flat(*xs):
+            res = self.fwd(*full_args(xs))
+            if not (isinstance(res, tuple) and len(res) == 2):
+                raise TypeError("funtorch.custom_vjp: fwd must return (output, residuals)")
+            out, r = res
+            leaves, ot = tree_util.flatten(out)
+            r_leaves, rt = tree_util.flatten(r)
+            res_tree.append(rt)
+            out_tree.append(ot)
+            return [asarray(o) for o in leaves] + [asarray(x) for x in r_leaves]
+
+        fun_graph, fun_consts = trace_to_graph(fun_flat, avals, closed=True)
+        fwd_graph, fwd_consts = trace_to_graph(fwd_flat, avals, closed=True)
+        if fun_consts or fwd_consts:
+            raise TypeError("funtorch.custom_vjp: the function closes over traced values; pass "
+                            "them as arguments instead")
+        n_out = len(fun_graph.outs)
+        if out_tree[0] != out_tree[1] or fwd_graph.out_avals[:n_out] != fun_graph.out_avals:
+            raise TypeError("funtorch.custom_vjp: fwd's output must match the function's output "
+                            "in structure, shapes and dtypes")
+        bwd = _flat_bwd(self.bwd, res_tree[0], out_tree[0], in_tree, args, nondiff, avals)
+        outs = bind(custom_vjp_call_p, *flat, fun_graph=fun_graph, fwd_graph=fwd_graph,
+                    bwd=bwd, n_out=n_out)
+        return tree_util.unflatten(out_tree[0], outs)
+
+
+def _flat_bwd(bwd, res_tree, out_tree, in_tree, args, nondiff, avals):
+    n_args = len(args)
+
+    def flat(res, cts):
+        from ..numpy import asarray, zeros
+        r = tree_util.unflatten(res_tree, res)
+        ct = tree_util.unflatten(out_tree, cts)
+        nd = [nondiff[i] for i in sorted(nondiff)]
+        grads = bwd(*nd, r, ct) if nd else bwd(r, ct)
+        if not isinstance(grads, (tuple, list)) or len(grads) != n_args - len(nondiff):
+            raise TypeError(f"funtorch.custom_vjp: bwd must return a tuple with one cotangent "
+                            f"per differentiable argument ({n_args - len(nondiff)}), got "
+                            f"{type(grads).__name__}")
+        leaves = []
+        for g, a in zip(grads, [a for i, a in enumerate(args) if i not in nondiff]):
+            n = len(tree_util.leaves(a))
+            if g is None:
+                leaves += [None] * n
+            else:
+                leaves += tree_util.leaves(g)
+        out = []
+        for g, aval in zip(leaves, avals):
+            out.append(zeros(aval.shape, aval.dtype) if g is None else asarray(g, aval.dtype))
+        return out
+
+    return flat
+
+
+def _call_impl(*args, fun_graph, fwd_graph, bwd, n_out):
+    from ..core.array import Array
+    outs = eval_graph(fun_graph, [Array(a) for a in args])
+    return [o._value for o in outs]
+
+
+custom_vjp_call_p.def_impl(_call_impl)
+custom_vjp_call_p.def_abstract_eval(lambda *avals, fun_graph, fwd_graph, bwd, n_out:
+                                    list(fun_graph.out_avals))
+
+
+def _call_jvp(primals, tangents, *, fun_graph, fwd_graph, bwd, n_out):
+    outs = eval_graph(fwd_graph, primals)
+    out, res = outs[:n_out], outs[n_out:]
+    ts = [ad.instantiate(t) for t in tangents]
+    out_avals = [get_aval(o) for o in out]
+    t_out = bind(custom_lin_p, *res, *ts, num_res=len(res), bwd=bwd, out_avals=tuple(out_avals))
+    return out, t_out
+
+
+def _vmapped_bwd(bwd, size):
+    """``bwd`` over residuals and cotangents that all carry a leading batch axis."""
+
+    def batched(res, cts):
+        return batching.vmap_flat(lambda *a: bwd(list(a[:len(res)]), list(a[len(res):])),
+                                  size, [*res, *cts], [0] * (len(res) + len(cts)),
+                                  lambda n: [0] * n)
+
+    return batched
+
+
+def _call_batch(vals, dims, *, fun_graph, fwd_graph, bwd, n_out):
+    from .jit import batch_graph
+    size = batching.batch_size_of(vals, dims)
+    vals = [batching.bdim_at_front(v, d, size) for v, d in zip(vals, dims)]
+    zeros = (0,) * len(vals)
+    fg, c1 = batch_graph(fun_graph, size, zeros)
+    wg, c2 = batch_graph(fwd_graph, size, zeros)
+    if c1 or c2:
+        raise NotImplementedError("funtorch internal error: constants in a batched custom_vjp")
+    outs = bind(custom_vjp_call_p, *vals, fun_graph=fg, fwd_graph=wg,
+                bwd=_vmapped_bwd(bwd, size), n_out=n_out)
+    return outs, [0] * len(outs)
+
+
+ad.jvp_rules[custom_vjp_call_p] = _call_jvp
+batching.batching_rules[custom_vjp_call_p] = _call_batch
+
+
+def _lin_impl(*args, num_res, bwd, out_avals):
+    raise TypeError("funtorch: forward-mode differentiation (jvp/jacfwd) of a custom_vjp "
+                    "function is not supported; use reverse mode (grad/vjp/jacrev)")
+
+
+def _lin_transpose(cts, *args, num_res, bwd, out_avals):
+    res = args[:num_res]
+    cts = [ad.instantiate(c) if type(c) is Zero else c for c in cts]
+    grads = bwd(list(res), cts)
+    return [None] * num_res + [g if is_undefined(x) else None
+                               for g, x in zip(grads, args[num_res:])]
+
+
+def _lin_batch(vals, dims, *, num_res, bwd, out_avals):
+    size = batching.batch_size_of(vals, dims)
+    vals = [batching.bdim_at_front(v, d, size) for v, d in zip(vals, dims)]
+    from ..core.abstract import ShapedArray
+    avals = tuple(ShapedArray((size, *a.shape), a.dtype) for a in out_avals)
+    outs = bind(custom_lin_p, *vals, num_res=num_res, bwd=_vmapped_bwd(bwd, size),
+                out_avals=avals)
+    return outs, [0] * len(outs)
+
+
+custom_lin_p.def_impl(_lin_impl)
+custom_lin_p.def_abstract_eval(lambda *avals, num_res, bwd, out_avals: list(out_avals))
+ad.transpose_rules[custom_lin_p] = _lin_transpose
+batching.batching_rules[custom_lin_p] = _lin_batch
+ad.jvp_rules[custom_lin_p] = lambda primals, tangents, **params: _lin_impl()
