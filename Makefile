@@ -1,0 +1,42 @@
+# Quickstart: `make train` then `make test`. Both create .venv on first use.
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+TEST_STAMP := $(VENV)/.installed-test
+JOBS ?= 2
+
+.PHONY: train test test-fast lint bench clean
+
+$(BIN)/python:
+	$(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+
+$(STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/pip install -q -e '.[examples]'
+	touch $@
+
+$(TEST_STAMP): pyproject.toml $(STAMP)
+	$(BIN)/pip install -q -e '.[test,examples]'
+	# PyTorch is an optional test oracle (CPU wheel on local disk; never a runtime dep)
+	-$(BIN)/pip install -q 'torch==2.13.0'
+	touch $@
+
+train: $(STAMP)  ## train the MNIST CNN (full data if present, else the bundled sample)
+	$(BIN)/python examples/mnist.py --model cnn
+
+test: $(TEST_STAMP)  ## the whole suite
+	$(BIN)/python -m pytest -q -n $(JOBS) -p no:cacheprovider
+
+test-fast: $(TEST_STAMP)
+	$(BIN)/python -m pytest -q -n $(JOBS) -x -p no:cacheprovider -m "not slow"
+
+lint: $(TEST_STAMP)
+	$(BIN)/pip install -q ruff
+	$(BIN)/ruff check funtorch cuda_kernels tests examples benchmarks
+
+bench: $(STAMP)
+	env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE $(BIN)/python benchmarks/mnist.py
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache .hypothesis
