@@ -12,6 +12,7 @@ from .core.tracing import make_graph  # noqa: F401
 from .numpy import *  # noqa: F401,F403
 from .transforms.api import (grad, hessian, jacfwd, jacrev, jvp, linearize, value_and_grad,  # noqa: F401
                              vjp, vmap)
+from .devices import device_put, devices  # noqa: F401
 from .io import load, save  # noqa: F401
 from .lax.control_flow import cond, fori_loop, scan, switch, while_loop  # noqa: F401
 from .transforms.custom_derivatives import custom_vjp  # noqa: F401

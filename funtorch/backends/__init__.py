@@ -53,3 +53,12 @@ def eager_impl(device, prim, args, params):
 
 def to_host(x):
     raise RuntimeError(f"funtorch: device {x._device!r} is not available")
+
+
+def transfer(x, device):
+    """Move an Array to ``device`` (the CUDA backend registers itself here)."""
+    if device == "cpu":
+        return Array(to_host(x))
+    raise NotImplementedError(
+        f"funtorch: arrays cannot be placed on {device!r} yet: the CUDA backend is not "
+        "available in this build")
