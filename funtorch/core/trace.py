@@ -242,22 +242,24 @@ from .array import Array, device_of, to_numpy  # noqa: E402
 
 
 def _eval_primitive(prim, args, params):
+    vals = []
     for a in args:
-        if isinstance(a, Tracer):
+        t = type(a)
+        if t is Array and a._device == "cpu":
+            vals.append(a._value)
+        elif t is np.ndarray:
+            vals.append(a)
+        elif isinstance(a, Tracer):
             raise UnexpectedTracerError(a)
-    device = "cpu"
-    for a in args:
-        if type(a) is Array and a._device != "cpu":
-            device = a._device
-            break
-    if device != "cpu":
-        from ..backends import eager_impl
-        return eager_impl(device, prim, args, params)
-    try:
-        impl = impl_rules[prim]
-    except KeyError:
-        raise NotImplementedError(f"funtorch: primitive '{prim}' has no eager impl") from None
-    out = impl(*[to_numpy(a) for a in args], **params)
+        elif t is Array:
+            from ..backends import eager_impl
+            return eager_impl(a._device, prim, args, params)
+        else:
+            vals.append(np.asarray(a))
+    impl = impl_rules.get(prim)
+    if impl is None:
+        raise NotImplementedError(f"funtorch: primitive '{prim}' has no eager impl")
+    out = impl(*vals, **params)
     if prim.multiple_results:
         return [Array(o) for o in out]
     return [Array(out)]

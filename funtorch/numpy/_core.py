@@ -7,6 +7,7 @@ import numpy as np
 from .. import lax
 from ..core import dtypes
 from ..core.array import Array
+from ..core import trace as trace_mod
 from ..core.trace import Tracer, get_aval
 
 
@@ -90,6 +91,21 @@ def broadcast_to_shape(x, shape):
 
 
 def promote_broadcast(name, *args):
+    # fast paths for the common cases: equal arrays, and an array with Python scalars
+    arrays = [a for a in args if isinstance(a, (Array, Tracer))]
+    if len(arrays) == len(args):
+        dt, sh = args[0].dtype, args[0].shape
+        if all(a.dtype == dt and a.shape == sh for a in args):
+            return list(args)
+    elif len(arrays) == 1 and all(dtypes.is_weak(a) for a in args if a is not arrays[0]):
+        arr = arrays[0]
+        dt = dtypes.result_type(*args)
+        if dt == arr.dtype:
+            eager = type(arr) is Array and trace_mod.eager_mode()
+            return [a if a is arr else (
+                Array(np.broadcast_to(np.asarray(a, dt), arr.shape)) if eager
+                else lax.broadcast_in_dim(np.asarray(a, dt), arr.shape, ()))
+                for a in args]
     args = promote(name, *args)
     shape = broadcast_shapes(name, *[np.shape(a) if not is_array(a) else a.shape
                                      for a in args])
