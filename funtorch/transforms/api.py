@@ -192,7 +192,8 @@ def vjp(fun, *primals, has_aux=False):
             if np.shape(c) != np.shape(o):
                 raise ValueError(f"funtorch.vjp: cotangent shape {np.shape(c)} does not match "
                                  f"output shape {np.shape(o)}")
-        cts = [_asarray(c) for c in flat_ct] + [Zero(get_aval(a)) for a in outs[n_out:]]
+        cts = [_asarray(c) if _is_float(o) else Zero(get_aval(o).tangent_aval())
+               for c, o in zip(flat_ct, outs)] + [Zero(get_aval(a)) for a in outs[n_out:]]
         g = vjp_flat_fn(cts)
         return tuple(tree_util.unflatten(tree_p, g))
 
@@ -329,9 +330,11 @@ def vmap(fun, in_axes=0, out_axes=0, axis_size=None):
         size = axis_size
         found = {s for *_, s in sizes}
         if len(found) > 1 or (size is not None and found and found != {size}):
-            names = _arg_names(fun, args)
+            names = _arg_names(fun, args, kwargs)
             lines = [f"  {names.get(i, f'leaf {i}')} of shape {shp} has size {s} along axis {ax}"
                      for i, shp, ax, s in sizes]
+            if size is not None:
+                lines.append(f"  axis_size={size} was given")
             raise ValueError("funtorch.vmap: inconsistent sizes for the mapped axis:\n"
                              + "\n".join(lines))
         if size is None:
@@ -369,16 +372,18 @@ def _broadcast_leaves_axes(args, kwargs, spec):
     return out
 
 
-def _arg_names(fun, args):
+def _arg_names(fun, args, kwargs=None):
     try:
         params = list(inspect.signature(fun).parameters)
     except (TypeError, ValueError):
         params = []
     names = {}
     idx = 0
-    for i, a in enumerate(args):
+    labelled = [(f"argument {i}" + (f" ('{params[i]}')" if i < len(params) else ""), a)
+                for i, a in enumerate(args)]
+    labelled += [(f"keyword argument '{k}'", kwargs[k]) for k in sorted(kwargs or {})]
+    for label, a in labelled:
         n = len(tree_util.leaves(a))
-        label = f"argument {i}" + (f" ('{params[i]}')" if i < len(params) else "")
         for j in range(n):
             names[idx + j] = label if n == 1 else f"{label} leaf {j}"
         idx += n
