@@ -409,3 +409,6 @@ register(
     OpInfo("pad", ft.pad, np.pad, _pad_sample),
     OpInfo("flip", ft.flip, np.flip, _flip_sample),
 )
+import op_table_linalg  # noqa: F401,E402
+import op_table_indexing  # noqa: F401,E402
+import op_table_random  # noqa: F401,E402

@@ -12,3 +12,10 @@ from .shape import (broadcast_in_dim, broadcasted_iota, concatenate, expand_dims
                     full, full_like, iota, pad, reshape, rev, slice, slice_in_dim, squeeze,
                     transpose)
 from .control_flow import cond, fori_loop, scan, switch, while_loop  # noqa: F401,E402
+from .random_bits import threefry2x32  # noqa: F401,E402
+from .special import erf_inv  # noqa: F401,E402
+from .conv import conv, conv_general_dilated  # noqa: F401,E402
+from .linalg import dot, dot_general  # noqa: F401,E402
+from .windowed import reduce_window_max, reduce_window_sum  # noqa: F401,E402
+from .indexing import gather, scatter, take_along_axis  # noqa: F401,E402
+from .sorting import sort  # noqa: F401,E402

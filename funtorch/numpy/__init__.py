@@ -21,4 +21,11 @@ from .ufuncs import (abs, absolute, add, arctan2, astype, bitwise_and, bitwise_n
                      reciprocal, remainder, right_shift, round, rsqrt, sigmoid, sign, sin, sqrt,
                      square, stop_gradient, subtract, tan, tanh, true_divide, trunc, where)
 
+from . import linalg  # noqa: F401,E402
+from .linalg import dot, einsum, inner, matmul, outer, tensordot, vdot  # noqa: F401,E402
+
+from .indexing import (NonConcreteBooleanIndexError, argwhere, diagonal,  # noqa: F401,E402
+                       flatnonzero, nonzero, take, take_along_axis)
+from .sorting import argsort, sort  # noqa: F401,E402
+
 _methods.install()
