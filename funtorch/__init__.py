@@ -3,7 +3,8 @@
 Pure ops, composable ``grad``/``vmap``/``jit``, stateless layers and optimizers.
 """
 
-from . import data, lax, tree  # noqa: F401
+from . import data, lax, random, tree  # noqa: F401
+from . import nn, optim  # noqa: F401
 from .core.array import Array  # noqa: F401
 from .core.errors import ConcretizationTypeError, UnexpectedTracerError  # noqa: F401
 from .core.dtypes import float0  # noqa: F401

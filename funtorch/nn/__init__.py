@@ -1,0 +1,18 @@
+"""Stateless neural-network layers with PyTorch's names, parameter layouts and defaults.
+
+Modules hold configuration only; parameters are nested dicts from ``model.init(key)`` and
+running statistics a separate state tree from ``model.init_state()`` (see ``Module``).
+"""
+
+from . import functional, init  # noqa: F401
+from .activation import GELU, LeakyReLU, LogSoftmax, ReLU, Sigmoid, SiLU, Softmax, Tanh  # noqa: F401
+from .container import Sequential  # noqa: F401
+from .conv import Conv1d, Conv2d  # noqa: F401
+from .dropout import Dropout  # noqa: F401
+from .embedding import Embedding  # noqa: F401
+from .flatten import Flatten  # noqa: F401
+from .linear import Linear  # noqa: F401
+from .module import Module  # noqa: F401
+from .normalization import BatchNorm1d, BatchNorm2d, LayerNorm  # noqa: F401
+from .pooling import AvgPool2d, MaxPool2d  # noqa: F401
+from .state_dict import load_state_dict, state_dict  # noqa: F401

@@ -1,0 +1,16 @@
+"""Optimizers with optax's shape and PyTorch's numerics (see ``transform``)."""
+
+from . import schedules  # noqa: F401
+from .aliases import adam, adamw, rmsprop, sgd  # noqa: F401
+from .transform import (  # noqa: F401
+                        GradientTransformation,
+                        add_decayed_weights,
+                        apply_updates,
+                        chain,
+                        clip_by_global_norm,
+                        global_norm,
+                        scale_by_adam,
+                        scale_by_learning_rate,
+                        scale_by_rms,
+                        trace,
+)

@@ -1,0 +1,77 @@
+"""The optimizers: torch.optim's update rules as chains of transformations.
+
+Each matches ``torch.optim``'s single-tensor implementation step for step (same order of
+weight decay, momentum, bias correction and eps), so trajectories agree to float32
+rounding. ``lr`` may be a number or a schedule ``step -> lr`` (``funtorch.optim.schedules``).
+"""
+
+from __future__ import annotations
+
+from .transform import (
+    add_decayed_weights,
+    chain,
+    scale_by_adam,
+    scale_by_learning_rate,
+    scale_by_rms,
+    trace,
+)
+
+__all__ = ["sgd", "adam", "adamw", "rmsprop"]
+
+
+def _check(name, **values):
+    for arg, v in values.items():
+        if not callable(v) and v < 0:
+            raise ValueError(f"funtorch.optim.{name}: {arg} must be non-negative, got {v}")
+
+
+def sgd(lr, momentum=0.0, dampening=0.0, nesterov=False, weight_decay=0.0):
+    """Stochastic gradient descent with PyTorch's momentum (first step b = g)."""
+    _check("sgd", lr=lr, momentum=momentum, weight_decay=weight_decay)
+    if nesterov and (momentum <= 0 or dampening != 0):
+        raise ValueError("funtorch.optim.sgd: nesterov momentum requires a momentum and zero "
+                         "dampening")
+    parts = []
+    if weight_decay:
+        parts.append(add_decayed_weights(weight_decay))
+    if momentum:
+        parts.append(trace(momentum, dampening, nesterov))
+    parts.append(scale_by_learning_rate(lr))
+    return chain(*parts)
+
+
+def _check_adam(name, lr, betas, eps, weight_decay):
+    _check(name, lr=lr, eps=eps, weight_decay=weight_decay)
+    if not all(0.0 <= b < 1.0 for b in betas):
+        raise ValueError(f"funtorch.optim.{name}: betas must be in [0, 1), got {betas}")
+
+
+def adam(lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0, amsgrad=False):
+    """Adam; ``weight_decay`` is L2 added to the gradient (PyTorch's Adam). For decoupled
+    decay use ``adamw``."""
+    _check_adam("adam", lr, betas, eps, weight_decay)
+    parts = [add_decayed_weights(weight_decay)] if weight_decay else []
+    parts += [scale_by_adam(*betas, eps=eps, amsgrad=amsgrad), scale_by_learning_rate(lr)]
+    return chain(*parts)
+
+
+def adamw(lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=1e-2, amsgrad=False):
+    """Adam with decoupled weight decay: p -= lr * (adam_direction + weight_decay * p)."""
+    _check_adam("adamw", lr, betas, eps, weight_decay)
+    parts = [scale_by_adam(*betas, eps=eps, amsgrad=amsgrad)]
+    if weight_decay:
+        parts.append(add_decayed_weights(weight_decay))
+    parts.append(scale_by_learning_rate(lr))
+    return chain(*parts)
+
+
+def rmsprop(lr=1e-2, alpha=0.99, eps=1e-8, weight_decay=0.0, momentum=0.0, centered=False):
+    """RMSprop as in PyTorch: eps outside the square root, optional centring and momentum."""
+    _check("rmsprop", lr=lr, alpha=alpha, eps=eps, weight_decay=weight_decay,
+           momentum=momentum)
+    parts = [add_decayed_weights(weight_decay)] if weight_decay else []
+    parts.append(scale_by_rms(alpha, eps, centered))
+    if momentum:
+        parts.append(trace(momentum))
+    parts.append(scale_by_learning_rate(lr))
+    return chain(*parts)

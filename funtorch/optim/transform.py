@@ -1,0 +1,200 @@
+"""Gradient transformations: optax's shape (``init`` / ``update``), PyTorch's arithmetic.
+
+A transformation is a pair of pure functions: ``init(params) -> state`` and
+``update(grads, state, params=None) -> (updates, new_state)``; ``apply_updates`` adds the
+updates to the params. States are namedtuples of arrays (the step count is an int32
+array, not a Python int), so an optimizer step jits once and checkpoints with ``ft.save``.
+Optimizers are ``chain``s of the pieces here, ordered so each matches the corresponding
+line of ``torch.optim``'s update.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, NamedTuple
+
+from .. import numpy as fnp
+from .. import tree
+from ..core import dtypes
+
+__all__ = [
+    "GradientTransformation", "EmptyState", "apply_updates", "chain", "global_norm",
+    "clip_by_global_norm", "add_decayed_weights", "trace", "scale_by_adam", "scale_by_rms",
+    "scale_by_learning_rate", "TraceState", "ScaleByAdamState", "ScaleByRmsState",
+    "ScheduleState",
+]
+
+
+class GradientTransformation(NamedTuple):
+    init: Callable[[Any], Any]
+    update: Callable[..., Any]
+
+
+class EmptyState(NamedTuple):
+    pass
+
+
+class TraceState(NamedTuple):
+    count: Any
+    momentum_buffer: Any
+
+
+class ScaleByAdamState(NamedTuple):
+    count: Any
+    exp_avg: Any
+    exp_avg_sq: Any
+    max_exp_avg_sq: Any  # None unless amsgrad
+
+
+class ScaleByRmsState(NamedTuple):
+    square_avg: Any
+    grad_avg: Any  # None unless centered
+
+
+class ScheduleState(NamedTuple):
+    count: Any
+
+
+def _zeros(params):
+    return tree.map(fnp.zeros_like, params)
+
+
+def _count():
+    return fnp.zeros((), dtypes.int32)
+
+
+def apply_updates(params, updates):
+    """params + updates, leaf by leaf, keeping each parameter's dtype."""
+    return tree.map(lambda p, u: fnp.astype(p + u, p.dtype), params, updates)
+
+
+def chain(*transforms):
+    """Apply transformations in order, each to the previous one's updates."""
+
+    def init(params):
+        return tuple(t.init(params) for t in transforms)
+
+    def update(updates, state, params=None):
+        new_state = []
+        for t, s in zip(transforms, state):
+            updates, s = t.update(updates, s, params)
+            new_state.append(s)
+        return updates, tuple(new_state)
+
+    return GradientTransformation(init, update)
+
+
+def global_norm(updates):
+    """sqrt of the sum of squares of every leaf (the 2-norm of all of them together)."""
+    return fnp.sqrt(sum(fnp.sum(fnp.square(g)) for g in tree.leaves(updates)))
+
+
+def clip_by_global_norm(max_norm):
+    """Scale all updates by min(1, max_norm / (norm + 1e-6)), as
+    ``torch.nn.utils.clip_grad_norm_`` does."""
+
+    def update(updates, state, params=None):
+        norm = global_norm(updates)
+        coef = fnp.minimum(max_norm / (norm + 1e-6), 1.0)
+        return tree.map(lambda g: g * fnp.astype(coef, g.dtype), updates), state
+
+    return GradientTransformation(lambda params: EmptyState(), update)
+
+
+def _need_params(name, params):
+    if params is None:
+        raise ValueError(f"funtorch.optim.{name}: this optimizer needs the current params: "
+                         "call update(grads, state, params)")
+
+
+def add_decayed_weights(weight_decay):
+    """g + weight_decay * p: L2 regularisation before the optimizer's own scaling, or,
+    placed after it (AdamW), decoupled weight decay."""
+
+    def update(updates, state, params=None):
+        _need_params("add_decayed_weights", params)
+        return tree.map(lambda g, p: g + weight_decay * p, updates, params), state
+
+    return GradientTransformation(lambda params: EmptyState(), update)
+
+
+def trace(momentum, dampening=0.0, nesterov=False):
+    """PyTorch's momentum buffer: b = g on the first step, then b = momentum * b +
+    (1 - dampening) * g; the update is b, or g + momentum * b with ``nesterov``."""
+
+    def init(params):
+        return TraceState(_count(), _zeros(params))
+
+    def update(updates, state, params=None):
+        first = state.count == 0
+        buf = tree.map(lambda g, b: fnp.where(first, g, momentum * b + (1 - dampening) * g),
+                       updates, state.momentum_buffer)
+        out = tree.map(lambda g, b: g + momentum * b, updates, buf) if nesterov else buf
+        return out, TraceState(state.count + 1, buf)
+
+    return GradientTransformation(init, update)
+
+
+def scale_by_adam(b1=0.9, b2=0.999, eps=1e-8, amsgrad=False):
+    """Adam's direction m_hat / (sqrt(v_hat) + eps), with PyTorch's placement of eps and
+    AMSGrad's running max taken over the uncorrected second moment."""
+
+    def init(params):
+        return ScaleByAdamState(_count(), _zeros(params), _zeros(params),
+                                _zeros(params) if amsgrad else None)
+
+    def update(updates, state, params=None):
+        count = state.count + 1
+        # bias corrections in float64, as PyTorch computes them in Python floats: in float32,
+        # 1 - 0.999 is off by 1e-5 relative, which shows in the trajectory
+        t = fnp.astype(count, dtypes.float64)
+        bc1 = 1 - fnp.power(b1, t)
+        bc2_sqrt = fnp.sqrt(1 - fnp.power(b2, t))
+        m = tree.map(lambda g, m: m + (1 - b1) * (g - m), updates, state.exp_avg)
+        v = tree.map(lambda g, v: v * b2 + (1 - b2) * g * g, updates, state.exp_avg_sq)
+        vmax = tree.map(fnp.maximum, state.max_exp_avg_sq, v) if amsgrad else None
+
+        def direction(m, v):
+            denom = fnp.sqrt(v) / fnp.astype(bc2_sqrt, v.dtype) + eps
+            return (m / denom) / fnp.astype(bc1, m.dtype)
+
+        out = tree.map(direction, m, vmax if amsgrad else v)
+        return out, ScaleByAdamState(count, m, v, vmax)
+
+    return GradientTransformation(init, update)
+
+
+def scale_by_rms(alpha=0.99, eps=1e-8, centered=False):
+    """RMSprop's g / (sqrt(s - c**2) + eps) with s, c running averages of g**2 (and g)."""
+
+    def init(params):
+        return ScaleByRmsState(_zeros(params), _zeros(params) if centered else None)
+
+    def update(updates, state, params=None):
+        sq = tree.map(lambda g, s: s * alpha + (1 - alpha) * g * g, updates, state.square_avg)
+        if centered:
+            ga = tree.map(lambda g, a: a + (1 - alpha) * (g - a), updates, state.grad_avg)
+            avg = tree.map(lambda s, a: fnp.sqrt(s - a * a), sq, ga)
+        else:
+            ga = None
+            avg = tree.map(fnp.sqrt, sq)
+        out = tree.map(lambda g, a: g / (a + eps), updates, avg)
+        return out, ScaleByRmsState(sq, ga)
+
+    return GradientTransformation(init, update)
+
+
+def scale_by_learning_rate(lr):
+    """-lr * updates; ``lr`` is a number or a schedule ``step -> lr`` evaluated at the
+    number of updates applied so far (0 on the first step, as PyTorch's schedulers)."""
+    if not callable(lr):
+        return GradientTransformation(
+            lambda params: EmptyState(),
+            lambda updates, state, params=None: (tree.map(lambda g: -lr * g, updates), state))
+
+    def update(updates, state, params=None):
+        rate = fnp.asarray(lr(state.count))
+        return (tree.map(lambda g: fnp.astype(-rate, g.dtype) * g, updates),
+                ScheduleState(state.count + 1))
+
+    return GradientTransformation(lambda params: ScheduleState(_count()), update)
