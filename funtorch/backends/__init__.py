@@ -29,21 +29,26 @@ def interpret(graph):
 def _cpu_lowering():
     name = os.environ.get("FUNTORCH_CPU_BACKEND", "interpret")
     if name == "interpret":
-        return interpret
-    raise ValueError(f"funtorch: unknown FUNTORCH_CPU_BACKEND={name!r}")
+        return lambda graph, donated: interpret(graph)
+    if name == "numba":
+        from .cpu import compile
+        return compile
+    raise ValueError(f"funtorch: unknown FUNTORCH_CPU_BACKEND={name!r} (numba or interpret)")
 
 
-def compile_graph(graph, device="cpu"):
+def compile_graph(graph, device="cpu", donated=None):
+    """``donated``: per input, whether the caller gives its buffer up for the outputs."""
     per = _compiled.get(graph)
     if per is None:
         per = _compiled[graph] = {}
-    fn = per.get(device)
+    key = (device, tuple(donated) if donated is not None and any(donated) else None)
+    fn = per.get(key)
     if fn is None:
         if device == "cpu":
-            fn = _cpu_lowering()(graph)
+            fn = _cpu_lowering()(graph, key[1])
         else:
             raise RuntimeError(f"funtorch: no compiler for device {device!r}")
-        per[device] = fn
+        per[key] = fn
     return fn
 
 

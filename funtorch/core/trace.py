@@ -150,11 +150,22 @@ class Tracer(ArrayMethods):
         """The concrete value behind this tracer, or a ConcretizationTypeError."""
         raise ConcretizationTypeError(self, why)
 
+    def _concrete(self, why):
+        try:
+            return self.to_concrete(why)
+        except ConcretizationTypeError:
+            if not self._trace.main.alive:   # a leaked tracer, not a control-flow problem
+                raise UnexpectedTracerError(self) from None
+            raise
+
     def __array__(self, dtype=None, copy=None):
+        # never silently hand out the primal value: numpy code would drop the derivative
+        if not self._trace.main.alive:
+            raise UnexpectedTracerError(self)
         raise ConcretizationTypeError(self, "conversion to a numpy array (np.asarray)")
 
     def _concrete_scalar(self, why):
-        v = np.asarray(self.to_concrete(why))
+        v = np.asarray(self._concrete(why))
         if v.size != 1:
             raise ValueError(f"funtorch: {why} of an array with {v.size} elements is "
                              "ambiguous; reduce it first")
@@ -176,7 +187,7 @@ class Tracer(ArrayMethods):
         return self._concrete_scalar("item()").item()
 
     def numpy(self):
-        return np.array(self.to_concrete("numpy()"))
+        return np.array(self._concrete("numpy()"))
 
     def __repr__(self):
         return f"Traced<{self.aval.str_short()}>with<{type(self._trace).__name__}>"

@@ -115,11 +115,29 @@ class GraphTrace(Trace):
     def process_primitive(self, prim, tracers, params):
         avals_in = [t.aval for t in tracers]
         avals_out = abstract_eval(prim, avals_in, params)
-        out_tracers = [self.builder.new_tracer(self, a) for a in avals_out]
+        origin = _joint_origin(tracers)
+        out_tracers = [self.builder.new_tracer(self, a, origin) for a in avals_out]
         inputs = [self.builder.getvar(t) for t in tracers]
         outvars = [self.builder.add_var(t) for t in out_tracers]
         self.builder.eqns.append(Eqn(prim, inputs, outvars, params))
         return out_tracers
+
+
+def _joint_origin(tracers):
+    """Which arguments a computed value depends on, for error messages (as JAX says
+    "depends on the value of the argument x")."""
+    seen = []
+    for t in tracers:
+        o = t._origin
+        if o and o != "a constant":
+            for part in o.split(" and "):
+                if part not in seen:
+                    seen.append(part)
+    if not seen:
+        return None
+    if len(seen) > 3:
+        seen = seen[:3] + ["others"]
+    return " and ".join(seen)
 
 
 def _shape_dtype(val):

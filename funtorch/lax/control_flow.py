@@ -22,14 +22,22 @@ from ..transforms.jit import batch_graph, jvp_graph
 
 # --------------------------------------------------------------------------- helpers
 
-def _trace(fun, in_tree, in_avals, what):
-    """Stage ``fun`` (taking the pytree ``in_tree`` of ``in_avals``) into a graph."""
+def _trace(fun, in_tree, in_avals, what, weak_out=None, cast_out=None):
+    """Stage ``fun`` (taking the pytree ``in_tree`` of ``in_avals``) into a graph.
+
+    ``weak_out`` (a list) receives, per output leaf, whether it was a Python scalar;
+    ``cast_out`` (per output leaf, a dtype or None) converts outputs after the fact."""
     out_tree = []
 
     def flat(*xs):
         out = fun(*tree_util.unflatten(in_tree, xs))
         leaves, ot = tree_util.flatten(out)
         out_tree.append(ot)
+        if weak_out is not None:
+            weak_out[:] = [dtypes.is_weak(x) for x in leaves]
+        if cast_out is not None:   # only Python scalars are cast: convert the exact value
+            leaves = [np.asarray(x, d) if d is not None and dtypes.is_weak(x) else x
+                      for x, d in zip(leaves, cast_out, strict=True)]
         return [_as_array(x, what) for x in leaves]
 
     graph, consts = trace_to_graph(flat, in_avals)
@@ -95,7 +103,9 @@ def switch(index, branches, *operands, _name="switch"):
     flat, in_tree = tree_util.flatten(list(operands))
     flat = [_as_array(x, _name) for x in flat]
     avals = [get_aval(x) for x in flat]
-    traced = [_trace(b, in_tree, avals, _name) for b in branches]
+    weak = [[] for _ in branches]
+    traced = [_trace(b, in_tree, avals, _name, w) for b, w in zip(branches, weak, strict=True)]
+    traced = _promote_weak_outputs(branches, traced, weak, in_tree, avals, _name)
     out_tree = traced[0][2]
     for g, _, ot in traced[1:]:
         if ot != out_tree or g.out_avals != traced[0][0].out_avals:
@@ -117,6 +127,38 @@ def switch(index, branches, *operands, _name="switch"):
     index = lax.max(lax.min(index, np.int32(len(branches) - 1)), np.int32(0))
     outs = bind(cond_p, index, *all_consts, *flat, branches=tuple(graphs))
     return tree_util.unflatten(out_tree, outs)
+
+
+def _promote_weak_outputs(branches, traced, weak, in_tree, avals, name):
+    """As JAX does, a branch output that is a Python scalar takes the dtype the other
+    branches give that output (``cond(p, lambda x: x, lambda x: 0.0, x64)`` is f64)."""
+    if len({t[2] for t in traced}) != 1:
+        return traced
+    n = len(traced[0][0].outs)
+    casts = [[None] * n for _ in traced]
+    for k in range(n):
+        strong = [t[0].out_avals[k] for t, w in zip(traced, weak, strict=True) if not w[k]]
+        if not strong:
+            continue
+        target = strong[0]
+        for b, (t, w) in enumerate(zip(traced, weak, strict=True)):
+            a = t[0].out_avals[k]
+            if w[k] and a.shape == target.shape and a.dtype != target.dtype:
+                casts[b][k] = target.dtype
+    return [_trace(fn, in_tree, avals, name, cast_out=c) if any(d is not None for d in c)
+            else t for fn, t, c in zip(branches, traced, casts, strict=True)]
+
+
+def _promote_weak_init(raw_leaves, leaves, out_avals):
+    """JAX's ``_promote_weak_typed_inputs``: a loop carry initialised with a Python
+    scalar takes the dtype the body gives it. Returns the new leaves, or None."""
+    new, changed = list(leaves), False
+    for i, (raw, a_out) in enumerate(zip(raw_leaves, out_avals, strict=True)):
+        a_in = get_aval(leaves[i])
+        if dtypes.is_weak(raw) and a_in.shape == a_out.shape and a_in.dtype != a_out.dtype:
+            new[i] = _as_array(np.asarray(raw, a_out.dtype), "loop")   # the exact value
+            changed = True
+    return new if changed else None
 
 
 def _cond_impl(index, *args, branches):
@@ -280,12 +322,9 @@ def scan(f, init, xs=None, length=None, reverse=False, unroll=1):
     if not lengths:
         raise ValueError("funtorch.scan: pass xs or length")
     n = lengths.pop()
-    c_leaves, c_tree = tree_util.flatten(init)
-    c_leaves = [_as_array(c, "scan") for c in c_leaves]
-    c_avals = [get_aval(c) for c in c_leaves]
+    raw_c_leaves, c_tree = tree_util.flatten(init)
+    c_leaves = [_as_array(c, "scan") for c in raw_c_leaves]
     x_avals = [ShapedArray(get_aval(x).shape[1:], get_aval(x).dtype) for x in x_leaves]
-    in_tree = tree_util.structure((tree_util.unflatten(c_tree, c_leaves),
-                                   tree_util.unflatten(x_tree, x_leaves)))
 
     def body(carry, x):
         out = f(carry, x)
@@ -293,9 +332,21 @@ def scan(f, init, xs=None, length=None, reverse=False, unroll=1):
             raise TypeError("funtorch.scan: f must return a pair (carry, y)")
         return out
 
-    graph, consts, out_tree = _trace(body, in_tree, c_avals + x_avals, "scan")
+    def trace_body(c_leaves):
+        c_avals = [get_aval(c) for c in c_leaves]
+        in_tree = tree_util.structure((tree_util.unflatten(c_tree, c_leaves),
+                                       tree_util.unflatten(x_tree, x_leaves)))
+        return (c_avals, *_trace(body, in_tree, c_avals + x_avals, "scan"))
+
+    c_avals, graph, consts, out_tree = trace_body(c_leaves)
     carry_tree, y_tree = out_tree.children()
     nc_out = carry_tree.num_leaves
+    if carry_tree == c_tree:
+        promoted = _promote_weak_init(raw_c_leaves, c_leaves, graph.out_avals[:nc_out])
+        if promoted is not None:
+            c_leaves = promoted
+            c_avals, graph, consts, out_tree = trace_body(c_leaves)
+            carry_tree, y_tree = out_tree.children()
     if carry_tree != c_tree or [v.aval for v in graph.outs[:nc_out]] != c_avals:
         raise TypeError(
             f"funtorch.scan: the carry must keep its structure and types; init is {c_tree} "
@@ -541,15 +592,21 @@ while_p = Primitive("while", multiple_results=True)
 def while_loop(cond_fun, body_fun, init_val):
     """JAX's lax.while_loop. Forward-differentiable; for reverse mode use scan/fori_loop
     with static bounds."""
-    leaves, tree = tree_util.flatten(init_val)
-    leaves = [_as_array(x, "while_loop") for x in leaves]
+    raw_leaves, tree = tree_util.flatten(init_val)
+    leaves = [_as_array(x, "while_loop") for x in raw_leaves]
     avals = [get_aval(x) for x in leaves]
+    bg, bconsts, bout = _trace_single(body_fun, tree, avals)
+    if bout == tree:
+        promoted = _promote_weak_init(raw_leaves, leaves, bg.out_avals)
+        if promoted is not None:
+            leaves = promoted
+            avals = [get_aval(x) for x in leaves]
+            bg, bconsts, bout = _trace_single(body_fun, tree, avals)
     cg, cconsts, _ = _trace_single(cond_fun, tree, avals)
     if len(cg.outs) != 1 or cg.out_avals[0].shape != () or not dtypes.is_bool(
             cg.out_avals[0].dtype):
         raise TypeError(f"funtorch.while_loop: cond_fun must return a boolean scalar, got "
                         f"{_types(cg.out_avals)}")
-    bg, bconsts, bout = _trace_single(body_fun, tree, avals)
     if bout != tree or bg.out_avals != avals:
         raise TypeError(f"funtorch.while_loop: body_fun must keep the carry's structure and "
                         f"types; got {tree} {_types(avals)} -> {bout} {_types(bg.out_avals)}")

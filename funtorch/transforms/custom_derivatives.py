@@ -32,7 +32,7 @@ class custom_vjp:  # noqa: N801 - JAX's name
         self.fun = fun
         self.nondiff_argnums = tuple(nondiff_argnums)
         self.fwd = self.bwd = None
-        functools.update_wrapper(self, fun)
+        functools.update_wrapper(self, fun, updated=())  # never copy fun.__dict__ over ours
 
     def defvjp(self, fwd, bwd):
         self.fwd, self.bwd = fwd, bwd

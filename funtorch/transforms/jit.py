@@ -232,7 +232,7 @@ class JitFunction:
             self._sig = inspect.signature(fun)
         except (TypeError, ValueError):
             pass
-        functools.update_wrapper(self, fun)
+        functools.update_wrapper(self, fun, updated=())  # never copy fun.__dict__ over ours
 
     def __get__(self, obj, objtype=None):
         return self if obj is None else functools.partial(self, obj)
@@ -264,8 +264,11 @@ class JitFunction:
         statics, static_kw, dyn_args, dyn_kwargs, static_nums = self._split(args, kwargs)
         leaves, in_tree = tree_util.flatten((dyn_args, dyn_kwargs))
         leaves = [x if isinstance(x, (Array, Tracer)) else _to_array(x) for x in leaves]
+        # a tracer has no device; host arrays share its key, so jit(f) called eagerly and
+        # under grad/vmap traces once per shape/dtype signature
         sig = (in_tree, statics, static_kw,
-               tuple((x.shape, x.dtype, x.device if type(x) is Array else None) for x in leaves))
+               tuple((x.shape, x.dtype, x._device if type(x) is Array and x._device != "cpu"
+                      else None) for x in leaves))
         entry = self._cache.get(sig)
         if entry is None:
             entry = self._trace(args, kwargs, statics, static_kw, static_nums, in_tree, leaves)
@@ -286,6 +289,11 @@ class JitFunction:
         leaf_origins = []
         for a, o in zip(tree_util.unflatten(in_tree, leaves)[0], dyn_origins):
             leaf_origins += [o] * len(tree_util.leaves(a))
+        fname = getattr(self.fun, "__qualname__", getattr(self.fun, "__name__", "function"))
+        kw_tree = tree_util.unflatten(in_tree, leaves)[1]
+        for k in sorted(kw_tree):
+            n_leaves = len(tree_util.leaves(kw_tree[k]))
+            leaf_origins += [f"keyword argument '{k}' of {fname}"] * n_leaves
         leaf_origins += ["a keyword argument"] * (len(leaves) - len(leaf_origins))
         out_tree = []
 
@@ -306,7 +314,13 @@ class JitFunction:
         e.compiled, e.const_bufs = None, None
         if e.reusable and all(type(c) is Array and c._device == "cpu" for c in consts):
             from ..backends import compile_graph
-            e.compiled = compile_graph(graph, "cpu")
+            donate = {i % len(args) for i in self.donate_argnums if -len(args) <= i < len(args)}
+            donated = [False] * len(consts)
+            for i, a in enumerate(args):
+                if i not in static_nums:
+                    donated += [i in donate] * len(tree_util.leaves(a))
+            donated += [False] * (len(consts) + len(leaves) - len(donated))
+            e.compiled = compile_graph(graph, "cpu", donated)
             e.const_bufs = [c._value for c in consts]
         return e
 
