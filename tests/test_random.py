@@ -181,14 +181,26 @@ SAMPLERS = {
 }
 
 
+# transcendental samplers go through log/erf_inv: compiled code and numpy may differ by
+# an ulp there (the contract is "normal agrees to float32 rounding"); the rest are exact
+_ULP_TOLERANT = {"normal", "truncated_normal"}
+
+
+def _same(a, b, name):
+    if name in _ULP_TOLERANT:
+        np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-6, atol=1e-7)
+    else:
+        assert np.array_equal(a, b)
+
+
 @pytest.mark.parametrize("name", SAMPLERS)
 def test_jit_and_vmap_agree_with_eager(name):
     f = SAMPLERS[name]
-    assert np.array_equal(ft.jit(f)(KEY), f(KEY))
+    _same(ft.jit(f)(KEY), f(KEY), name)
     keys = ft.random.split(KEY, 3)
     loop = np.stack([np.asarray(f(keys[i])) for i in range(3)])
-    assert np.array_equal(ft.vmap(f)(keys), loop)
-    assert np.array_equal(ft.jit(ft.vmap(f))(keys), loop)
+    _same(ft.vmap(f)(keys), loop, name)
+    _same(ft.jit(ft.vmap(f))(keys), loop, name)
 
 
 def test_vmap_over_seeds_data_and_bounds():

@@ -1,8 +1,9 @@
 """Backends turn a graph into a callable on buffers (their lowering tables live with them).
 
 ``compile_graph(graph, device)`` returns ``fn(*buffers) -> list[buffers]`` and caches it
-per graph. The reference lowering interprets the graph with the eager impls; the CPU
-and CUDA compilers replace it where available.
+per graph. On the CPU the compiler in ``cpu/`` (fused Numba loops + BLAS) is the default;
+``FUNTORCH_CPU_BACKEND=interpret`` selects the reference lowering, which evaluates the
+graph with the eager impls.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ def interpret(graph):
 
 
 def _cpu_lowering():
-    name = os.environ.get("FUNTORCH_CPU_BACKEND", "interpret")
+    name = os.environ.get("FUNTORCH_CPU_BACKEND", "numba")
     if name == "interpret":
         return lambda graph, donated: interpret(graph)
     if name == "numba":

@@ -227,6 +227,7 @@ class JitFunction:
         self.donate_argnums = _tuple(donate_argnums)
         self.device = device
         self._cache = {}
+        self._fast = {}   # (args treedef, leaf shapes/dtypes/devices) -> compiled call
         self._sig = None
         try:
             self._sig = inspect.signature(fun)
@@ -261,6 +262,16 @@ class JitFunction:
         return statics, static_kw, dyn_args, dyn_kwargs, static_nums
 
     def __call__(self, *args, **kwargs):
+        if not kwargs and eager_mode():   # fast path: a compiled signature seen before
+            leaves, tree = tree_util.flatten(args)
+            try:
+                hit = self._fast.get(_fast_key(tree, leaves))
+            except AttributeError:   # a leaf that is not an Array
+                hit = None
+            if hit is not None:
+                run, const_bufs, out_tree = hit
+                return out_tree.unflatten(
+                    [Array(o) for o in run(*const_bufs, *[x._value for x in leaves])])
         statics, static_kw, dyn_args, dyn_kwargs, static_nums = self._split(args, kwargs)
         leaves, in_tree = tree_util.flatten((dyn_args, dyn_kwargs))
         leaves = [x if isinstance(x, (Array, Tracer)) else _to_array(x) for x in leaves]
@@ -276,6 +287,9 @@ class JitFunction:
                 self._cache[sig] = entry
         if eager_mode() and entry.compiled is not None and all(
                 type(x) is Array and x._device == "cpu" for x in leaves):
+            if not kwargs and not statics:
+                self._fast[_fast_key(tree_util.structure(args), leaves)] = (
+                    entry.compiled, entry.const_bufs, entry.out_tree)
             outs = [Array(o) for o in entry.compiled(*entry.const_bufs,
                                                      *[x._value for x in leaves])]
         else:
@@ -331,10 +345,15 @@ class JitFunction:
 
     def clear_cache(self):
         self._cache.clear()
+        self._fast.clear()
 
     @property
     def cache_size(self):
         return len(self._cache)
+
+
+def _fast_key(tree, leaves):
+    return (tree, *[(x._value.shape, x._value.dtype, x._device) for x in leaves])
 
 
 def _to_array(x):

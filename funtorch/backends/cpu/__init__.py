@@ -1,0 +1,110 @@
+"""The CPU compiler: a graph becomes fused Numba loops, BLAS calls and a thin driver.
+
+``compile(graph, donated=None)`` returns ``run(*numpy_buffers) -> [numpy arrays]``:
+
+1. ``fusion``: views fold into index expressions; elementwise equations and the
+   reductions they feed group into loop nests; the rest become library calls
+   (``lowering.OPS``: BLAS matmul, convolution, pooling) or eager impls.
+2. ``codegen``: each nest becomes one ``@njit`` kernel whose source is cached on disk by
+   content hash, so equal nests share machine code within and across processes.
+3. ``memory``: outputs get fresh (or donated) buffers per call, intermediates reuse the
+   slots of a persistent workspace.
+4. ``program``: a generated straight-line Python driver calls the steps.
+
+``run.plan.describe()`` lists the steps; ``stats()`` counts kernels compiled and loaded.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+from numba.core import types
+from numba.np.numpy_support import from_dtype
+
+from . import codegen, memory, program
+from .codegen import Loop
+from .fusion import Nest, Partition
+
+
+def stats():
+    """Kernels compiled by Numba and loaded from the disk cache in this process."""
+    return dict(codegen.STATS)
+
+
+class Plan:
+    """What a graph compiled to (for inspection and tests)."""
+
+    def __init__(self, part, loops, bp, kernels):
+        self.steps = part.steps
+        self.num_eqns = len(part.eqns)
+        self.kernels = kernels
+        self.buffers = bp
+        self.loops = loops
+
+    @property
+    def num_kernels(self):
+        """Steps that run code: fused kernels plus library and eager calls."""
+        return len(self.steps)
+
+    def describe(self):
+        lines = [f"{self.num_eqns} equations -> {len(self.steps)} steps "
+                 f"({len(self.kernels)} fused kernels, workspace "
+                 f"{sum(self.buffers.slots) / 2**20:.2f} MiB in {len(self.buffers.slots)} "
+                 "slots)"]
+        for s in self.steps:
+            if isinstance(s, Nest):
+                loop = self.loops[s]
+                prims = ", ".join(e.prim.name for e in s.eqns)
+                ext = [loop.extent[d] for d in loop.kept]
+                red = [loop.extent[d] for d in loop.inner]
+                lines.append(f"  fused loop {ext}" + (f" reducing {red}" if red else "")
+                             + f": {prims} -> stores {len(s.stored)}")
+            else:
+                kind = s.op.label if s.op is not None else "eager impl"
+                lines.append(f"  {s.eqn.prim.name}: {kind}")
+        return "\n".join(lines)
+
+
+def _arg_types(source):
+    ts = [types.intp] * len(source.extents)
+    ts += [types.Array(from_dtype(v.aval.dtype), len(shape), "C") for v, shape in source.reads]
+    ts += [types.Array(from_dtype(acc.var.aval.dtype), len(acc.shape), "C")
+           for acc, name in source.stores if name.startswith("o")]
+    return ts
+
+
+def compile(graph, donated=None):  # noqa: A001 - the backend's verb
+    donated_vars = {v for v, d in zip(graph.in_vars, donated or ()) if d}
+    blocked = set()
+    while True:
+        part = Partition(graph, frozenset(blocked))
+        loops = {s: Loop(s) for s in part.steps if isinstance(s, Nest)}
+        bp = memory.plan(part, loops, donated_vars)
+        kernels, failed = {}, None
+        for nest, loop in loops.items():
+            src = codegen.generate(loop, bp.write_into.get(nest))
+            try:
+                fn = codegen.compile_kernel(codegen.load(src.text), _arg_types(src))
+            except Exception as exc:  # a codegen bug must not make a graph uncompilable
+                failed = nest
+                warnings.warn(f"funtorch cpu backend: a fused loop failed to compile and "
+                              f"runs eagerly instead ({type(exc).__name__}: {exc})",
+                              RuntimeWarning, stacklevel=2)
+                break
+            kernels[nest] = program.Kernel(nest, loop, src, fn)
+        if failed is None:
+            break
+        blocked |= {part.eqns.index(e) for e in failed.eqns}
+
+    fallback = None
+    if donated_vars:
+        plain = []
+
+        def fallback():
+            if not plain:
+                plain.append(compile(graph))
+            return plain[0]
+
+    run = program.Driver(part, bp, kernels, donated_vars).build(fallback)
+    run.plan = Plan(part, loops, bp, kernels)
+    return run

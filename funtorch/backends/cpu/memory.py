@@ -1,0 +1,127 @@
+"""The buffer plan: where every value a step writes lives.
+
+Values that leave the call (graph outputs, and whatever they may be views of) get fresh
+buffers per call, or the buffer of a donated input of the same type once nothing else
+reads that input. Every other value gets a slot of a workspace that outlives the call;
+slots are reused as soon as their last reader has run (intervals over the step order,
+best fit), so the workspace is about the peak of live intermediates.
+"""
+
+from __future__ import annotations
+
+from ...core.graph import Var
+from .fusion import Nest
+
+
+class BufferPlan:
+    """``storage[var]``: ("ws", slot) | ("out",) | ("donate", input var)."""
+
+    def __init__(self):
+        self.storage = {}
+        self.slots = []              # bytes per workspace slot
+        self.write_into = {}         # nest -> {stored var: input var it overwrites in place}
+        self.escaping = set()
+
+
+def _nbytes(v):
+    return max(1, v.aval.size * v.aval.dtype.itemsize)
+
+
+def plan(part, loops, donated=frozenset()) -> BufferPlan:
+    """``loops``: nest -> codegen.Loop; ``donated``: input vars the caller gives up."""
+    bp = BufferPlan()
+    steps = part.steps
+    may_alias = {v: {v} for v in part.graph.in_vars}
+
+    def roots(v):
+        return may_alias.get(_resolve(part.alias, v), set())
+
+    reads, writes = [], []
+    for s in steps:
+        if isinstance(s, Nest):
+            r = {acc.var for acc in loops[s].reads.values()}
+            w = list(s.stored)
+        else:
+            r = {ref.root for ref in s.ins if type(ref.root) is Var}
+            w = list(s.outs)
+        owns = isinstance(s, Nest) or s.op is not None
+        for v in w:   # an eager impl may return a view of any input
+            may_alias[v] = {v} if owns else set().union(*[roots(x) for x in r])
+        reads.append(r)
+        writes.append(w if owns else [])
+
+    last_use = {}
+    for p, r in enumerate(reads):
+        for x in r:
+            for root in roots(x):
+                last_use[root] = p
+    for x in part.outs:
+        ref = part.ref(x)
+        if type(ref.root) is Var:
+            bp.escaping |= roots(ref.root)
+
+    # donated inputs: overwrite one with an output of the same type once it is dead
+    free_inputs = [v for v in part.graph.in_vars if v in donated and v not in bp.escaping]
+    for p, (s, w) in enumerate(zip(steps, writes)):
+        for v in w:
+            if v not in bp.escaping:
+                continue
+            for d in free_inputs:
+                if d.aval != v.aval:
+                    continue
+                last = last_use.get(d, -1)
+                if last < p or (last == p and _in_place_ok(s, loops, d, v, roots)):
+                    bp.storage[v] = ("donate", d)
+                    if last == p:
+                        bp.write_into.setdefault(s, {})[v] = d
+                    free_inputs.remove(d)
+                    break
+            else:
+                bp.storage[v] = ("out",)
+
+    # workspace slots by interval, best fit
+    free = []   # slot indices
+    live = {}   # slot -> var
+    for p, w in enumerate(writes):
+        for v in w:
+            if v in bp.storage:
+                continue
+            need = _nbytes(v)
+            fits = [k for k in free if bp.slots[k] >= need]
+            if fits:
+                k = min(fits, key=lambda k: bp.slots[k])
+            elif free:
+                k = max(free, key=lambda k: bp.slots[k])
+                bp.slots[k] = need
+            else:
+                k = len(bp.slots)
+                bp.slots.append(need)
+            if k in free:
+                free.remove(k)
+            bp.storage[v] = ("ws", k)
+            live[k] = v
+        for k, v in list(live.items()):
+            if last_use.get(v, -1) <= p:
+                del live[k]
+                free.append(k)
+    return bp
+
+
+def _resolve(alias, v):
+    while v in alias:
+        v = alias[v]
+    return v
+
+
+def _in_place_ok(step, loops, d, v, roots):
+    """A pure elementwise nest may write ``v`` over ``d`` if it reads ``d`` only where it
+    writes ``v``: each element is read before it is overwritten."""
+    if not isinstance(step, Nest):
+        return False
+    loop = loops[step]
+    if loop.inner:
+        return False
+    store = next(acc for acc in loop.stores if acc.var is v)
+    return all(d not in roots(acc.var) or (acc.var is d and acc.shape == store.shape
+                                            and acc.idx == store.idx)
+               for acc in loop.reads.values())

@@ -1,0 +1,261 @@
+"""The driver: a generated Python function that runs the steps of a compiled graph.
+
+Straight-line code, one statement per step, so a call costs little more than the
+kernel calls themselves: workspace buffers (and their reshaped views) are made once per
+workspace and reused across calls; only outputs are allocated per call.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ...core.graph import Literal, Var
+from ...core.trace import impl_rules
+from .fusion import Iota, Nest, OpStep
+
+
+def _apply_chain(chain, x):
+    for e in chain:
+        x = impl_rules[e.prim](x, **e.params)
+    return x
+
+
+def _root_value(root):
+    if type(root) is Literal:
+        return np.asarray(root.val)
+    if type(root) is Iota:
+        a = root.aval
+        r = np.arange(a.shape[root.dimension], dtype=a.dtype)
+        shape = [1] * len(a.shape)
+        shape[root.dimension] = a.shape[root.dimension]
+        return np.broadcast_to(r.reshape(shape), a.shape)
+    return None
+
+
+class Kernel:
+    """A compiled nest: entry point plus how to call it."""
+
+    def __init__(self, nest, loop, source, fn):
+        self.nest, self.loop, self.source, self.fn = nest, loop, source, fn
+
+
+class Driver:
+    """Builds the source of ``run(*inputs) -> [outputs]`` and its globals."""
+
+    def __init__(self, part, bp, kernels, donated):
+        self.part, self.bp, self.kernels = part, bp, kernels
+        self.glob = {"_empty": np.empty, "_contig": np.ascontiguousarray}
+        self.lines = []
+        self.ws_recipes = []      # how new_ws builds each entry of the workspace tuple
+        self.ws_index = {}        # key -> index in the workspace tuple
+        self.names = {}           # var -> driver name of its array
+        self.n_tmp = 0
+        in_vars = part.graph.in_vars
+        self.args = [f"a{i}" for i in range(len(in_vars))]
+        for v, a in zip(in_vars, self.args):
+            self.names[v] = a
+        self.donated = [a for v, a in zip(in_vars, self.args) if v in donated]
+        self.kernel_read = self._kernel_read_vars()
+        self._emit()
+
+    # ---- names
+
+    def _g(self, value, prefix="g"):
+        name = f"_{prefix}{len(self.glob)}"
+        self.glob[name] = value
+        return name
+
+    def _base(self, v):
+        while v in self.part.alias:
+            v = self.part.alias[v]
+        return v
+
+    def _in_ws(self, v):
+        return self.bp.storage.get(self._base(v), ("",))[0] == "ws"
+
+    def _ws(self, key, recipe):
+        k = self.ws_index.get(key)
+        if k is None:
+            k = self.ws_index[key] = len(self.ws_recipes)
+            self.ws_recipes.append(recipe)
+        return f"w{k}"
+
+    def _array(self, v):
+        """The driver expression for var ``v``'s (natural-shape) array."""
+        if v in self.names:
+            return self.names[v]
+        if self._in_ws(v):
+            if v in self.part.alias:
+                base = self.part.alias[v]
+                name = self._ws(("alias", v), ("reshape", self._ws_key(base), v.aval.shape))
+            else:
+                name = self._ws(("var", v), ("slot", self.bp.storage[v][1], v.aval))
+            self.names[v] = name
+            return name
+        raise KeyError(v)
+
+    def _ws_key(self, v):
+        self._array(v)
+        return self.ws_index[("alias", v) if v in self.part.alias else ("var", v)]
+
+    def _kernel_arg(self, v, shape):
+        shape = tuple(shape)
+        if shape == v.aval.shape:
+            return self._array(v)
+        if self._in_ws(v):
+            return self._ws(("shape", v, shape), ("reshape", self._ws_key(v), shape))
+        return f"{self._array(v)}.reshape({shape})"
+
+    def _ref_arg(self, ref):
+        root = ref.root
+        if type(root) is not Var:
+            return self._g(_apply_chain(ref.chain, _root_value(root)), "c")
+        if ref.is_identity() or not ref.chain:
+            return self._array(root)
+        if self._in_ws(root):
+            return self._ws(("ref", id(ref)), ("chain", self._ws_key(root), ref.chain))
+        fn = self._g(lambda x, c=ref.chain: _apply_chain(c, x), "v")
+        return f"{fn}({self._array(root)})"
+
+    def _kernel_read_vars(self):
+        out = set()
+        for k in self.kernels.values():
+            out |= {self._base(v) for v, _ in k.source.reads}
+        return out
+
+    # ---- code
+
+    def _emit(self):
+        L = self.lines
+        part, bp = self.part, self.bp
+        for v, a in zip(part.graph.in_vars, self.args):
+            if v in self.kernel_read:
+                L.append(f"if not {a}.flags.c_contiguous: {a} = _contig({a})")
+        self._define_aliases(lambda v: v in part.graph.in_vars)
+        out_k = 0
+        for step in part.steps:
+            for v in (step.stored if isinstance(step, Nest) else
+                      step.outs if step.op is not None else ()):
+                st = bp.storage[v]
+                if st[0] == "out":
+                    name = f"o{out_k}"
+                    out_k += 1
+                    dt = self._g(v.aval.dtype, "d")
+                    L.append(f"{name} = _empty({v.aval.shape}, {dt})")
+                    self.names[v] = name
+                elif st[0] == "donate":
+                    self.names[v] = self.names[st[1]]
+            if isinstance(step, Nest):
+                self._emit_kernel(self.kernels[step])
+                defined = set(step.stored)
+            else:
+                self._emit_op(step)
+                defined = set(step.outs)
+            self._define_aliases(defined.__contains__)
+        outs = []
+        for x in part.outs:
+            ref = part.ref(x)
+            if type(ref.root) is Literal and not ref.chain:
+                outs.append(f"{self._g(np.asarray(ref.root.val), 'c')}.copy()")
+            else:
+                outs.append(self._ref_arg(ref))
+        L.append(f"return [{', '.join(outs)}]")
+
+    def _define_aliases(self, base_defined):
+        for v, base in self.part.alias.items():
+            if base_defined(base) and not self._in_ws(v) and v not in self.names:
+                name = f"x{self.n_tmp}"
+                self.n_tmp += 1
+                self.lines.append(f"{name} = {self._array(base)}.reshape({v.aval.shape})")
+                self.names[v] = name
+                self._define_aliases(lambda u, v=v: u is v)
+
+    def _emit_kernel(self, k):
+        src = k.source
+        args = [str(n) for n in src.extents]
+        args += [self._kernel_arg(v, shape) for v, shape in src.reads]
+        args += [self._kernel_arg(acc.var, acc.shape) for acc, name in src.stores
+                 if name.startswith("o")]
+        fn = self._g(k.fn, "k")
+        self.lines.append(f"{fn}({', '.join(args)})")
+
+    def _emit_op(self, step: OpStep):
+        ins = [self._ref_arg(r) for r in step.ins]
+        e = step.eqn
+        if step.op is not None:
+            fn = self._g(step.op.fn, "f")
+            outs = [self._array(v) for v in step.outs]
+            self.lines.append(f"{fn}({', '.join(ins + outs)})")
+            return
+        impl = impl_rules.get(e.prim)
+        if impl is None:
+            raise NotImplementedError(f"funtorch: primitive '{e.prim}' has no eager impl")
+        params = e.params
+        fn = self._g(lambda *xs, impl=impl, params=params: impl(*xs, **params), "f")
+        names = [f"e{self.n_tmp + k}" for k in range(len(step.outs))]
+        self.n_tmp += len(names)
+        lhs = ", ".join(names) + ("," if e.prim.multiple_results and len(names) == 1 else "")
+        if e.prim.multiple_results:
+            self.lines.append(f"{lhs} = {fn}({', '.join(ins)})")
+        else:
+            self.lines.append(f"{names[0]} = {fn}({', '.join(ins)})")
+        for v, n in zip(step.outs, names):
+            self.names[v] = n
+            if v in self.kernel_read:
+                dt = self._g(v.aval.dtype, "d")
+                self.lines.append(f"{n} = _contig({n}, {dt})")
+
+    # ---- assembly
+
+    def build(self, fallback=None):
+        """The driver function; ``fallback`` runs instead when donation is not possible."""
+        g = dict(self.glob)
+        head = []
+        if self.donated:
+            g["_fallback"], g["_donatable"] = fallback, _donatable
+            others = ", ".join(a for a in self.args if a not in self.donated)
+            head.append(f"if not _donatable(({', '.join(self.donated)},), ({others},)):")
+            head.append(f"    return _fallback()({', '.join(self.args)})")
+        body = self.lines
+        if self.ws_recipes:
+            g["_pool"] = []
+            g["_new_ws"] = lambda: _new_ws(self.ws_recipes, self.bp.slots)
+            names = ", ".join(f"w{k}" for k in range(len(self.ws_recipes)))
+            head.append("_ws = _pool.pop() if _pool else _new_ws()")
+            head.append(f"({names},) = _ws")
+            body = body[:-1] + ["_pool.append(_ws)", body[-1]]
+        src = f"def run({', '.join(self.args)}):\n" + "\n".join(
+            "    " + ln for ln in head + body) + "\n"
+        exec(compile(src, "<funtorch cpu driver>", "exec"), g)
+        fn = g["run"]
+        fn.source = src
+        return fn
+
+
+def _donatable(donated, others):
+    """Whether the donated buffers are private to their arrays and distinct from every
+    other input: then the outputs may overwrite them. (funtorch marks the buffers it
+    owns read-only; a donated one is unlocked.)"""
+    seen = {id(x) for x in others} | {id(x.base) for x in others}
+    for a in donated:
+        if a.base is not None or not a.flags.c_contiguous or id(a) in seen:
+            return False
+        seen.add(id(a))
+    for a in donated:
+        a.flags.writeable = True
+    return True
+
+
+def _new_ws(recipes, slots):
+    bufs = [np.empty(n, np.uint8) for n in slots]
+    ws = []
+    for r in recipes:
+        if r[0] == "slot":
+            _, k, aval = r
+            n = aval.size * aval.dtype.itemsize
+            ws.append(bufs[k][:n].view(aval.dtype).reshape(aval.shape))
+        elif r[0] == "reshape":
+            ws.append(ws[r[1]].reshape(r[2]))
+        else:
+            ws.append(_apply_chain(r[2], ws[r[1]]))
+    return tuple(ws)
