@@ -1,0 +1,635 @@
+"""Correctness and speed of the cuda_kernels package on an NVIDIA GPU, in one run (< 4 min).
+
+    python benchmarks/gpu_kernels.py [--out DIR] [--only correctness matmul conv launch]
+    python benchmarks/gpu_kernels.py --simulate-tiny   # same code paths, Numba's simulator
+
+1. correctness of every kernel at real sizes against PyTorch (else CuPy/numpy on the host);
+2. matmul 1024..8192 against cuBLAS SGEMM with TF32 off;
+3. conv2d forward / backward-data / backward-weight at the MNIST CNN's and a ResNet 3x3 layer's
+   shapes against cuDNN (TF32 off);
+4. host launch overhead per kernel.
+
+Results go to ``--out`` (default ``$OUT`` or ./gpu_results) as results.json and results.md.
+Every section (and every correctness check) is isolated: a failure is recorded, the run goes on.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import platform
+import sys
+import time
+import traceback
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout
+
+# Sizes for a real GPU and for --simulate-tiny (the simulator runs ~1e5 thread-steps/s).
+REAL = {
+    "matmul": [1024, 2048, 4096, 8192],
+    "conv": [  # name, x shape, w shape, padding, passes to time
+        ("mnist_conv1", (128, 1, 28, 28), (32, 1, 3, 3), 0, ("forward", "backward_weight")),
+        (
+            "mnist_conv2",
+            (128, 32, 26, 26),
+            (64, 32, 3, 3),
+            0,
+            ("forward", "backward_data", "backward_weight"),
+        ),
+        (
+            "resnet_3x3",
+            (64, 64, 56, 56),
+            (64, 64, 3, 3),
+            1,
+            ("forward", "backward_data", "backward_weight"),
+        ),
+    ],
+    "check_mm": 1024,
+    "check_rows": (1024, 1000),
+    "check_pool": (32, 64, 56, 56),
+    "min_time": 0.2,
+    "launches": 500,
+}
+TINY = {
+    "matmul": [16, 24],
+    "conv": [
+        ("mnist_conv1", (2, 1, 6, 6), (4, 1, 3, 3), 0, ("forward", "backward_weight")),
+        (
+            "mnist_conv2",
+            (2, 4, 4, 4),
+            (8, 4, 3, 3),
+            0,
+            ("forward", "backward_data", "backward_weight"),
+        ),
+        (
+            "resnet_3x3",
+            (1, 8, 5, 5),
+            (8, 8, 3, 3),
+            1,
+            ("forward", "backward_data", "backward_weight"),
+        ),
+    ],
+    "check_mm": 20,
+    "check_rows": (3, 37),
+    "check_pool": (1, 2, 7, 7),
+    "min_time": 0.0,
+    "launches": 3,
+}
+TOL = {"float32": 1e-4, "float16": 1e-2, "bfloat16": 3e-2}
+
+
+# --- reference implementations --------------------------------------------------------------
+
+
+class NumpyRef:
+    """Host oracle (float64 where it matters); used when neither PyTorch nor CuPy is usable."""
+
+    name = "numpy"
+
+    def matmul(self, a, b):
+        return a.astype(np.float64) @ b.astype(np.float64)
+
+    def conv(self, x, w, padding):
+        from cuda_kernels.tests.util import conv2d_grads_ref, conv2d_ref
+
+        p = (padding, padding)
+        y = conv2d_ref(x, w, (1, 1), p, (1, 1), 1)
+        dy = np.random.default_rng(0).standard_normal(y.shape).astype(np.float32)
+        dx, dw = conv2d_grads_ref(x, w, dy, (1, 1), p, (1, 1), 1)
+        return y, dy, dx, dw
+
+    def softmax(self, x):
+        e = np.exp(x - x.max(-1, keepdims=True))
+        return e / e.sum(-1, keepdims=True)
+
+
+class TorchRef(NumpyRef):
+    """PyTorch on the same GPU, TF32 disabled so float32 means float32."""
+
+    name = "torch"
+
+    def __init__(self, torch):
+        self.torch = torch
+        torch.backends.cuda.matmul.allow_tf32 = False
+        torch.backends.cudnn.allow_tf32 = False
+
+    def t(self, x):
+        return self.torch.as_tensor(np.ascontiguousarray(x), device="cuda")
+
+    def matmul(self, a, b):
+        return (self.t(a).float() @ self.t(b).float()).cpu().numpy()
+
+    def conv(self, x, w, padding):
+        F = self.torch.nn.functional
+        xt, wt = self.t(x).requires_grad_(), self.t(w).requires_grad_()
+        y = F.conv2d(xt, wt, padding=padding)
+        dy = self.torch.randn_like(y)
+        dx, dw = self.torch.autograd.grad(y, (xt, wt), dy)
+        return tuple(v.detach().cpu().numpy() for v in (y, dy, dx, dw))
+
+    def softmax(self, x):
+        return self.torch.softmax(self.t(x), -1).cpu().numpy()
+
+
+def reference(simulate: bool):
+    if not simulate:
+        try:
+            import torch
+
+            if torch.cuda.is_available():
+                return TorchRef(torch)
+        except ImportError:
+            pass
+    return NumpyRef()
+
+
+def rel_err(got, ref) -> float:
+    got, ref = np.asarray(got, np.float64), np.asarray(ref, np.float64)
+    if got.shape != ref.shape:
+        raise AssertionError(f"shape {got.shape} != {ref.shape}")
+    both_nan = np.isnan(got) & np.isnan(ref)
+    diff = np.where(both_nan, 0.0, np.abs(got - ref))
+    return float(diff.max() / (np.abs(ref).max() + 1e-12)) if diff.size else 0.0
+
+
+# --- timing -----------------------------------------------------------------------------------
+
+
+def sync():
+    from numba import cuda
+
+    cuda.synchronize()
+    if "torch" in sys.modules and sys.modules["torch"].cuda.is_available():
+        sys.modules["torch"].cuda.synchronize()
+
+
+def time_call(fn, min_time: float, max_iters: int = 200) -> float:
+    """Seconds per call, back to back, after a warm-up call (which also compiles)."""
+    fn()
+    sync()
+    iters, start = 0, time.perf_counter()
+    while True:
+        fn()
+        iters += 1
+        if iters >= max_iters or time.perf_counter() - start >= min_time:
+            break
+    sync()
+    return (time.perf_counter() - start) / iters
+
+
+# --- sections ---------------------------------------------------------------------------------
+
+
+def section_device(cfg, ref, simulate):
+    import numba
+    from numba import cuda
+
+    info = {
+        "python": platform.python_version(),
+        "numba": numba.__version__,
+        "reference": ref.name,
+        "simulator": simulate,
+    }
+    try:
+        import numba_cuda
+
+        info["numba_cuda"] = numba_cuda.__version__
+    except ImportError:
+        pass
+    if simulate:
+        info["gpu"] = "Numba CUDA simulator"
+    else:
+        dev = cuda.get_current_device()
+        name = dev.name.decode() if isinstance(dev.name, bytes) else str(dev.name)
+        info.update(
+            gpu=name,
+            compute_capability=".".join(map(str, dev.compute_capability)),
+            sms=dev.MULTIPROCESSOR_COUNT,
+        )
+    if ref.name == "torch":
+        info["torch"] = ref.torch.__version__
+    print(f"GPU: {info['gpu']}", flush=True)
+    return info
+
+
+def _checks(cfg, ref):
+    """(name, thunk -> (error, tolerance)) for every kernel."""
+    import ml_dtypes
+    from numba import cuda
+
+    from cuda_kernels import conv, fused, matmul, optim, pool, reduce, softmax
+
+    rng = np.random.default_rng(0)
+    dev, host = cuda.to_device, (lambda a: a.copy_to_host())
+    n = cfg["check_mm"]
+    checks = []
+
+    def mm_case(ta, tb, dtype):
+        def run():
+            a = rng.standard_normal((n, n + 8)).astype(dtype)
+            b = rng.standard_normal((n + 8, n - 8)).astype(dtype)
+            sa = np.ascontiguousarray(a.T) if ta else a
+            sb = np.ascontiguousarray(b.T) if tb else b
+            got = host(matmul.matmul(dev(sa), dev(sb), trans_a=ta, trans_b=tb))
+            r = ref.matmul(a.astype(np.float32), b.astype(np.float32))
+            return rel_err(got.astype(np.float32), r), TOL[np.dtype(dtype).name]
+
+        return run
+
+    for ta, tb in [(False, False), (False, True), (True, False)]:
+        checks.append(
+            (f"matmul_{'t' if ta else 'n'}{'t' if tb else 'n'}_f32", mm_case(ta, tb, np.float32))
+        )
+    checks.append(("matmul_nn_f16", mm_case(False, False, np.float16)))
+    checks.append(("matmul_nn_bf16", mm_case(False, False, ml_dtypes.bfloat16)))
+
+    def batched():
+        a = rng.standard_normal((8, n // 4, 64)).astype(np.float32)
+        b = rng.standard_normal((1, 64, n // 2)).astype(np.float32)
+        got = host(matmul.batched_matmul(dev(a), dev(b)))
+        return rel_err(got, np.stack([ref.matmul(x, b[0]) for x in a])), TOL["float32"]
+
+    checks.append(("batched_matmul", batched))
+
+    for name, xs, ws, pad, _ in cfg["conv"]:
+
+        def conv_case(xs=xs, ws=ws, pad=pad, algo="implicit"):
+            x = rng.standard_normal(xs).astype(np.float32)
+            w = (rng.standard_normal(ws) / math.sqrt(ws[1] * 9)).astype(np.float32)
+            y, dy, dx, dw = ref.conv(x, w, pad)
+            dxd, dwd, dyd = dev(x), dev(w), dev(dy.astype(np.float32))
+            errs = [
+                rel_err(host(conv.conv2d_forward(dxd, dwd, padding=pad, algo=algo)), y),
+                rel_err(host(conv.conv2d_backward_data(dyd, dwd, xs, padding=pad, algo=algo)), dx),
+                rel_err(
+                    host(conv.conv2d_backward_weight(dyd, dxd, ws, padding=pad, algo=algo)), dw
+                ),
+            ]
+            return max(errs), TOL["float32"]
+
+        checks.append((f"conv_{name}_fwd_bwd", conv_case))
+        if name == "mnist_conv2":
+            checks.append((f"conv_{name}_im2col", lambda c=conv_case: c(algo="im2col")))
+
+    rows = cfg["check_rows"]
+
+    def reductions():
+        x = rng.standard_normal(rows).astype(np.float32)
+        d = dev(x)
+        errs = [
+            rel_err(host(reduce.reduce_sum(d, 1)), x.astype(np.float64).sum(1)),
+            rel_err(host(reduce.reduce_sum(d, 0)), x.astype(np.float64).sum(0)),
+            rel_err(host(reduce.reduce_max(d, 1)), x.max(1)),
+            float(np.any(host(reduce.argmax(d, 1)) != x.argmax(1))),
+            float(np.any(host(reduce.argmin(d, 0)) != x.argmin(0))),
+        ]
+        return max(errs), TOL["float32"]
+
+    def softmaxes():
+        x = (rng.standard_normal(rows) * 3).astype(np.float32)
+        labels = rng.integers(0, rows[1], rows[0])
+        p = ref.softmax(x)
+        d = dev(x)
+        dy = rng.standard_normal(rows).astype(np.float32)
+        loss, grad = softmax.softmax_cross_entropy(d, dev(labels), grad_scale=1 / rows[0])
+        onehot = np.eye(rows[1], dtype=np.float64)[labels]
+        errs = [
+            rel_err(host(softmax.softmax(d)), p),
+            rel_err(host(softmax.log_softmax(d)), np.log(p)),
+            rel_err(
+                host(softmax.softmax_backward(dev(p.astype(np.float32)), dev(dy))),
+                p * (dy - (dy * p).sum(-1, keepdims=True)),
+            ),
+            rel_err(host(loss), -np.log(p[np.arange(rows[0]), labels])),
+            rel_err(host(grad), (p - onehot) / rows[0]),
+        ]
+        return max(errs), TOL["float32"]
+
+    def pools():
+        x = rng.standard_normal(cfg["check_pool"]).astype(np.float32)
+        n_c, hw = x.shape[0] * x.shape[1], x.shape[2] * x.shape[3]
+        d = dev(x)
+        y, idx = pool.max_pool2d(d, 3, 2, 1)
+        dy = rng.standard_normal(y.shape).astype(np.float32)
+        dx = host(pool.max_pool2d_backward(dev(dy), idx, x.shape, 3, 2, 1))
+        ya = host(pool.avg_pool2d(d, 3, 2, 1))
+        dxa = host(pool.avg_pool2d_backward(dev(dy), x.shape, 3, 2, 1))
+        xp = np.pad(x, ((0, 0), (0, 0), (1, 1), (1, 1)), constant_values=-np.inf)
+        win = np.lib.stride_tricks.sliding_window_view(xp, (3, 3), (2, 3))[:, :, ::2, ::2]
+        ref_dx = np.zeros((n_c, hw))
+        rows_ = np.arange(n_c)[:, None]
+        np.add.at(ref_dx, (rows_, host(idx).reshape(n_c, -1)), dy.reshape(n_c, -1))
+        picked = np.take_along_axis(x.reshape(n_c, hw), host(idx).reshape(n_c, -1), -1)
+        errs = [
+            rel_err(host(y), win.max((-1, -2))),
+            rel_err(picked.reshape(y.shape), win.max((-1, -2))),
+            rel_err(dx.reshape(n_c, hw), ref_dx),
+            rel_err(ya, np.where(np.isinf(win), 0, win).sum((-1, -2)) / 9),
+            # avg backward is the adjoint of avg forward: <A x, dy> == <x, A^T dy>
+            rel_err(np.vdot(x.astype(np.float64), dxa), np.vdot(ya.astype(np.float64), dy)),
+        ]
+        return max(errs), TOL["float32"]
+
+    def optimizers():
+        p = rng.standard_normal(10_000 if rows[0] > 100 else 50).astype(np.float32)
+        g = rng.standard_normal(p.shape).astype(np.float32)
+        dp, dm, dv = dev(p), dev(np.zeros_like(p)), dev(np.zeros_like(p))
+        optim.adam_step(
+            dp, dev(g), dm, dv, 1, lr=1e-2, weight_decay=0.01, decoupled_weight_decay=True
+        )
+        m, v = 0.1 * g, 0.001 * g * g
+        ref_p = p * (1 - 1e-4) - 1e-2 / 0.1 * m / (np.sqrt(v) / math.sqrt(0.001) + 1e-8)
+        sp, buf = dev(p), dev(np.zeros_like(p))
+        optim.sgd_step(sp, dev(g), buf, lr=0.1, momentum=0.9, nesterov=True, first_step=True)
+        ref_s = p - 0.1 * (g + 0.9 * g)
+        return max(rel_err(host(dp), ref_p), rel_err(host(sp), ref_s)), 1e-5
+
+    def fused_gelu():
+        x = rng.standard_normal(rows).astype(np.float32)
+        b = rng.standard_normal(rows[1:]).astype(np.float32)
+        spec = fused.FusedSpec.make(
+            [("x", rows, "float32"), ("b", rows[1:], "float32")],
+            [
+                ("y", "add", ("x", "b")),
+                ("e", "mul", ("y", 0.7071067811865476)),
+                ("f", "erf", ("e",)),
+                ("g", "add", ("f", 1.0)),
+                ("h", "mul", ("y", "g")),
+                ("o", "mul", ("h", 0.5)),
+            ],
+            ["o"],
+        )
+        got = host(fused.compile_fused(spec)(dev(x), dev(b))[0])
+        y = (x + b).astype(np.float64)
+        erf = np.vectorize(math.erf)
+        return rel_err(got, 0.5 * y * (1 + erf(y / math.sqrt(2)))), TOL["float32"]
+
+    checks += [
+        ("reductions", reductions),
+        ("softmax_cross_entropy", softmaxes),
+        ("pooling", pools),
+        ("optimizers", optimizers),
+        ("fused_gelu", fused_gelu),
+    ]
+    return checks
+
+
+def section_correctness(cfg, ref, simulate):
+    results = {}
+    for name, run in _checks(cfg, ref):
+        t0 = time.perf_counter()
+        try:
+            err, tol = run()
+            results[name] = {
+                "rel_err": err,
+                "tol": tol,
+                "ok": bool(err <= tol),
+                "seconds": round(time.perf_counter() - t0, 2),
+            }
+        except Exception as e:  # keep checking the other kernels
+            results[name] = {
+                "ok": False,
+                "error": f"{type(e).__name__}: {e}",
+                "traceback": traceback.format_exc()[-2000:],
+            }
+        status = "ok" if results[name]["ok"] else "FAIL"
+        print(f"  check {name}: {status} {results[name].get('rel_err', '')}", flush=True)
+    return results
+
+
+def _isolated(label, fn):
+    """Run one measurement; a failure becomes an error row instead of ending the section."""
+    try:
+        rows = fn()
+    except Exception as e:
+        traceback.print_exc()
+        rows = [{"case": label, "error": f"{type(e).__name__}: {e}"}]
+    for row in rows:
+        print(f"  {label}: {row}", flush=True)
+    return rows
+
+
+def _matmul_rows(n, cfg, ref):
+    from numba import cuda
+
+    from cuda_kernels import matmul
+
+    rng = np.random.default_rng(n)
+    a = cuda.to_device(rng.standard_normal((n, n)).astype(np.float32))
+    b = cuda.to_device(rng.standard_normal((n, n)).astype(np.float32))
+    out = cuda.device_array((n, n), np.float32)
+    ours = time_call(lambda: matmul.matmul(a, b, out=out), cfg["min_time"])
+    row = {"n": n, "ours_ms": ours * 1e3, "ours_tflops": 2 * n**3 / ours / 1e12}
+    if ref.name == "torch":
+        ta, tb = ref.torch.as_tensor(a, device="cuda"), ref.torch.as_tensor(b, device="cuda")
+        tc = ref.torch.empty((n, n), device="cuda")
+        base = time_call(lambda: ref.torch.mm(ta, tb, out=tc), cfg["min_time"])
+        row.update(cublas_ms=base * 1e3, cublas_tflops=2 * n**3 / base / 1e12, ratio=base / ours)
+    return [row]
+
+
+def section_matmul(cfg, ref, simulate):
+    rows = []
+    for n in cfg["matmul"]:
+        rows += _isolated(f"matmul {n}", lambda n=n: _matmul_rows(n, cfg, ref))
+    return rows
+
+
+def _conv_rows(layer, cfg, ref):
+    from numba import cuda
+
+    from cuda_kernels import conv
+
+    name, xs, ws, pad, passes = layer
+    rng = np.random.default_rng(1)
+    x = cuda.to_device(rng.standard_normal(xs).astype(np.float32))
+    w = cuda.to_device(rng.standard_normal(ws).astype(np.float32))
+    geom = conv.ConvGeom.make(xs, ws, padding=pad)
+    ys = (xs[0], ws[0], geom.p, geom.q)
+    dy = cuda.to_device(rng.standard_normal(ys).astype(np.float32))
+    flops = 2 * math.prod(ys) * ws[1] * ws[2] * ws[3]
+    y, dx, dw = (cuda.device_array(s, np.float32) for s in (ys, xs, ws))
+    ours = {
+        "forward": lambda: conv.conv2d_forward(x, w, y, padding=pad),
+        "backward_data": lambda: conv.conv2d_backward_data(dy, w, xs, dx, padding=pad),
+        "backward_weight": lambda: conv.conv2d_backward_weight(dy, x, ws, dw, padding=pad),
+    }
+    base = {}
+    if ref.name == "torch":
+        torch = ref.torch
+        tx, tw, tdy = (torch.as_tensor(v, device="cuda") for v in (x, w, dy))
+
+        def backward(mask):
+            args = (None, [1, 1], [pad, pad], [1, 1], False, [0, 0], 1, mask)
+            return lambda: torch.ops.aten.convolution_backward(tdy, tx, tw, *args)
+
+        base = {
+            "forward": lambda: torch.nn.functional.conv2d(tx, tw, padding=pad),
+            "backward_data": backward([True, False, False]),
+            "backward_weight": backward([False, True, False]),
+        }
+    rows = []
+    for p in passes:
+        t = time_call(ours[p], cfg["min_time"])
+        row = {"layer": name, "pass": p, "ours_ms": t * 1e3, "ours_tflops": flops / t / 1e12}
+        if p in base:
+            tb = time_call(base[p], cfg["min_time"])
+            row.update(cudnn_ms=tb * 1e3, cudnn_tflops=flops / tb / 1e12, ratio=tb / t)
+        rows.append(row)
+    return rows
+
+
+def section_conv(cfg, ref, simulate):
+    rows = []
+    for layer in cfg["conv"]:
+        rows += _isolated(f"conv {layer[0]}", lambda layer=layer: _conv_rows(layer, cfg, ref))
+    return rows
+
+
+def section_launch(cfg, ref, simulate):
+    """Host time per launch of a minimal problem, back to back (dispatch + driver)."""
+    from numba import cuda
+
+    from cuda_kernels import fused, matmul, reduce, softmax
+
+    one = cuda.to_device(np.ones((1, 1), np.float32))
+    out = cuda.device_array((1, 1), np.float32)
+    red = cuda.device_array(1, np.float32)
+    k = fused.compile_fused(
+        fused.FusedSpec.make([("x", (1, 1), "float32")], [("y", "exp", ("x",))], ["y"])
+    )
+    cases = {
+        "fused_elementwise": lambda: k(one, outs=(out,)),
+        "reduce_sum": lambda: reduce.reduce_sum(one, 1, out=red),
+        "softmax": lambda: softmax.softmax(one, out=out),
+        "matmul_1x1": lambda: matmul.matmul(one, one, out=out),
+    }
+    rows = {}
+    for name, fn in cases.items():
+        fn()
+        sync()
+        start = time.perf_counter()
+        for _ in range(cfg["launches"]):
+            fn()
+        sync()
+        rows[name] = (time.perf_counter() - start) / cfg["launches"] * 1e6
+        print(f"  launch {name}: {rows[name]:.1f} us", flush=True)
+    return rows
+
+
+SECTIONS = {
+    "device": section_device,
+    "correctness": section_correctness,
+    "matmul": section_matmul,
+    "conv": section_conv,
+    "launch": section_launch,
+}
+
+
+# --- report -----------------------------------------------------------------------------------
+
+
+def _fmt(v):
+    return f"{v:.3g}" if isinstance(v, float) else str(v)
+
+
+def _table(title, rows, columns):
+    """Markdown table; an error row shows its case and message instead of numbers."""
+    out = [
+        f"## {title}",
+        "",
+        "| " + " | ".join(h for h, _ in columns) + " |",
+        "|" + "---|" * len(columns),
+    ]
+    for r in rows:
+        if "error" in r:
+            cells = [str(r.get("case", "?")), f"error: {r['error']}"] + [""] * (len(columns) - 2)
+        else:
+            cells = [_fmt(r.get(k, "-")) for _, k in columns]
+        out.append("| " + " | ".join(cells) + " |")
+    return out + [""]
+
+
+def markdown(results) -> str:
+    out = [f"# cuda_kernels on {results.get('device', {}).get('gpu', '?')}", ""]
+    if isinstance(results.get("correctness"), dict):
+        rows = [
+            dict(v, kernel=k, ok="yes" if v["ok"] else "NO", case=k)
+            for k, v in results["correctness"].items()
+        ]
+        cols = [("kernel", "kernel"), ("ok", "ok"), ("rel err", "rel_err"), ("tol", "tol")]
+        out += _table("Correctness", rows, cols)
+    if isinstance(results.get("matmul"), list):
+        cols = [
+            ("n", "n"),
+            ("ours ms", "ours_ms"),
+            ("ours TFLOP/s", "ours_tflops"),
+            ("cuBLAS ms", "cublas_ms"),
+            ("cuBLAS TFLOP/s", "cublas_tflops"),
+            ("ours/cuBLAS", "ratio"),
+        ]
+        out += _table("Matmul (float32, TF32 off)", results["matmul"], cols)
+    if isinstance(results.get("conv"), list):
+        cols = [
+            ("layer", "layer"),
+            ("pass", "pass"),
+            ("ours ms", "ours_ms"),
+            ("ours TFLOP/s", "ours_tflops"),
+            ("cuDNN ms", "cudnn_ms"),
+            ("ours/cuDNN", "ratio"),
+        ]
+        out += _table("Conv2d (float32, TF32 off)", results["conv"], cols)
+    if isinstance(results.get("launch"), dict):
+        rows = [{"kernel": k, "us": v} for k, v in results["launch"].items()]
+        out += _table(
+            "Launch overhead (host us per call)", rows, [("kernel", "kernel"), ("us", "us")]
+        )
+    if results.get("errors"):
+        out += ["## Section errors", ""]
+        out += [f"- **{k}**: `{v.strip().splitlines()[-1]}`" for k, v in results["errors"].items()]
+    return "\n".join(out) + "\n"
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", default=os.environ.get("OUT") or "gpu_results")
+    parser.add_argument("--only", nargs="+", choices=[s for s in SECTIONS if s != "device"])
+    parser.add_argument(
+        "--simulate-tiny",
+        action="store_true",
+        help="run every section at toy sizes under Numba's CUDA simulator",
+    )
+    args = parser.parse_args(argv)
+    if args.simulate_tiny:
+        os.environ["NUMBA_ENABLE_CUDASIM"] = "1"  # before anything imports numba.cuda
+        sys.setswitchinterval(1e-4)  # simulated threads barrier constantly
+    cfg = TINY if args.simulate_tiny else REAL
+    ref = reference(args.simulate_tiny)
+    results, t0 = {"errors": {}}, time.perf_counter()
+    for name, fn in SECTIONS.items():
+        if args.only and name != "device" and name not in args.only:
+            continue
+        print(f"[{time.perf_counter() - t0:6.1f}s] {name}", flush=True)
+        try:
+            results[name] = fn(cfg, ref, args.simulate_tiny)
+        except Exception:
+            results["errors"][name] = traceback.format_exc()
+            print(results["errors"][name], file=sys.stderr, flush=True)
+    results["seconds"] = time.perf_counter() - t0
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "results.json").write_text(json.dumps(results, indent=1, default=str))
+    (out / "results.md").write_text(markdown(results))
+    print(markdown(results))
+    print(f"wrote {out}/results.json and results.md in {results['seconds']:.0f}s")
+    bad = results["errors"] or any(not v["ok"] for v in results.get("correctness", {}).values())
+    return 1 if bad else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
