@@ -20,8 +20,9 @@ sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "examples"))
 
 
 def funtorch_run(seed, epochs, batch):
-    import funtorch as ft
     import mnist as ex  # examples/mnist.py
+
+    import funtorch as ft
     train_x, train_y = ft.data.mnist_sample("train")
     test_x, test_y = ft.data.mnist_sample("test")
     model = ex.make_model("cnn")
@@ -40,9 +41,10 @@ def funtorch_run(seed, epochs, batch):
 
 
 def torch_run(seed, epochs, batch):
-    import torch
-    import funtorch as ft
     import mnist as ex
+    import torch
+
+    import funtorch as ft
     torch.manual_seed(seed)
     train_x, train_y = ft.data.mnist_sample("train")
     test_x, test_y = ft.data.mnist_sample("test")

@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
 import funtorch as ft
-
 
 # --------------------------------------------------------------------------- generators
 
@@ -409,6 +409,6 @@ register(
     OpInfo("pad", ft.pad, np.pad, _pad_sample),
     OpInfo("flip", ft.flip, np.flip, _flip_sample),
 )
-import op_table_linalg  # noqa: F401,E402
 import op_table_indexing  # noqa: F401,E402
+import op_table_linalg  # noqa: F401,E402
 import op_table_random  # noqa: F401,E402

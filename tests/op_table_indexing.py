@@ -8,9 +8,10 @@ under vmap; ints, slices, None, Ellipsis, lists and bool-list masks are static.
 from __future__ import annotations
 
 import numpy as np
-from op_table import OpInfo, Sample, register
 
 import funtorch as ft
+
+from op_table import OpInfo, Sample, register
 
 # --------------------------------------------------------------------------- random indices
 

@@ -7,9 +7,10 @@ from __future__ import annotations
 import itertools
 
 import numpy as np
-from op_table import Gen, OpInfo, Sample, register
 
 import funtorch as ft
+
+from op_table import Gen, OpInfo, Sample, register
 
 # --------------------------------------------------------------------------- numpy-level
 

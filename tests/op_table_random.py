@@ -7,9 +7,10 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from op_table import Gen, OpInfo, Sample, register
 
 import funtorch as ft
+
+from op_table import Gen, OpInfo, Sample, register
 
 _M32 = 0xFFFFFFFF
 _ROT = (13, 15, 26, 6, 17, 29, 16, 24)

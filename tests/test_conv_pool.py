@@ -6,10 +6,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from op_table_linalg import _conv_ref
 
 import funtorch as ft
 from funtorch import lax
+
+from op_table_linalg import _conv_ref
 
 CONV_CASES = [  # strides, padding, lhs_dilation, rhs_dilation, groups
     ((1, 1), ((0, 0), (0, 0)), (1, 1), (1, 1), 1),

@@ -11,12 +11,13 @@ import textwrap
 
 import numpy as np
 import pytest
-from op_table import OPS
 from test_ops import assert_close, call_ft, samples
 
 import funtorch as ft
 from funtorch.backends import cpu
 from funtorch.core.array import Array
+
+from op_table import OPS
 
 pytestmark = pytest.mark.filterwarnings("error:funtorch cpu backend")
 

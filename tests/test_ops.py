@@ -8,6 +8,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import funtorch as ft
+
 from op_table import OPS, HypGen, RngGen
 
 IDS = [op.name for op in OPS]
@@ -157,7 +158,7 @@ def _in_axes_configs(dyn):
 def test_vmap_vs_loop(op):
     rng = np.random.default_rng(2)
     B = 3
-    for seed, sample in enumerate(samples(op, op.dtypes[0], 2)):
+    for sample in samples(op, op.dtypes[0], 2):
         f, dyn = call_ft(op, sample)
         if not dyn:
             continue

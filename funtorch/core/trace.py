@@ -16,7 +16,6 @@ from . import dtypes
 from .abstract import ShapedArray
 from .errors import ConcretizationTypeError, UnexpectedTracerError
 
-
 # --------------------------------------------------------------------------- primitives
 
 class Primitive:

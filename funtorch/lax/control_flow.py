@@ -19,7 +19,6 @@ from ..transforms import ad, batching
 from ..transforms.ad import Zero, is_undefined
 from ..transforms.jit import batch_graph, jvp_graph
 
-
 # --------------------------------------------------------------------------- helpers
 
 def _trace(fun, in_tree, in_avals, what, weak_out=None, cast_out=None):
@@ -225,7 +224,6 @@ def _join_residuals(knowns, num_res):
     joined = []
     for i, (k, n) in enumerate(zip(knowns, num_res)):
         base = k.outs[:len(k.outs) - n]
-        mine = k.outs[len(k.outs) - n:]
 
         def fun(*xs, k=k, i=i, base=base):
             outs = eval_graph(k, xs)
@@ -237,8 +235,7 @@ def _join_residuals(knowns, num_res):
 
         g, consts = trace_to_graph(fun, [v.aval for v in k.in_vars], closed=True)
         if consts:
-            raise NotImplementedError(f"funtorch internal error: constants in cond residuals {consts}")
-        del mine
+            raise NotImplementedError("funtorch internal error: constants in cond residuals")
         joined.append(g)
     return joined, [a for avals in res_avals for a in avals]
 

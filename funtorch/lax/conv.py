@@ -60,8 +60,10 @@ def _conv_shape(lhs, rhs, *, window_strides, padding, lhs_dilation, rhs_dilation
     return ShapedArray((lhs.shape[0], rhs.shape[0], *out_sp), lhs.dtype)
 
 
-# elements in one block of the im2col matrix: about an L2 cache, so its GEMM reads from cache
-_IM2COL_BLOCK = 1 << 19
+# elements in one block of the im2col matrix (32 MB of float32, about an L3 cache): bounds
+# the memory of big convs. Smaller blocks win on an idle machine but each GEMM call pays
+# OpenBLAS's thread sync, which collapses when processes compete for the cores.
+_IM2COL_BLOCK = 1 << 23
 
 
 def _conv_impl(lhs, rhs, *, window_strides, padding, lhs_dilation, rhs_dilation,
@@ -70,8 +72,7 @@ def _conv_impl(lhs, rhs, *, window_strides, padding, lhs_dilation, rhs_dilation,
 
     Copying the window view is the main cost, and it is fast only when its innermost
     axis has long contiguous runs: output rows for ordinary convs (blocked over the
-    batch so each block stays in cache), kernel rows for weight gradients, whose kernel
-    is the size of the image."""
+    batch), kernel rows for weight gradients, whose kernel is the size of the image."""
     out_dtype = lhs.dtype
     n, g = lhs.shape[0], feature_group_count
     o, i = rhs.shape[:2]

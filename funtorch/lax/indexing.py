@@ -23,8 +23,20 @@ from ..transforms import ad, batching
 from ..transforms.ad import Zero, is_undefined
 from ..transforms.batching import bdim_at_front, moveaxis
 from ._util import canonical_axes, fmt
-from .elementwise import (add, bitwise_and, convert_element_type, div, eq, ge, lt,
-                          max, min, mul, ne, select_n)
+from .elementwise import (
+    add,
+    bitwise_and,
+    convert_element_type,
+    div,
+    eq,
+    ge,
+    lt,
+    max,
+    min,
+    mul,
+    ne,
+    select_n,
+)
 from .shape import broadcasted_iota, full, reshape
 
 MODES = ("clip", "drop")

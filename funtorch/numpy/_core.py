@@ -6,8 +6,8 @@ import numpy as np
 
 from .. import lax
 from ..core import dtypes
-from ..core.array import Array
 from ..core import trace as trace_mod
+from ..core.array import Array
 from ..core.trace import Tracer, get_aval
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-
 from ..core.array_methods import ArrayMethods
 from . import reductions as R
 from . import shape as S

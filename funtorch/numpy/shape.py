@@ -5,8 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import lax
-from ._core import (asarray, axes_tuple, broadcast_shapes, canonicalize_axis, is_array,
-                    promote)
+from ._core import asarray, axes_tuple, broadcast_shapes, canonicalize_axis, is_array, promote
 
 
 def _arr(x):

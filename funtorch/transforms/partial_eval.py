@@ -9,8 +9,16 @@ from __future__ import annotations
 from ..core.abstract import ShapedArray
 from ..core.errors import ConcretizationTypeError
 from ..core.graph import Eqn, Graph, Var
-from ..core.trace import Trace, Tracer, abstract_eval, bind, concrete_or_error, full_lower, \
-    get_aval, new_main
+from ..core.trace import (
+    Trace,
+    Tracer,
+    abstract_eval,
+    bind,
+    concrete_or_error,
+    full_lower,
+    get_aval,
+    new_main,
+)
 from . import ad
 
 # prim -> rule(trace, tracers, **params) -> out tracers (overrides the generic behaviour)
