@@ -5,6 +5,8 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 TEST_STAMP := $(VENV)/.installed-test
 JOBS ?= 2
+# one BLAS/Numba thread per test worker: -n 2 workers on 2 cores must not oversubscribe
+THREADS := OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 NUMBA_NUM_THREADS=1
 
 .PHONY: train test test-fast lint bench clean
 
@@ -26,10 +28,10 @@ train: $(STAMP)  ## train the MNIST CNN (full data if present, else the bundled 
 	$(BIN)/python examples/mnist.py --model cnn
 
 test: $(TEST_STAMP)  ## the whole suite
-	$(BIN)/python -m pytest -q -n $(JOBS) -p no:cacheprovider
+	$(THREADS) $(BIN)/python -m pytest -q -n $(JOBS) -p no:cacheprovider
 
 test-fast: $(TEST_STAMP)
-	$(BIN)/python -m pytest -q -n $(JOBS) -x -p no:cacheprovider -m "not slow"
+	$(THREADS) $(BIN)/python -m pytest -q -n $(JOBS) -x -p no:cacheprovider -m "not slow"
 
 lint: $(TEST_STAMP)
 	$(BIN)/pip install -q ruff
