@@ -17,11 +17,6 @@ def close(a, b, rtol=1e-5, atol=1e-5):
     np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=rtol, atol=atol)
 
 
-@pytest.fixture(scope="module")
-def torch():
-    return pytest.importorskip("torch")
-
-
 def tt(torch, a, grad=False):
     return torch.tensor(np.asarray(a), requires_grad=grad)
 

@@ -22,11 +22,6 @@ def close(a, b, rtol=1e-5, atol=1e-5):
     np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=rtol, atol=atol)
 
 
-@pytest.fixture(scope="module")
-def torch():
-    return pytest.importorskip("torch")
-
-
 def from_torch(tmodel):
     return {k: v.detach().numpy() for k, v in tmodel.state_dict().items()}
 

@@ -26,11 +26,6 @@ def close(a, b, rtol=1e-5, atol=1e-6):
     np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=rtol, atol=atol)
 
 
-@pytest.fixture(scope="module")
-def torch():
-    return pytest.importorskip("torch")
-
-
 def loss(params):
     """A separable quadratic with a quartic term: non-constant curvature, exact gradients."""
     return sum(ft.sum(A[k] * (params[k] - C[k]) ** 2 + 0.1 * (params[k] - C[k]) ** 4)

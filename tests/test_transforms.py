@@ -9,7 +9,9 @@ integer inputs (float0), the MLP gradient, jit caching/statics, vmap axes, the I
 from __future__ import annotations
 
 import collections
+import functools
 
+import helpers
 import numpy as np
 import pytest
 
@@ -22,30 +24,9 @@ def rng(seed=0):
     return np.random.default_rng(seed)
 
 
-def close(actual, expected, rtol=1e-9, atol=1e-12):
-    a = np.asarray(actual)
-    e = np.asarray(expected)
-    assert a.shape == e.shape, f"shape {a.shape} != {e.shape}"
-    np.testing.assert_allclose(a, e, rtol=rtol, atol=atol)
-
-
-def tree_close(actual, expected, rtol=1e-9, atol=1e-12):
-    la, ta = ft.tree.flatten(actual)
-    le, te = ft.tree.flatten(expected)
-    assert ta == te, f"tree structure {ta} != {te}"
-    for a, e in zip(la, le, strict=True):
-        close(a, e, rtol, atol)
-
-
-def fd_grad(f_np, x, h=1e-6):
-    """Central finite differences of a numpy scalar function (float64)."""
-    x = np.asarray(x, np.float64)
-    g = np.zeros_like(x)
-    for i in np.ndindex(x.shape):
-        e = np.zeros_like(x)
-        e[i] = h
-        g[i] = (f_np(x + e) - f_np(x - e)) / (2 * h)
-    return g
+close = functools.partial(helpers.close, rtol=1e-9, atol=1e-12)
+tree_close = functools.partial(helpers.tree_close, rtol=1e-9, atol=1e-12)
+fd_grad = helpers.fd_grad
 
 
 def fd_jac(f_np, x, h=1e-6):

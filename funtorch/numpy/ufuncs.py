@@ -45,19 +45,21 @@ def floor_divide(x, y):
     if dtypes.is_float(x.dtype):
         return lax.floor(lax.div(x, y))
     q = lax.div(x, y)
-    r = lax.rem(x, y)
+    return lax.select_n(_rounds_wrong_way(lax.rem(x, y), y), q, lax.sub(q, lax.full_like(q, 1)))
+
+
+def _rounds_wrong_way(r, y):
+    """Where truncating division differs from flooring: a nonzero remainder whose sign
+    differs from the divisor's."""
     zero = lax.full_like(r, 0)
-    fix = lax.bitwise_and(lax.ne(r, zero), lax.ne(lax.lt(r, zero), lax.lt(y, lax.full_like(y, 0))))
-    return lax.select_n(fix, q, lax.sub(q, lax.full_like(q, 1)))
+    return lax.bitwise_and(lax.ne(r, zero), lax.ne(lax.lt(r, zero), lax.lt(y, zero)))
 
 
 def remainder(x, y):
     """Python/numpy modulo: the result has the sign of the divisor."""
     x, y = promote_broadcast("remainder", x, y)
     r = lax.rem(x, y)
-    zero = lax.full_like(r, 0)
-    fix = lax.bitwise_and(lax.ne(r, zero), lax.ne(lax.lt(r, zero), lax.lt(y, lax.full_like(y, 0))))
-    return lax.select_n(fix, r, lax.add(r, y))
+    return lax.select_n(_rounds_wrong_way(r, y), r, lax.add(r, y))
 
 
 mod = remainder

@@ -28,6 +28,18 @@ def _is_float(x):
 
 # --------------------------------------------------------------------------- jvp / linearize
 
+def _flatten_fun(fun, in_tree):
+    """``fun`` on flat leaves; the output structure is appended to the returned list."""
+    out_tree = []
+
+    def flat_fun(*xs):
+        leaves, ot = tree_util.flatten(fun(*tree_util.unflatten(in_tree, xs)))
+        out_tree.append(ot)
+        return leaves
+
+    return flat_fun, out_tree
+
+
 def jvp(fun, primals, tangents, has_aux=False):
     """Forward mode: ``(fun(*primals), J @ tangents)``."""
     if not isinstance(primals, (tuple, list)) or not isinstance(tangents, (tuple, list)):
@@ -46,14 +58,7 @@ def jvp(fun, primals, tangents, has_aux=False):
     flat_p = [_asarray(p) for p in flat_p]
     flat_t = [_asarray(t) if _is_float(p) else Zero.from_value(p)
               for p, t in zip(flat_p, flat_t)]
-    out_tree = []
-
-    def flat_fun(*xs):
-        out = fun(*tree_util.unflatten(tree_p, xs))
-        leaves, ot = tree_util.flatten(out)
-        out_tree.append(ot)
-        return leaves
-
+    flat_fun, out_tree = _flatten_fun(fun, tree_p)
     outs, touts = ad.jvp_flat(flat_fun, flat_p, flat_t)
     touts = [instantiate(t) for t in touts]
     out = tree_util.unflatten(out_tree[0], outs)
@@ -120,14 +125,7 @@ def linearize(fun, *primals):
     """``(fun(*primals), f_jvp)`` where ``f_jvp(*tangents)`` evaluates the linear map."""
     flat_p, tree_p = tree_util.flatten(list(primals))
     flat_p = [_asarray(p) for p in flat_p]
-    out_tree = []
-
-    def flat_fun(*xs):
-        out = fun(*tree_util.unflatten(tree_p, xs))
-        leaves, ot = tree_util.flatten(out)
-        out_tree.append(ot)
-        return leaves
-
+    flat_fun, out_tree = _flatten_fun(fun, tree_p)
     outs, graph, consts, diff, out_float = linearize_flat(flat_fun, flat_p)
 
     def f_jvp(*tangents):
