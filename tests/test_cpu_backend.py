@@ -15,6 +15,7 @@ from test_ops import assert_close, call_ft, samples
 
 import funtorch as ft
 from funtorch.backends import cpu
+from funtorch.backends.cpu import blas
 from funtorch.core.array import Array
 
 from op_table import OPS
@@ -233,3 +234,201 @@ def test_second_process_loads_kernels_from_disk(tmp_path):
     assert compiled2 == 0 and loaded2 == compiled1
     assert v1 == v2
     assert any(p.suffix == ".py" for p in tmp_path.rglob("k*.py"))
+
+
+# --------------------------------------------------------------------------- library kernels
+
+BLAS = blas.AVAILABLE   # numpy's BLAS is callable from Numba (else: eager impls, numpy matmul)
+
+
+def _labels(run, prim):
+    if not BLAS:
+        return None
+    return [ln.split(": ", 1)[1] for ln in run.plan.describe().splitlines()
+            if ln.strip().startswith(prim + ":")]
+
+
+CONV_CASES = [  # strides, padding, lhs_dilation, rhs_dilation, groups
+    ((1, 1), ((0, 0), (0, 0)), (1, 1), (1, 1), 1),
+    ((1, 1), ((1, 1), (1, 1)), (1, 1), (1, 1), 1),
+    ((2, 1), ((1, 2), (0, 1)), (1, 1), (1, 2), 2),
+    ((1, 2), ((-1, 1), (2, 0)), (2, 1), (1, 1), 1),
+    ((2, 2), ((1, 1), (1, 1)), (1, 2), (2, 1), 2),
+    ((3, 2), ((0, 0), (0, 0)), (1, 1), (1, 1), 3),
+]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("case", CONV_CASES)
+def test_conv_and_both_gradients_compiled_equal_eager(case, dtype):
+    """Forward conv, input gradient and weight gradient each get a library kernel (im2col,
+    col2im, weight-gradient GEMM) and agree with the eager impl."""
+    strides, pads, lhs_d, rhs_d, groups = case
+    x = _x(3, 2 * groups, 9, 8, dtype=dtype)
+    w = _x(3 * groups, 2, 3, 2, dtype=dtype)
+
+    def conv(x, w):
+        return ft.lax.conv_general_dilated(x, w, strides, pads, lhs_d, rhs_d, groups)
+
+    def f(x, w):
+        y, vjp = ft.vjp(conv, x, w)
+        return (y, *vjp(ft.sin(y)))
+
+    tol = 2e-5 if dtype == np.float32 else 1e-12
+    run = check(f, x, w, rtol=tol, atol=tol)
+    assert all("eager" not in k for k in _labels(run, "conv_general_dilated") or [])
+
+
+def test_conv_forms_of_a_training_step():
+    """The three convs of a CNN layer's step pick the three formulations."""
+    x, w = _x(4, 3, 10, 10), _x(5, 3, 3, 3)
+
+    def f(x, w):
+        y, vjp = ft.vjp(lambda x, w: ft.nn.functional.conv2d(x, w), x, w)
+        return (y, *vjp(y))
+
+    run = check(f, x, w, rtol=2e-5, atol=2e-5)
+    assert not BLAS or sorted(_labels(run, "conv_general_dilated")) == [
+        "conv (GEMM + col2im)", "conv (im2col + GEMM)", "conv weight gradient (im2col + GEMM)"]
+
+
+def test_conv1d_and_big_kernels():
+    check(lambda x, w: ft.lax.conv_general_dilated(x, w, (2,), ((1, 2),), (1,), (2,), 1),
+          _x(2, 3, 11), _x(4, 3, 3), rtol=2e-5, atol=2e-5)
+    # kernel larger than the output, groups: the gather form with tiny outputs
+    check(lambda x, w: ft.lax.conv_general_dilated(x, w, (1, 1), "VALID", None, None, 2),
+          _x(2, 4, 6, 6), _x(4, 2, 5, 5), rtol=2e-5, atol=2e-5)
+    # many images, tiles of several rows
+    check(lambda x, w: ft.lax.conv_general_dilated(x, w, (1, 1), "SAME"),
+          _x(5, 8, 70, 70), _x(6, 8, 3, 3), rtol=2e-5, atol=2e-5)
+
+
+POOL_CASES = [  # window, strides, padding (over the last two axes of NCHW)
+    ((2, 2), (2, 2), ((0, 0), (0, 0))),
+    ((3, 3), (2, 2), ((1, 1), (1, 1))),
+    ((2, 3), (1, 2), ((0, 1), (2, 0))),
+]
+
+
+def _pool_input(dtype):
+    x = RNG.integers(-2, 3, (2, 3, 7, 9)).astype(dtype)     # many ties
+    if np.dtype(dtype).kind == "f":
+        x.flat[::5] = RNG.standard_normal(len(x.flat[::5]))
+        x.flat[[3, 4, 40]] = np.nan
+    return x
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.int32])
+@pytest.mark.parametrize("case", POOL_CASES)
+def test_pooling_and_its_derivatives_compiled_equal_eager(case, dtype):
+    """Max pooling, its VJP (ties: first maximum; NaN wins) and JVP, sum pooling."""
+    wd, ws, pad = ((1, 1, *case[0]), (1, 1, *case[1]), ((0, 0), (0, 0), *case[2]))
+    x = _pool_input(dtype)
+
+    def pool(x):
+        return ft.lax.reduce_window_max(x, wd, ws, pad)
+
+    run = check(pool, x)
+    assert _labels(run, "reduce_window_max") in (["max pool kernel"], None)
+    if dtype == np.int32:
+        return
+    y = np.asarray(pool(ft.asarray(x)))
+    ct = _x(*y.shape, dtype=dtype)
+    ct.flat[0] = np.inf
+    run = check(lambda x, ct: ft.vjp(pool, x)[1](ct), x, ct, rtol=1e-6, atol=1e-6)
+    assert _labels(run, "select_and_scatter_add") in (["max pool gradient kernel"], None)
+    run = check(lambda x, t: ft.jvp(pool, (x,), (t,))[1], x, _x(*x.shape, dtype=dtype))
+    assert _labels(run, "select_and_gather_add") in (["max pool tangent kernel"], None)
+    xs = np.nan_to_num(x)
+    run = check(lambda x: ft.lax.reduce_window_sum(x, wd, ws, pad), xs)
+    assert _labels(run, "reduce_window_sum") in (["sum pool kernel"], None)
+
+
+def test_max_pool_2x2_odd_sizes_and_relu():
+    check(lambda x: ft.nn.functional.max_pool2d(ft.nn.functional.relu(x), 2), _x(3, 4, 9, 7))
+    x = _x(3, 4, 9, 7)
+    run = check(lambda x, g: ft.vjp(lambda x: ft.nn.functional.max_pool2d(x, 2), x)[1](g),
+                x, _x(3, 4, 4, 3))
+    assert _labels(run, "select_and_scatter_add") in (["max pool gradient kernel"], None)
+
+
+def test_gemm_layouts_batches_and_sizes():
+    """dot_general through the BLAS kernel: transposed operands read in place, batch dims,
+    serial (small) and parallel (large) GEMMs, float64; integers use numpy."""
+    def dots(a, b, c):
+        return (a @ b, a.T @ c, ft.einsum("ij,kj->ik", c.T, a.T), b.T @ a.T)
+
+    run = check(dots, _x(6, 5), _x(5, 4), _x(6, 3))
+    assert _labels(run, "dot_general") in (["BLAS GEMM"] * 4, None)
+    check(dots, _x(300, 200), _x(200, 100), _x(300, 50), rtol=1e-4, atol=1e-4)
+    check(lambda a, b: ft.matmul(a, b), _x(3, 40, 30), _x(3, 30, 20), rtol=1e-5, atol=1e-5)
+    check(lambda a, b: ft.einsum("bij,bkj->bki", a, b), _x(2, 64, 48), _x(2, 96, 48),
+          rtol=1e-5, atol=1e-5)
+    check(lambda a, b: a @ b, _x(7, 9, dtype=np.float64), _x(9, 2, dtype=np.float64),
+          rtol=1e-12, atol=1e-12)
+    i = RNG.integers(-5, 5, (4, 3)).astype(np.int32)
+    run = check(lambda a, b: a @ b, i, i.T.copy())
+    assert _labels(run, "dot_general") in (["numpy matmul"], None)
+    # a non-contiguous input, as a caller may pass one
+    run, call = compile_fn(lambda a, b: a @ b, _x(5, 4), _x(4, 3))
+    a, b = _x(8, 5)[::2].T, _x(3, 4).T
+    np.testing.assert_allclose(call(a, b)[0], a @ b, rtol=1e-5, atol=1e-6)
+
+
+def test_blas_threads_restored():
+    if not BLAS:
+        pytest.skip("no BLAS kernels on this numpy")
+    before = blas._get_threads()
+    run, call = compile_fn(lambda a, b: ft.exp(a @ b), _x(64, 64), _x(64, 64))
+    call(_x(64, 64), _x(64, 64))
+    assert blas._get_threads() == before
+
+
+def test_adam_update_is_one_loop_per_weight():
+    """The bias corrections are hoisted and the moment and parameter updates share one
+    loop: an Adam step reads each weight, gradient and moment once."""
+    step, params, state = _mlp_step()
+    x, y = _x(16, 20), RNG.integers(0, 10, 16)
+    graph = ft.make_graph(step)(params, state, x, y).graph
+    plan = cpu.compile(graph).plan
+    updates = [ln for ln in plan.describe().splitlines() if "sqrt" in ln and "[]" not in ln]
+    # one loop per weight matrix (3), the biases' updates join their gradient reductions
+    assert len(updates) == 6, plan.describe()
+    assert all(ln.rstrip().endswith("stores 3") or "reducing" in ln for ln in updates)
+
+
+def test_column_reductions_walk_rows_outside():
+    """Sums over the leading axis run rows-outside (accumulators in scratch arrays) and
+    still fuse their epilogue, for every reducer."""
+    x = _x(37, 19)
+    check(lambda x: (ft.sum(ft.nn.functional.relu(x), axis=0) * 2, ft.max(x * 3, axis=0) - 1,
+                     ft.min(x, axis=0), ft.prod(x[:5] + 1, axis=0)), x)
+    check(lambda x: ft.sum(x, axis=(0, 1)) + 1, _x(6, 7, 5))
+    check(lambda x, b: ft.sum(x * b, axis=0), _x(33, 4, 6), _x(4, 6))
+
+
+def test_big_loops_run_in_parallel():
+    """Loops with enough work are parallel kernels (each thread a share of the outermost
+    loop): broadcasts, reversed and strided views, inner reductions and in-place
+    updates give the same results as eager."""
+    if not cpu.PARALLEL:
+        pytest.skip("one thread")
+    x, b, z = _x(300, 1024), _x(1024), _x(300, 2048)
+    run = check(lambda x, b, z: ft.tanh(x * 2 + b) - ft.flip(z, 0)[:, ::-2], x, b, z)
+    assert run.plan.kernels and all(k.source.parallel for k in run.plan.kernels.values())
+    run = check(lambda x: (ft.exp(x - ft.max(x, axis=1, keepdims=True)).sum(axis=1),
+                           ft.sum(x[::2] * 3, axis=1)), _x(600, 1024), rtol=1e-5, atol=1e-4)
+    assert all(k.source.parallel for k in run.plan.kernels.values())
+    # the same array read transposed: one serial kernel
+    y = _x(600, 600)
+    run = check(lambda y: y * 2 + y.T, y)
+    assert not any(k.source.parallel for k in run.plan.kernels.values())
+    # a donated buffer updated in place by a parallel kernel
+    f = ft.jit(lambda p, g: (p - 0.1 * g, ft.exp(g)), donate_argnums=(0,))
+    p, g = _x(512, 1024), _x(512, 1024)
+    want = p - np.float32(0.1) * g
+    buf = ft.asarray(np.array(p))
+    before = buf._value
+    out, _ = f(buf, ft.asarray(g))
+    np.testing.assert_allclose(np.asarray(out), want, rtol=1e-6, atol=1e-6)
+    assert np.shares_memory(out._value, before)

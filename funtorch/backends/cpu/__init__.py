@@ -16,6 +16,7 @@
 
 from __future__ import annotations
 
+import os
 import warnings
 
 from numba.core import types
@@ -70,7 +71,36 @@ def _arg_types(source):
     ts += [types.Array(from_dtype(v.aval.dtype), len(shape), "C") for v, shape in source.reads]
     ts += [types.Array(from_dtype(acc.var.aval.dtype), len(acc.shape), "C")
            for acc, name in source.stores if name.startswith("o")]
+    ts += [types.Array(from_dtype(dt), len(shape), "C") for shape, dt in source.scratch]
     return ts
+
+
+def _parallel_available():
+    import numba
+    return numba.get_num_threads() > 1 and not os.environ.get("FUNTORCH_CPU_SERIAL")
+
+
+PARALLEL = _parallel_available()
+
+
+def _sources(loops, bp):
+    """Each nest's kernel source: parallel where the work pays for it, and for the small
+    nests that share their structure (one compiled kernel: Adam's update of a bias and
+    of a weight matrix), serial otherwise."""
+    from .parallel import MIN_WORK
+    out, par = {}, {}
+    if PARALLEL:
+        for nest, loop in loops.items():
+            if codegen.parallel_ok(loop):
+                src = codegen.generate(loop, bp.write_into.get(nest), parallel=True)
+                if src.parallel:
+                    par[nest] = src
+    big = {src.text for nest, src in par.items() if codegen.work(loops[nest]) >= MIN_WORK}
+    for nest, loop in loops.items():
+        src = par.get(nest)
+        out[nest] = src if src is not None and src.text in big else codegen.generate(
+            loop, bp.write_into.get(nest))
+    return out
 
 
 def compile(graph, donated=None):  # noqa: A001 - the backend's verb
@@ -81,10 +111,14 @@ def compile(graph, donated=None):  # noqa: A001 - the backend's verb
         loops = {s: Loop(s) for s in part.steps if isinstance(s, Nest)}
         bp = memory.plan(part, loops, donated_vars)
         kernels, failed = {}, None
+        sources = _sources(loops, bp)
         for nest, loop in loops.items():
-            src = codegen.generate(loop, bp.write_into.get(nest))
+            src = sources[nest]
             try:
-                fn = codegen.compile_kernel(codegen.load(src.text), _arg_types(src))
+                if src.parallel:
+                    fn = codegen.load_parallel(src)
+                else:
+                    fn = codegen.compile_kernel(codegen.load(src.text), _arg_types(src))
             except Exception as exc:  # a codegen bug must not make a graph uncompilable
                 failed = nest
                 warnings.warn(f"funtorch cpu backend: a fused loop failed to compile and "
@@ -96,15 +130,6 @@ def compile(graph, donated=None):  # noqa: A001 - the backend's verb
             break
         blocked |= {part.eqns.index(e) for e in failed.eqns}
 
-    fallback = None
-    if donated_vars:
-        plain = []
-
-        def fallback():
-            if not plain:
-                plain.append(compile(graph))
-            return plain[0]
-
-    run = program.Driver(part, bp, kernels, donated_vars).build(fallback)
+    run = program.Driver(part, bp, kernels, donated_vars).build()
     run.plan = Plan(part, loops, bp, kernels)
     return run

@@ -24,7 +24,7 @@ from ...core.graph import Literal, Var
 from . import lowering
 from .fusion import Iota
 
-VERSION = "1"   # bump when generated code changes meaning
+VERSION = "3"   # bump when generated code changes meaning
 
 STATS = {"compiled": 0, "loaded": 0}
 
@@ -195,15 +195,45 @@ class _Module:
 
 class Source:
     """The generated kernel and its arguments: ``reads`` are (var, shape) pairs, ``stores``
-    (Access, parameter name) pairs; a store named like a read writes into that buffer."""
+    (Access, parameter name) pairs; a store named like a read writes into that buffer;
+    ``scratch``: (shape, dtype) of arrays the caller provides for the kernel's own use
+    (the kernels never allocate: compiled without Numba's runtime they build faster)."""
 
-    def __init__(self, text, reads, stores, extents, flags):
+    def __init__(self, text, reads, stores, extents, flags, scratch=(), parallel=False):
         self.text, self.reads, self.stores = text, reads, stores
         self.extents, self.flags = extents, flags
+        self.scratch = list(scratch)
+        self.parallel = parallel
 
 
-def generate(loop: Loop, write_into=None) -> Source:
-    """``write_into``: stored var -> read var whose buffer it overwrites in place."""
+def work(loop: Loop) -> int:
+    return int(np.prod([loop.extent[d] for d in loop.kept + loop.inner], dtype=np.int64))
+
+
+def parallel_ok(loop: Loop) -> bool:
+    """Whether ``loop`` could be a parallel kernel (see ``parallel``): an outer kept dim
+    to split whose index value the loop does not use."""
+    return (bool(loop.kept) and loop.extent[loop.kept[0]] > 1
+            and loop.kept[0] not in loop.indexed)
+
+
+class _Serial(Exception):
+    """The loop cannot be a parallel kernel after all."""
+
+
+def generate(loop: Loop, write_into=None, parallel=False) -> Source:
+    """``write_into``: stored var -> read var whose buffer it overwrites in place.
+    ``parallel``: a ``cfunc`` taking its arguments in a block (for ``parallel.run``)
+    instead of an ``njit`` function, when the loop allows it."""
+    if parallel:
+        try:
+            return _generate(loop, write_into, True)
+        except _Serial:
+            pass
+    return _generate(loop, write_into, False)
+
+
+def _generate(loop, write_into, parallel):
     write_into = write_into or {}
     mod = _Module()
     kept, inner = loop.kept, loop.inner
@@ -232,7 +262,7 @@ def generate(loop: Loop, write_into=None) -> Source:
         order.append(name)
         return name
 
-    def index_expr(idx):
+    def index_expr(idx, array=None):
         parts = []
         for d, s, o in idx:
             if d is None:
@@ -240,6 +270,12 @@ def generate(loop: Loop, write_into=None) -> Source:
             else:
                 term = ivar[d] if s == 1 else f"{s} * {ivar[d]}"
                 parts.append(term if o == 0 else f"{o} + {term}")
+        if parallel:
+            # raw pointers, flat offsets: no negative-index wrapping to defeat LLVM
+            n = len(parts)
+            flat = [p if j == n - 1 else f"({p}) * {array}_s{j}"
+                    for j, p in enumerate(parts) if p != "0"]
+            return " + ".join(flat) if flat else "0"
         return ", ".join(parts) if parts else "()"
 
     def operand(e, k, ref, dims):
@@ -262,7 +298,7 @@ def generate(loop: Loop, write_into=None) -> Source:
             return value_of[root]
         key = loop.read_of[(e, k)]
         acc = loop.reads[key]
-        text = f"{read_names[key]}[{index_expr(acc.idx)}]"
+        text = f"{read_names[key]}[{index_expr(acc.idx, read_names[key])}]"
         name = read_scalars.get(text)
         if name is None:
             name = read_scalars[text] = f"r{len(read_scalars)}"
@@ -326,7 +362,7 @@ def generate(loop: Loop, write_into=None) -> Source:
         outer_at.setdefault((d, ph), []).extend(lines)
     for acc, sname in zip(loop.stores, store_names):
         name = value_of[acc.var]
-        line = f"{sname}[{index_expr(acc.idx)}] = {name}"
+        line = f"{sname}[{index_expr(acc.idx, sname)}] = {name}"
         ph = scalars[name][1] if inner else 0
         if set(acc.dims()) & R:
             inner_sinks.setdefault(ph, []).append(("store", line, name))
@@ -336,6 +372,10 @@ def generate(loop: Loop, write_into=None) -> Source:
 
     # ---- emission
     body = []
+    scratch = []
+    swap = _swap_order(loop, inner_sinks, reductions)
+    if swap and parallel:
+        raise _Serial    # its accumulators span the kept dims: one thread
 
     def emit(lines, ind):
         body.extend("    " * ind + ln for ln in lines)
@@ -384,20 +424,150 @@ def generate(loop: Loop, write_into=None) -> Source:
         elif inner:
             emit_inner(ind)
 
-    emit_kept(0, 1)
+    def needed_all(roots):
+        """Every scalar (but reduction results) the roots need, in definition order."""
+        seen, stack = set(), list(roots)
+        while stack:
+            n = stack.pop()
+            if n in seen or n not in scalars or n in red_of:
+                continue
+            seen.add(n)
+            stack.extend(scalars[n][3])
+        return [n for n in order if n in seen]
+
+    def emit_swapped():
+        """Reduced dims outside, kept dims inside, sums in arrays: for reductions over the
+        outer axis of an array (a bias gradient sums the rows of a (batch, features)
+        array), which the kept-outside order would read with a stride per element."""
+        kidx = ", ".join(ivar[d] for d in kept)
+        sinks = inner_sinks[0]
+        reds = [x[1] for x in sinks if x[0] == "red"]
+        emit(outer_at.get((0, 0), []), 1)
+        for e, acc, _, _ in reds:
+            red = lowering.REDUCERS[e.prim.name]
+            emit(red.init(mod, acc, e.inputs[0].aval, e.outputs[0].aval), 1)
+            scratch.append(((loop.extent[d] for d in kept), _red_acc_dtype(e)))
+            emit([f"{acc}_a = t{len(scratch) - 1}"], 1)
+        for k, d in enumerate(kept):
+            emit([f"for {ivar[d]} in range(n{k}):"], 1 + k)
+        emit([f"{acc}_a[{kidx}] = {acc}" for _, acc, _, _ in reds], 1 + len(kept))
+        ind = 1
+        for k, d in enumerate(inner):
+            emit([f"for {ivar[d]} in range(n{len(kept) + k}):"], ind)
+            ind += 1
+        for k, d in enumerate(kept):
+            emit([f"for {ivar[d]} in range(n{k}):"], ind)
+            ind += 1
+        roots = [x[1][2] for x in sinks if x[0] == "red"] + [x[2] for x in sinks
+                                                               if x[0] == "store"]
+        for n in needed_all(roots):
+            emit(scalars[n][2], ind)
+        for e, acc, src, _ in reds:
+            red = lowering.REDUCERS[e.prim.name]
+            emit([f"{acc} = {acc}_a[{kidx}]"], ind)
+            emit(red.step(mod, acc, src, e.inputs[0].aval, e.outputs[0].aval, "0"), ind)
+            emit([f"{acc}_a[{kidx}] = {acc}"], ind)
+        emit([x[1] for x in sinks if x[0] == "store"], ind)
+        # the epilogue: everything on kept dims only, the reductions' results first
+        top = max([p for (_, p) in outer_at], default=0)
+        for k, d in enumerate(kept):
+            if k:
+                emit(outer_at.get((k, 0), []), 1 + k)
+            emit([f"for {ivar[d]} in range(n{k}):"], 1 + k)
+        ind = 1 + len(kept)
+        emit([f"{acc} = {acc}_a[{kidx}]" for _, acc, _, _ in reds], ind)
+        for p in range(top + 1):
+            emit(outer_at.get((len(kept), p), []), ind)
+
+    if swap:
+        emit_swapped()
+    else:
+        emit_kept(0, 1)
     if not body:
         body = ["    pass"]
     params = ([f"n{k}" for k in range(len(loops))] + list(arg_names.values())
-              + [s for s in store_names if s.startswith("o")])
+              + [s for s in store_names if s.startswith("o")]
+              + [f"t{k}" for k in range(len(scratch))])
     fast = any(e.prim.name in ("reduce_sum", "reduce_prod") and
                e.outputs[0].aval.dtype.kind == "f" for e, *_ in reductions)
-    flags = "error_model='numpy', nogil=True" + (
+    # no cfunc wrapper, no reference counting (nothing is allocated): 40% less compile time
+    flags = "error_model='numpy', nogil=True, no_cfunc_wrapper=True, _nrt=False" + (
         ", fastmath={'reassoc', 'nsz', 'contract'}" if fast else "")
-    text = "\n".join(mod.prelude() + ["", "", f"@njit(cache=True, {flags})",
-                                      f"def kernel({', '.join(params)}):"] + body) + "\n"
     stores = [(acc, s) for acc, s in zip(loop.stores, store_names)]
-    return Source(text, list(arg_names), stores,
-                  [loop.extent[d] for d in loops], flags)
+    if parallel:
+        # bytes each array's address moves per index of the outermost loop: every access
+        # to one argument must agree (x and x.T in one loop do not)
+        steps = {}
+        if scratch:
+            raise _Serial
+        for acc in loop.reads.values():
+            steps.setdefault(arg_names[(acc.var, tuple(acc.shape))], set()).add(
+                _step(acc, kept[0]))
+        for acc, name in stores:
+            steps.setdefault(name, set()).add(_step(acc, kept[0]))
+        if any(len(v) > 1 for v in steps.values()):
+            raise _Serial
+        flags = "error_model='numpy', _nrt=False" + (
+            ", fastmath={'reassoc', 'nsz', 'contract'}" if fast else "")
+        arrays = [(v.aval.dtype, len(shape)) for v, shape in arg_names] + [
+            (acc.var.aval.dtype, len(acc.shape)) for acc, name in stores
+            if name.startswith("o")]
+        unpack = [f"    n{k} = args[{k}]" for k in range(len(loops))]
+        j = len(loops)
+        for name, (dt, nd) in zip(params[len(loops):], arrays):
+            unpack.append(f"    {name} = ptr_{_TYPE_NAMES[dt.name]}(args[{j}])")
+            for a in range(nd - 2, -1, -1):   # strides in elements
+                unpack.append(f"    {name}_s{a} = args[{j + 2 + a}]" + (
+                    f" * {name}_s{a + 1}" if a < nd - 2 else ""))
+            j += 1 + nd
+        head = ["from numba import cfunc",
+                "from funtorch.backends.cpu.parallel import SIGNATURE, " + ", ".join(
+                    sorted({f"ptr_{_TYPE_NAMES[dt.name]}" for dt, _ in arrays}))]
+        text = "\n".join(mod.prelude() + head + ["", "", f"@cfunc(SIGNATURE, cache=True, {flags})",
+                                                "def kernel(lo, hi, args):"] + unpack + body)
+    else:
+        text = "\n".join(mod.prelude() + ["", "", f"@njit(cache=True, {flags})",
+                                          f"def kernel({', '.join(params)}):"] + body)
+    text += "\n"
+    src = Source(text, list(arg_names), stores, [loop.extent[d] for d in loops], flags,
+                 [(tuple(shape), dt) for shape, dt in scratch], parallel)
+    if parallel:
+        src.steps = [steps[name].pop() for name in params[len(loops):]]
+    return src
+
+
+def _step(acc, d):
+    for j, (dd, s, _) in enumerate(acc.idx):
+        if dd == d:
+            inner = int(np.prod(acc.shape[j + 1:], dtype=np.int64))
+            return s * inner * acc.var.aval.dtype.itemsize
+    return 0
+
+
+def _red_acc_dtype(e):
+    """The dtype of a reduction's accumulator (as ``lowering.REDUCERS`` initialise it)."""
+    out = e.outputs[0].aval.dtype
+    if e.prim.name in ("reduce_sum", "reduce_prod") and out != np.bool_:
+        return lowering._acc_dtype(out)
+    return out
+
+
+def _swap_order(loop, inner_sinks, reductions):
+    """Whether to run the reduced dims outside the kept ones (``emit_swapped``): when the
+    largest array the reduction walks has a kept dim innermost, and the reductions are
+    one plain phase (sums, products, max, min of values computed before any of them)."""
+    if not loop.kept or not loop.inner or set(inner_sinks) != {0}:
+        return False
+    if any(e.prim.name not in ("reduce_sum", "reduce_prod", "reduce_max", "reduce_min")
+           for e, *_ in reductions):
+        return False
+    kept, inner = set(loop.kept), set(loop.inner)
+    spanning = [a for a in loop._accesses() if set(a.dims()) & kept and set(a.dims()) & inner]
+    if not spanning:
+        return False
+    best = max(spanning, key=lambda a: int(np.prod(a.shape, dtype=np.int64)))
+    dims = best.dims()
+    return dims[-1] in kept
 
 
 # --------------------------------------------------------------------------- disk cache
@@ -424,9 +594,17 @@ def cache_dir():
 _loaded = {}   # source hash -> numba dispatcher
 
 
+def _digest(text):
+    return hashlib.sha256(text.encode()).hexdigest()[:24]
+
+
 def load(text):
     """The dispatcher for a kernel source, from this process, the disk cache or Numba."""
-    digest = hashlib.sha256(text.encode()).hexdigest()[:24]
+    return _load_module(text)
+
+
+def _load_module(text):
+    digest = _digest(text)
     disp = _loaded.get(digest)
     if disp is not None:
         return disp
@@ -449,6 +627,18 @@ def load(text):
     spec.loader.exec_module(module)
     disp = _loaded[digest] = module.kernel
     return disp
+
+
+def load_parallel(source):
+    """The launcher of a parallel kernel (its ``cfunc`` compiles or loads on import)."""
+    from .parallel import Launch
+    fresh = _digest(source.text) not in _loaded
+    module_kernel = _load_module(source.text)
+    if fresh:
+        STATS["loaded" if module_kernel._cache_hits else "compiled"] += 1
+    shapes = [shape for _, shape in source.reads] + [
+        acc.shape for acc, name in source.stores if name.startswith("o")]
+    return Launch(module_kernel, source.extents, shapes, source.steps)
 
 
 def compile_kernel(disp, arg_types):

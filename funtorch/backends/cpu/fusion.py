@@ -153,7 +153,29 @@ def flatten(graph: Graph):
             kept.append(e)
             live.update(x for x in e.inputs if type(x) is Var)
     kept.reverse()
-    return kept, outs
+    return _hoist_scalars(kept), outs
+
+
+def _hoist_scalars(eqns):
+    """Move equations with only scalar outputs right behind their inputs' producers.
+
+    An optimizer's step-count arithmetic (Adam's bias corrections) comes after the
+    moment updates in program order; computed first, the parameter update can join the
+    loop that updates the moments: one pass over each weight instead of two."""
+    out = []
+    where = {}   # var -> index in ``out`` of its producer
+    for e in eqns:
+        pos = len(out)
+        if all(v.aval.shape == () for v in e.outputs) and e.prim.name != "jit":
+            pos = max([where[x] + 1 for x in e.inputs if type(x) is Var and x in where],
+                      default=0)
+            for v, k in where.items():
+                if k >= pos:
+                    where[v] = k + 1
+        out.insert(pos, e)
+        for v in e.outputs:
+            where[v] = pos
+    return out
 
 
 def _cse(eqns, outs):
@@ -235,7 +257,7 @@ class Nest:
                     return dims
         return None
 
-    def _try_add(self, eqn, refs, is_member, link):
+    def _try_add(self, eqn, refs, is_member, link, check=True):
         parent, extent = dict(self.parent), dict(self.extent)
 
         def fresh(n):
@@ -283,7 +305,7 @@ class Nest:
         vdims[eqn.outputs[0]] = out_dims
         ops = dict(self.operands)
         ops[eqn] = operands
-        if not self._valid(parent, vdims, [*self.eqns, eqn], ops):
+        if check and not self._valid(parent, vdims, [*self.eqns, eqn], ops):
             return False
         self.parent, self.extent, self.vdims, self.operands = parent, extent, vdims, ops
         self.eqns.append(eqn)
@@ -433,6 +455,9 @@ class Partition:
         candidates = sorted({member[r.root] for r in refs
                              if type(r.root) is Var and r.root in member},
                             key=lambda n: -n.pos)
+        if len(candidates) > 1 and self._merge(candidates[-1], candidates[:-1], eqn, refs):
+            self._joined(candidates[-1], eqn, refs)
+            return True
         for nest in candidates:
             if not all(self._available_at(r, nest.pos) or
                        (type(r.root) is Var and member.get(r.root) is nest) for r in refs):
@@ -454,6 +479,58 @@ class Partition:
             return False
         self.steps.append(nest)
         self._joined(nest, eqn, refs)
+        return True
+
+    def _merge(self, into, others, eqn, refs):
+        """Move the nests ``others`` into the earlier nest ``into`` when everything they
+        read is available there, and add ``eqn`` (which reads them all) to it: Adam's
+        second moment's decay starts its own nest, then meets the squared gradient
+        computed in the first moment's. All or nothing."""
+        member = self.member_of
+        moved = set()
+        for n in others:
+            moved.update(v for e in n.eqns for v in e.outputs)
+        for n in others:
+            for e in n.eqns:
+                for r, _ in n.operands[e]:
+                    root = r.root
+                    if type(root) is Var and root not in moved and not (
+                            member.get(root) is into or self._available_at(r, into.pos)):
+                        return False
+        saved = (dict(into.parent), dict(into.extent), dict(into.vdims),
+                 dict(into.operands), list(into.eqns))
+
+        def is_member(v):
+            return member.get(v) is into or v in moved
+
+        # the nests are independent loops until ``eqn`` links them: validate at the end
+        adds = [(e, [r for r, _ in n.operands[e]]) for n in sorted(others, key=lambda n: n.pos)
+                for e in n.eqns]
+        if any(type(r.root) is Var and not is_member(r.root) and not self._available_at(
+                r, into.pos) for r in refs):
+            return False
+        ok = False
+        for e, rs in adds + [(eqn, refs)]:
+            if not (into._try_add(e, rs, is_member, True, check=False)
+                    or into._try_add(e, rs, is_member, False, check=False)):
+                break
+        else:
+            ok = into._valid(into.parent, into.vdims, into.eqns, into.operands)
+        if not ok:
+            into.parent, into.extent, into.vdims, into.operands, into.eqns = saved
+            return False
+        for n in others:
+            for v in n.stored:
+                into.store(v)
+            for e in n.eqns:
+                for v in e.outputs:
+                    member[v] = into
+                    self.available[v] = into.pos
+            self.steps.remove(n)
+            for readers in self.readers.values():
+                if n in readers:
+                    readers.discard(n)
+                    readers.add(into)
         return True
 
     def _joined(self, nest, eqn, refs):

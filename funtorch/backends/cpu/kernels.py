@@ -1,4 +1,4 @@
-"""Library calls: BLAS matmul for dot_general.
+"""Library calls: BLAS GEMM for dot_general.
 
 Each builder takes an equation and returns a ``lowering.Op`` whose ``fn(*inputs,
 *outputs)`` writes into preallocated outputs, or None to run the eager impl.
@@ -32,11 +32,15 @@ def dot_general(eqn):
     k = _prod([lhs.shape[d] for d in lc])
     n = _prod([rhs.shape[d] for d in rf])
     lperm, rperm = (*lb, *lf, *lc), (*rb, *rc, *rf)
+    ident_l = lperm == tuple(range(lhs.ndim))
+    ident_r = rperm == tuple(range(rhs.ndim))
+    if out.dtype in _FLOATS and b * m * n * k > 0:
+        from . import blas
+        if blas.AVAILABLE:
+            return _blas_dot(out.dtype, b, m, n, k, lperm, rperm, ident_l, ident_r)
     lshape, rshape, oshape = (b, m, k), (b, k, n), (b, m, n)
     if not lb:
         lshape, rshape, oshape = (m, k), (k, n), (m, n)
-    ident_l = lperm == tuple(range(lhs.ndim))
-    ident_r = rperm == tuple(range(rhs.ndim))
     matmul = np.matmul
 
     def fn(x, y, o):
@@ -45,3 +49,51 @@ def dot_general(eqn):
         matmul(x, y, out=o.reshape(oshape))
 
     return Op(fn, "BLAS matmul" if out.dtype.kind == "f" else "numpy matmul")
+
+
+_FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
+
+# GEMMs below this many flops run on the calling thread (a parallel launch costs more)
+PARALLEL_FLOPS = 1 << 21
+
+
+def _operand(a, isz):
+    """(array, transposed?, leading dim, batch stride in bytes) for a (b, rows, cols) array
+    that BLAS can read as is, copying it only when no single stride pair describes it."""
+    nb, r, c = a.shape
+    s0, s1, s2 = a.strides
+    if (s2 == isz or c == 1) and (r == 1 or (s1 >= c * isz and s1 % isz == 0)) and (s0 >= 0 or nb == 1):
+        return a, False, (s1 // isz if r > 1 else c), s0
+    if (s1 == isz or r == 1) and (c == 1 or (s2 >= r * isz and s2 % isz == 0)) and (s0 >= 0 or nb == 1):
+        return a, True, (s2 // isz if c > 1 else r), s0
+    a = np.ascontiguousarray(a)
+    return a, False, c, r * c * isz
+
+
+def _blas_dot(dtype, b, m, n, k, lperm, rperm, ident_l, ident_r):
+    """dot_general as one (batched) GEMM from Numba threads: transposed operands are read
+    with BLAS's transpose flags, never copied."""
+    from . import gemm_kernels as G
+    from .blas import NO_TRANS, TRANS
+    import numba
+    isz = dtype.itemsize
+    T = numba.get_num_threads()
+    parallel = T > 1 and 2 * b * m * n * k >= PARALLEL_FLOPS
+    chunks, split_n = (1, False) if b >= T else (T, n >= m)
+    lshape, rshape = (b, m, k), (b, k, n)
+    pgemm, sgemm = G.gemm, G.gemm_serial
+
+    def fn(x, y, o):
+        x, tx, lda, sa = _operand((x if ident_l else x.transpose(lperm)).reshape(lshape), isz)
+        y, ty, ldb, sb = _operand((y if ident_r else y.transpose(rperm)).reshape(rshape), isz)
+        xp = x.__array_interface__["data"][0]
+        yp = y.__array_interface__["data"][0]
+        op = o.__array_interface__["data"][0]
+        ta, tb = TRANS if tx else NO_TRANS, TRANS if ty else NO_TRANS
+        if parallel:
+            pgemm(T, chunks, split_n, isz, ta, tb, b, m, n, k, xp, sa, lda, yp, sb, ldb, op,
+                  m * n * isz, n)
+        else:
+            sgemm(isz, ta, tb, b, m, n, k, xp, sa, lda, yp, sb, ldb, op, m * n * isz, n)
+
+    return Op(fn, "BLAS GEMM", blas=True)

@@ -318,11 +318,14 @@ OPS = {}
 
 
 class Op:
-    """A library call: ``fn(*inputs, *outputs)`` writes into preallocated outputs."""
+    """A library call: ``fn(*inputs, *outputs)`` writes into preallocated outputs.
+    ``blas``: it calls BLAS from parallel Numba threads, so the driver makes the BLAS
+    library single-threaded around the call (``blas.enter``/``leave``)."""
 
-    def __init__(self, fn, label):
+    def __init__(self, fn, label, blas=False):
         self.fn = fn
         self.label = label
+        self.blas = blas
 
 
 def _dot_general(eqn):
@@ -331,3 +334,15 @@ def _dot_general(eqn):
 
 
 OPS["dot_general"] = _dot_general
+
+
+def _windowed(name):
+    def build(eqn):
+        from . import windowed
+        return getattr(windowed, name)(eqn)
+    return build
+
+
+for _name in ("conv_general_dilated", "reduce_window_max", "reduce_window_sum",
+              "select_and_scatter_add", "select_and_gather_add"):
+    OPS[_name] = _windowed(_name)

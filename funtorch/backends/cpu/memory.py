@@ -114,14 +114,15 @@ def _resolve(alias, v):
 
 
 def _in_place_ok(step, loops, d, v, roots):
-    """A pure elementwise nest may write ``v`` over ``d`` if it reads ``d`` only where it
-    writes ``v``: each element is read before it is overwritten."""
+    """A nest may write ``v`` over ``d`` if it reads ``d`` only where it writes ``v``, outside
+    any reduction loop: each element is read, in the iteration that overwrites it, before
+    it is overwritten (the bias update behind a bias-gradient reduction, say)."""
     if not isinstance(step, Nest):
         return False
     loop = loops[step]
-    if loop.inner:
-        return False
     store = next(acc for acc in loop.stores if acc.var is v)
+    if set(store.dims()) & set(loop.inner):
+        return False
     return all(d not in roots(acc.var) or (acc.var is d and acc.shape == store.shape
                                             and acc.idx == store.idx)
                for acc in loop.reads.values())

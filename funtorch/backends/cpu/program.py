@@ -172,10 +172,12 @@ class Driver:
 
     def _emit_kernel(self, k):
         src = k.source
-        args = [str(n) for n in src.extents]
+        args = [] if src.parallel else [str(n) for n in src.extents]
         args += [self._kernel_arg(v, shape) for v, shape in src.reads]
         args += [self._kernel_arg(acc.var, acc.shape) for acc, name in src.stores
                  if name.startswith("o")]
+        args += [self._ws(("scratch", id(k), j), ("new", shape, dt))
+                 for j, (shape, dt) in enumerate(src.scratch)]
         fn = self._g(k.fn, "k")
         self.lines.append(f"{fn}({', '.join(args)})")
 
@@ -207,23 +209,30 @@ class Driver:
 
     # ---- assembly
 
-    def build(self, fallback=None):
-        """The driver function; ``fallback`` runs instead when donation is not possible."""
+    def build(self):
+        """The driver function."""
         g = dict(self.glob)
         head = []
         if self.donated:
-            g["_fallback"], g["_donatable"] = fallback, _donatable
+            # buffers that cannot be given up (shared, read-only views, passed twice) are
+            # copied first: the outputs then overwrite the private copies
+            g["_claim"] = _claim
+            names = ", ".join(self.donated)
             others = ", ".join(a for a in self.args if a not in self.donated)
-            head.append(f"if not _donatable(({', '.join(self.donated)},), ({others},)):")
-            head.append(f"    return _fallback()({', '.join(self.args)})")
+            head.append(f"({names},) = _claim(({names},), ({others},))")
         body = self.lines
         if self.ws_recipes:
             g["_pool"] = []
             g["_new_ws"] = lambda: _new_ws(self.ws_recipes, self.bp.slots)
             names = ", ".join(f"w{k}" for k in range(len(self.ws_recipes)))
-            head.append("_ws = _pool.pop() if _pool else _new_ws()")
-            head.append(f"({names},) = _ws")
-            body = body[:-1] + ["_pool.append(_ws)", body[-1]]
+            body = ["_ws = _pool.pop() if _pool else _new_ws()", f"({names},) = _ws",
+                    *body[:-1], "_pool.append(_ws)", body[-1]]
+        if any(getattr(s, "op", None) is not None and s.op.blas for s in self.part.steps):
+            # BLAS runs inside our parallel kernels: its own threads must stay asleep
+            from . import blas
+            g["_blas_enter"], g["_blas_leave"] = blas.enter, blas.leave
+            body = ["_blas_enter()", "try:", *["    " + ln for ln in body], "finally:",
+                    "    _blas_leave()"]
         src = f"def run({', '.join(self.args)}):\n" + "\n".join(
             "    " + ln for ln in head + body) + "\n"
         exec(compile(src, "<funtorch cpu driver>", "exec"), g)
@@ -232,18 +241,20 @@ class Driver:
         return fn
 
 
-def _donatable(donated, others):
-    """Whether the donated buffers are private to their arrays and distinct from every
-    other input: then the outputs may overwrite them. (funtorch marks the buffers it
-    owns read-only; a donated one is unlocked.)"""
+def _claim(donated, others):
+    """The donated buffers, each private to its array and distinct from every other input
+    (copied where it is not), unlocked for writing. (funtorch marks the buffers it owns
+    read-only; a donated one is unlocked.)"""
     seen = {id(x) for x in others} | {id(x.base) for x in others}
+    out = []
     for a in donated:
         if a.base is not None or not a.flags.c_contiguous or id(a) in seen:
-            return False
+            a = np.array(a, order="C")
+        else:
+            a.flags.writeable = True
         seen.add(id(a))
-    for a in donated:
-        a.flags.writeable = True
-    return True
+        out.append(a)
+    return out
 
 
 def _new_ws(recipes, slots):
@@ -256,6 +267,8 @@ def _new_ws(recipes, slots):
             ws.append(bufs[k][:n].view(aval.dtype).reshape(aval.shape))
         elif r[0] == "reshape":
             ws.append(ws[r[1]].reshape(r[2]))
+        elif r[0] == "new":
+            ws.append(np.empty(r[1], r[2]))
         else:
             ws.append(_apply_chain(r[2], ws[r[1]]))
     return tuple(ws)

@@ -1,0 +1,103 @@
+"""Running big fused loops on all cores.
+
+A fused loop whose work pays for a parallel launch is generated as a ``numba.cfunc``
+``kernel(lo, hi, args)`` that finds its extents, arrays and their shapes in the int64
+block ``args``; each thread runs it on a block describing its share of the outermost
+loop. One static parallel
+launcher, ``run``, compiled once and cached, calls any such kernel through its address on
+every Numba thread: the generated code itself is compiled serially (a ``parallel=True``
+kernel costs seconds to compile), and there is one pool of threads in the process.
+
+``ptr_<type>`` (int64 address -> typed pointer) are the intrinsics the generated kernels
+use to view the block's addresses as arrays (``numba.carray``).
+"""
+
+from __future__ import annotations
+
+import ctypes
+
+import numpy as np
+from numba import njit, prange, types
+from numba.extending import intrinsic
+
+SIGNATURE = types.void(types.int64, types.int64, types.CPointer(types.int64))
+CFUNC = ctypes.CFUNCTYPE(None, ctypes.c_int64, ctypes.c_int64, ctypes.c_void_p)
+
+# loops with fewer element-iterations run serially (a launch costs ~10 us)
+MIN_WORK = 1 << 18
+
+
+def _pointer_intrinsic(ty):
+    @intrinsic
+    def ptr(typingctx, addr):
+        sig = types.CPointer(ty)(types.int64)
+
+        def codegen(context, builder, signature, args):
+            return builder.inttoptr(args[0], context.get_value_type(types.CPointer(ty)))
+
+        return sig, codegen
+
+    return ptr
+
+
+ptr_b1 = _pointer_intrinsic(types.boolean)
+ptr_i8 = _pointer_intrinsic(types.int8)
+ptr_i16 = _pointer_intrinsic(types.int16)
+ptr_i32 = _pointer_intrinsic(types.int32)
+ptr_i64 = _pointer_intrinsic(types.int64)
+ptr_u8 = _pointer_intrinsic(types.uint8)
+ptr_u16 = _pointer_intrinsic(types.uint16)
+ptr_u32 = _pointer_intrinsic(types.uint32)
+ptr_u64 = _pointer_intrinsic(types.uint64)
+ptr_f32 = _pointer_intrinsic(types.float32)
+ptr_f64 = _pointer_intrinsic(types.float64)
+
+
+@njit(parallel=True, cache=True, nogil=True)
+def run(kernel, n, T, args, steps):
+    """``kernel`` over ``[0, n)`` of its outermost loop, in ``T`` contiguous shares: each
+    share gets a copy of the block with the extent ``args[0]`` cut to its size and every
+    array moved ``steps[k]`` bytes per skipped index, so the kernel's loops all start
+    at 0 (a loop from an unknown start makes Numba wrap negative indices, which stops
+    LLVM from vectorising)."""
+    for t in prange(T):
+        lo = t * n // T
+        hi = (t + 1) * n // T
+        if hi > lo:
+            a = args.copy()
+            a[0] = hi - lo
+            for k in range(a.shape[0]):
+                a[k] += lo * steps[k]
+            kernel(lo, hi, a.ctypes.data)
+
+
+class Launch:
+    """Calls one parallel kernel from the driver: ``launch(*arrays)`` fills the argument
+    block (extents and shapes are fixed; the arrays' addresses change per call).
+    ``steps``: per array, the bytes its address moves per index of the outer loop."""
+
+    def __init__(self, cfunc, extents, shapes, steps):
+        self.fn = CFUNC(cfunc.address)
+        self.n = extents[0]
+        import numba
+        self.T = numba.get_num_threads()
+        # a small instance of a kernel shared with big ones runs on the calling thread
+        self.serial = int(np.prod(extents, dtype=np.int64)) < MIN_WORK
+        template = list(extents)
+        step = [0] * len(extents)
+        self.slots = []
+        for shape, st in zip(shapes, steps):
+            self.slots.append(len(template))
+            template += [0, *shape]
+            step += [st] + [0] * len(shape)
+        self.template = np.array(template, np.int64)
+        self.steps = np.array(step, np.int64)
+
+    def __call__(self, *arrays):
+        args = self.template.copy()
+        for k, a in zip(self.slots, arrays):
+            args[k] = a.__array_interface__["data"][0]
+        if self.serial:
+            self.fn(0, self.n, args.ctypes.data)
+        else:
+            run(self.fn, self.n, self.T, args, self.steps)

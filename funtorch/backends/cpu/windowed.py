@@ -1,0 +1,248 @@
+"""Library calls for convolution and pooling: builders for ``lowering.OPS``.
+
+Convolution (float32/float64, 1 or 2 spatial dims, any strides, padding, dilations and
+groups) picks one of the formulations in ``conv_kernels`` from the shapes, which is how
+the three convs of a training step separate:
+
+- the weight gradient (the transpose rule's conv of transposed operands, whose kernel is
+  the cotangent and bigger than its output) -> ``wgrad``, reading the operands in their
+  untransposed layout (the views the driver passes are transposes of contiguous
+  buffers, so undoing them copies nothing);
+- a conv whose input is smaller than its output (the input gradient: full padding, lhs
+  dilation for strided convs) -> ``scatter`` (col2im);
+- everything else, the forward conv included -> ``gather`` (im2col).
+
+Pooling over the last two axes (leading window dims 1) runs ``pool_kernels``.
+Other cases return None: the eager impl runs.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .lowering import Op
+
+# elements of one thread's packed tile (1 MiB of float32, about an L2 cache): whole images
+# of a small conv in one GEMM, which measured faster than smaller tiles
+TILE = int(__import__('os').environ.get('FT_TILE', 1 << 18))
+_FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
+
+
+def _threads():
+    import numba
+    return numba.get_num_threads()
+
+
+class _Scratch:
+    """Per-op scratch buffers, one set per concurrent call (the driver may be re-entered
+    from several threads)."""
+
+    def __init__(self, *shapes_dtypes):
+        self.specs = shapes_dtypes
+        self.free = []
+
+    def take(self):
+        return self.free.pop() if self.free else [np.empty(s, d) for s, d in self.specs]
+
+    def give(self, bufs):
+        self.free.append(bufs)
+
+
+def _as4(shape):
+    return tuple(shape) if len(shape) == 4 else (shape[0], shape[1], 1, shape[2])
+
+
+def _two(t, fill, nsp):
+    return tuple(t) if nsp == 2 else (fill, *t)
+
+
+def _four(a):
+    """A 3-d (N, C, W) array as (N, C, 1, W): a view."""
+    return a if a.ndim == 4 else a[:, :, None]
+
+
+def conv_general_dilated(eqn):
+    from . import blas
+    if not blas.AVAILABLE:
+        return None
+    lhs, rhs = (x.aval for x in eqn.inputs)
+    out = eqn.outputs[0].aval
+    dt = out.dtype
+    nsp = lhs.ndim - 2
+    if dt not in _FLOATS or lhs.dtype != dt or rhs.dtype != dt or nsp not in (1, 2):
+        return None
+    if 0 in lhs.shape or 0 in rhs.shape or 0 in out.shape:
+        return None
+    p = eqn.params
+    sh, sw = _two(p["window_strides"], 1, nsp)
+    (plh, _), (plw, _) = _two(p["padding"], (0, 0), nsp)
+    lh, lw = _two(p["lhs_dilation"], 1, nsp)
+    dh, dw = _two(p["rhs_dilation"], 1, nsp)
+    groups = p["feature_group_count"]
+    N, C, H, W = _as4(lhs.shape)
+    O, I, KH, KW = _as4(rhs.shape)
+    _, _, OH, OW = _as4(out.shape)
+    T = _threads()
+    from . import conv_kernels as K
+
+    if groups == 1 and KH * KW > OH * OW:
+        # weight gradient: lhs = x^T (C_fwd, N, H, W), rhs = g^T (O_fwd, N, KH, KW)
+        rows = max(1, min(KH, TILE // max(1, N * OH * OW * KW)))
+        scratch = _Scratch(((T, N * OH * OW * rows * KW), dt), ((T, N * OH * OW, O), dt))
+        kernel = K.wgrad
+
+        def fn(lhs, rhs, out):
+            x = np.ascontiguousarray(_four(lhs).transpose(1, 0, 2, 3))
+            g = np.ascontiguousarray(_four(rhs).transpose(1, 0, 2, 3))
+            bufs = scratch.take()
+            kernel(x, g, _four(out), bufs[0], bufs[1], rows, dh, dw, plh, plw, lh, lw, sh, sw)
+            scratch.give(bufs)
+
+        return Op(fn, "conv weight gradient (im2col + GEMM)", blas=True)
+
+    if H * W < OH * OW:
+        fg = O // groups
+        rows = max(1, min(H, TILE // max(1, fg * KH * KW * W)))
+        scratch = _Scratch(((T, fg * KH * KW * rows * W), dt))
+        kernel = K.scatter
+
+        def fn(lhs, rhs, out):
+            x = np.ascontiguousarray(_four(lhs))
+            wt = np.ascontiguousarray(_four(rhs).reshape(groups, fg, I, KH * KW)
+                                      .transpose(0, 1, 3, 2))
+            bufs = scratch.take()
+            kernel(x, wt, _four(out), bufs[0], groups, KH, KW, rows, sh, sw, plh, plw, lh, lw,
+                   dh, dw)
+            scratch.give(bufs)
+
+        return Op(fn, "conv (GEMM + col2im)", blas=True)
+
+    rows = max(1, min(OH, TILE // max(1, I * KH * KW * OW)))
+    scratch = _Scratch(((T, I * KH * KW * rows * OW), dt))
+    kernel = K.gather
+
+    def fn(lhs, rhs, out):
+        x = np.ascontiguousarray(_four(lhs))
+        w = np.ascontiguousarray(_four(rhs))
+        bufs = scratch.take()
+        kernel(x, w, _four(out), bufs[0], groups, rows, sh, sw, plh, plw, lh, lw, dh, dw)
+        scratch.give(bufs)
+
+    return Op(fn, "conv (im2col + GEMM)", blas=True)
+
+
+# --------------------------------------------------------------------------- pooling
+
+def _pool_geometry(eqn, operand_aval):
+    """(B, H, W, KH, KW, sh, sw, plh, plw) for windows over the last two axes, or None."""
+    p = eqn.params
+    wd, ws, pad = p["window_dimensions"], p["window_strides"], p["padding"]
+    nd = operand_aval.ndim
+    if nd == 0 or any(d != 1 or s != 1 or q != (0, 0)
+                      for d, s, q in zip(wd[:-2], ws[:-2], pad[:-2])):
+        return None
+    shape = operand_aval.shape
+    if 0 in shape:
+        return None
+    if nd == 1:
+        return (1, 1, shape[0], 1, wd[0], 1, ws[0], 0, pad[0][0])
+    B = int(np.prod(shape[:-2], dtype=np.int64))
+    return (B, shape[-2], shape[-1], wd[-2], wd[-1], ws[-2], ws[-1], pad[-2][0], pad[-1][0])
+
+
+def _pool_dtype_ok(dt):
+    return dt.kind in "fiu" and dt.itemsize >= 4 or dt.kind in "iu"
+
+
+def _lowest(dt):
+    return dt.type(-np.inf) if dt.kind == "f" else dt.type(np.iinfo(dt).min)
+
+
+def reduce_window_max(eqn):
+    x = eqn.inputs[0].aval
+    out = eqn.outputs[0].aval
+    geo = _pool_geometry(eqn, x)
+    if geo is None or not _pool_dtype_ok(x.dtype):
+        return None
+    B, H, W, KH, KW, sh, sw, plh, plw = geo
+    OH, OW = (out.shape[-2], out.shape[-1]) if x.ndim > 1 else (1, out.shape[0])
+    from . import pool_kernels as K
+    lowest = _lowest(x.dtype)
+    if (KH, KW, sh, sw, plh, plw) == (2, 2, 2, 2, 0, 0):
+        kernel = K.max_pool_2x2
+
+        def fn(x, out):
+            kernel(np.ascontiguousarray(x).reshape(B, H, W), out.reshape(B, OH, OW))
+    else:
+        kernel = K.max_pool
+
+        def fn(x, out):
+            kernel(np.ascontiguousarray(x).reshape(B, H, W), out.reshape(B, OH, OW),
+                   KH, KW, sh, sw, plh, plw, lowest)
+
+    return Op(fn, "max pool kernel")
+
+
+def reduce_window_sum(eqn):
+    x = eqn.inputs[0].aval
+    out = eqn.outputs[0].aval
+    geo = _pool_geometry(eqn, x)
+    if geo is None or not _pool_dtype_ok(x.dtype):
+        return None
+    B, H, W, KH, KW, sh, sw, plh, plw = geo
+    OH, OW = (out.shape[-2], out.shape[-1]) if x.ndim > 1 else (1, out.shape[0])
+    from . import pool_kernels as K
+    zero = x.dtype.type(0)
+    kernel = K.sum_pool
+
+    def fn(x, out):
+        kernel(np.ascontiguousarray(x).reshape(B, H, W), out.reshape(B, OH, OW),
+               KH, KW, sh, sw, plh, plw, zero)
+
+    return Op(fn, "sum pool kernel")
+
+
+def select_and_scatter_add(eqn):
+    src, x = (v.aval for v in eqn.inputs)
+    geo = _pool_geometry(eqn, x)
+    if geo is None or not _pool_dtype_ok(x.dtype) or src.dtype != x.dtype:
+        return None
+    B, H, W, KH, KW, sh, sw, plh, plw = geo
+    OH, OW = (src.shape[-2], src.shape[-1]) if x.ndim > 1 else (1, src.shape[0])
+    from . import pool_kernels as K
+    lowest, zero = _lowest(x.dtype), x.dtype.type(0)
+    if (KH, KW, sh, sw, plh, plw) == (2, 2, 2, 2, 0, 0):
+        kernel = K.scatter_max_2x2
+
+        def fn(s, x, out):
+            kernel(np.ascontiguousarray(s).reshape(B, OH, OW),
+                   np.ascontiguousarray(x).reshape(B, H, W), out.reshape(B, H, W), zero)
+    else:
+        kernel = K.scatter_max
+
+        def fn(s, x, out):
+            kernel(np.ascontiguousarray(s).reshape(B, OH, OW),
+                   np.ascontiguousarray(x).reshape(B, H, W), out.reshape(B, H, W),
+                   KH, KW, sh, sw, plh, plw, lowest, zero)
+
+    return Op(fn, "max pool gradient kernel")
+
+
+def select_and_gather_add(eqn):
+    t, x = (v.aval for v in eqn.inputs)
+    out = eqn.outputs[0].aval
+    geo = _pool_geometry(eqn, x)
+    if geo is None or not _pool_dtype_ok(x.dtype) or t.dtype != x.dtype:
+        return None
+    B, H, W, KH, KW, sh, sw, plh, plw = geo
+    OH, OW = (out.shape[-2], out.shape[-1]) if x.ndim > 1 else (1, out.shape[0])
+    from . import pool_kernels as K
+    lowest, zero = _lowest(x.dtype), x.dtype.type(0)
+    kernel = K.gather_max
+
+    def fn(t, x, out):
+        kernel(np.ascontiguousarray(t).reshape(B, H, W),
+               np.ascontiguousarray(x).reshape(B, H, W), out.reshape(B, OH, OW),
+               KH, KW, sh, sw, plh, plw, lowest, zero)
+
+    return Op(fn, "max pool tangent kernel")
