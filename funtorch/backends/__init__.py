@@ -3,7 +3,8 @@
 ``compile_graph(graph, device)`` returns ``fn(*buffers) -> list[buffers]`` and caches it
 per graph. On the CPU the compiler in ``cpu/`` (fused Numba loops + BLAS) is the default;
 ``FUNTORCH_CPU_BACKEND=interpret`` selects the reference lowering, which evaluates the
-graph with the eager impls.
+graph with the eager impls. ``cuda/`` compiles for the GPU (numba device arrays as
+buffers); eager ops on CUDA arrays and transfers also dispatch here.
 """
 
 from __future__ import annotations
@@ -47,6 +48,9 @@ def compile_graph(graph, device="cpu", donated=None):
     if fn is None:
         if device == "cpu":
             fn = _cpu_lowering()(graph, key[1])
+        elif device.startswith("cuda"):
+            from .cuda import compile as cuda_compile
+            fn = cuda_compile(graph, key[1])
         else:
             raise RuntimeError(f"funtorch: no compiler for device {device!r}")
         per[key] = fn
@@ -54,17 +58,32 @@ def compile_graph(graph, device="cpu", donated=None):
 
 
 def eager_impl(device, prim, args, params):
-    raise RuntimeError(f"funtorch: device {device!r} is not available")
+    """Run a primitive on the device of (one of) its arguments."""
+    _check_cuda(device)
+    from .cuda import eager_impl as cuda_eager
+    return cuda_eager(prim, args, params)
 
 
 def to_host(x):
-    raise RuntimeError(f"funtorch: device {x._device!r} is not available")
+    """A host numpy copy of a device Array."""
+    _check_cuda(x._device)
+    from .cuda import to_host as cuda_to_host
+    return cuda_to_host(x)
 
 
 def transfer(x, device):
-    """Move an Array to ``device`` (the CUDA backend registers itself here)."""
+    """Move an Array to ``device``."""
+    if device == x._device:
+        return x
     if device == "cpu":
         return Array(to_host(x))
-    raise NotImplementedError(
-        f"funtorch: arrays cannot be placed on {device!r} yet: the CUDA backend is not "
-        "available in this build")
+    _check_cuda(device)
+    if x._device != "cpu":
+        raise RuntimeError(f"funtorch: cannot move an array from {x._device} to {device}")
+    from .cuda import to_device
+    return to_device(x)
+
+
+def _check_cuda(device):
+    if not device.startswith("cuda"):
+        raise RuntimeError(f"funtorch: device {device!r} is not available")

@@ -23,7 +23,8 @@ class Array(ArrayMethods):
     # ---- metadata
     @property
     def shape(self):
-        return self._value.shape
+        s = self._value.shape
+        return s if type(s) is tuple else tuple(s)   # the simulator's shapes are not tuples
 
     @property
     def dtype(self):
@@ -101,12 +102,29 @@ class Array(ArrayMethods):
         return (_rebuild, (to_numpy(self),))
 
     def __dlpack__(self, *args, **kwargs):
+        if self._device != "cpu":
+            from ..backends.cuda import dlpack
+            return dlpack(self, **kwargs)
         return to_numpy(self).__dlpack__(*args, **kwargs)
 
     def __dlpack_device__(self):
+        if self._device != "cpu":
+            return (2, int(self._device.split(":")[1]))   # (kDLCUDA, ordinal)
         return to_numpy(self).__dlpack_device__()
 
+    @property
+    def __cuda_array_interface__(self):
+        """The device buffer, shared without a copy (CuPy, PyTorch, numba); CUDA arrays only."""
+        if self._device == "cpu":
+            raise AttributeError("funtorch: a CPU array has no __cuda_array_interface__; "
+                                 "move it with ft.device_put(x, 'cuda')")
+        return self._value.__cuda_array_interface__
+
     def block_until_ready(self):
+        """Wait for the device work producing this array (a no-op on the CPU)."""
+        if self._device != "cpu":
+            from numba import cuda
+            cuda.synchronize()
         return self
 
 

@@ -23,6 +23,10 @@ def asarray(x, dtype=None):
         if dtype is None or np.dtype(dtype) == x.dtype:
             return x
         return lax.convert_element_type(x, dtype)
+    if hasattr(x, "__cuda_array_interface__") or type(x).__name__ == "FakeCUDAArray":
+        # a device array (CuPy, PyTorch, numba): shared, not copied
+        from ..backends.cuda import from_cuda_array
+        return asarray(from_cuda_array(x), dtype)
     if dtype is not None:
         dtype = dtypes.dtype(dtype)
     if isinstance(x, (list, tuple)) and any(is_array(e) for e in _flat(x)):

@@ -25,6 +25,7 @@ jit_p = Primitive("jit", multiple_results=True)
 
 
 def _jit_impl(*args, graph, name, donated):
+    # host buffers; a call with device arrays dispatches to ``backends.eager_impl``
     from ..backends import compile_graph
     return compile_graph(graph, "cpu")(*args)
 
@@ -203,7 +204,8 @@ ad.dce_rules[jit_p] = _jit_dce
 # --------------------------------------------------------------------------- the user API
 
 class _CacheEntry:
-    __slots__ = ("graph", "consts", "out_tree", "compiled", "const_bufs", "reusable")
+    __slots__ = ("graph", "consts", "out_tree", "compiled", "const_bufs", "reusable",
+                 "donated", "device_consts", "origins")
 
 
 def _describe_args(fun, n):
@@ -269,9 +271,9 @@ class JitFunction:
             except AttributeError:   # a leaf that is not an Array
                 hit = None
             if hit is not None:
-                run, const_bufs, out_tree = hit
+                run, const_bufs, out_tree, device = hit
                 return out_tree.unflatten(
-                    [Array(o) for o in run(*const_bufs, *[x._value for x in leaves])])
+                    [Array(o, device) for o in run(*const_bufs, *[x._value for x in leaves])])
         statics, static_kw, dyn_args, dyn_kwargs, static_nums = self._split(args, kwargs)
         leaves, in_tree = tree_util.flatten((dyn_args, dyn_kwargs))
         leaves = [x if isinstance(x, (Array, Tracer)) else _to_array(x) for x in leaves]
@@ -289,9 +291,12 @@ class JitFunction:
                 type(x) is Array and x._device == "cpu" for x in leaves):
             if not kwargs and not statics:
                 self._fast[_fast_key(tree_util.structure(args), leaves)] = (
-                    entry.compiled, entry.const_bufs, entry.out_tree)
+                    entry.compiled, entry.const_bufs, entry.out_tree, "cpu")
             outs = [Array(o) for o in entry.compiled(*entry.const_bufs,
                                                      *[x._value for x in leaves])]
+        elif eager_mode() and entry.reusable and any(
+                type(x) is Array and x._device != "cpu" for x in leaves):
+            outs = self._call_device(entry, args, kwargs, statics, leaves)
         else:
             outs = bind(jit_p, *entry.consts, *leaves,
                         **_params(entry.graph, getattr(self.fun, "__name__", "jit")))
@@ -324,19 +329,38 @@ class JitFunction:
         graph, consts = trace_to_graph(flat_fun, [get_aval(x) for x in leaves], leaf_origins)
         e = _CacheEntry()
         e.graph, e.consts, e.out_tree = graph, consts, out_tree[0]
+        e.origins = leaf_origins
         e.reusable = not any(isinstance(c, Tracer) for c in consts)
-        e.compiled, e.const_bufs = None, None
-        if e.reusable and all(type(c) is Array and c._device == "cpu" for c in consts):
+        e.compiled, e.const_bufs, e.device_consts = None, None, None
+        donate = {i % len(args) for i in self.donate_argnums if -len(args) <= i < len(args)}
+        donated = [False] * len(consts)
+        for i, a in enumerate(args):
+            if i not in static_nums:
+                donated += [i in donate] * len(tree_util.leaves(a))
+        e.donated = donated + [False] * (len(consts) + len(leaves) - len(donated))
+        on_host = all(not (type(x) is Array and x._device != "cpu") for x in leaves)
+        if e.reusable and on_host and all(type(c) is Array and c._device == "cpu"
+                                          for c in consts):
             from ..backends import compile_graph
-            donate = {i % len(args) for i in self.donate_argnums if -len(args) <= i < len(args)}
-            donated = [False] * len(consts)
-            for i, a in enumerate(args):
-                if i not in static_nums:
-                    donated += [i in donate] * len(tree_util.leaves(a))
-            donated += [False] * (len(consts) + len(leaves) - len(donated))
-            e.compiled = compile_graph(graph, "cpu", donated)
+            e.compiled = compile_graph(graph, "cpu", e.donated)
             e.const_bufs = [c._value for c in consts]
         return e
+
+    def _call_device(self, entry, args, kwargs, statics, leaves):
+        """Run the graph on the device of the array arguments (host ones are moved)."""
+        from ..backends import compile_graph, transfer
+        from ..devices import computation_device
+        device = computation_device(leaves, getattr(self.fun, "__name__", "jit"),
+                                    entry.origins)
+        if entry.device_consts is None:
+            from ..numpy import asarray
+            entry.device_consts = [transfer(asarray(c), device)._value for c in entry.consts]
+        run = compile_graph(entry.graph, device, entry.donated)
+        if not kwargs and not statics and all(x._device == device for x in leaves):
+            self._fast[_fast_key(tree_util.structure(args), leaves)] = (
+                run, entry.device_consts, entry.out_tree, device)
+        bufs = [(x if x._device == device else transfer(x, device))._value for x in leaves]
+        return [Array(o, device) for o in run(*entry.device_consts, *bufs)]
 
     def lower(self, *args, **kwargs):
         """The graph this function compiles to for these arguments."""

@@ -1,0 +1,325 @@
+"""CUDA source for a fused loop nest (the CPU backend's ``fusion.Nest`` / ``codegen.Loop``).
+
+The nest's kept dimensions are flattened onto the grid; its reduced dimensions run either
+
+- *per thread*: each thread owns kept points and walks the reduced extent itself (many
+  outputs, short reductions: softmax rows, elementwise chains), or
+- *per block*: a block owns a kept point, its threads stride over the reduced extent and
+  combine their float32 partials with ``cuda_kernels._block`` (few outputs, long
+  reductions: bias gradients, the loss).
+
+Reductions' epilogues run in *phases* exactly as on the CPU (softmax: max, then
+``exp(x - max)`` summed, then divided). Every array is passed flat; shapes, strides and
+the launch configuration are compiled in.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from cuda_kernels._common import SIMULATOR, THREADS_1D, blocks_for
+
+from ...core.graph import Literal
+from ..cpu.fusion import Iota
+from . import lowering
+from .source import PRELUDE, KernelSpec
+
+_TYPE_NAMES = {"bool": "b1", "int8": "i8", "int16": "i16", "int32": "i32", "int64": "i64",
+               "uint8": "u8", "uint16": "u16", "uint32": "u32", "uint64": "u64",
+               "float32": "f32", "float64": "f64"}
+
+# block reductions: from this many reduced elements, for at most this many outputs
+BLOCK_MIN_REDUCED = 4 if SIMULATOR else 64
+BLOCK_MAX_KEPT = 16384
+
+
+class Names:
+    """Names for the scalar types and constants a kernel uses (the CPU lowering's ``Ctx``,
+    which the scalar expression builders call)."""
+
+    def __init__(self):
+        self.types, self.consts = {}, {}
+
+    def ty(self, dtype):
+        dt = np.dtype(dtype)
+        name = _TYPE_NAMES[dt.name]
+        self.types[name] = "bool_" if dt.name == "bool" else dt.name
+        return name
+
+    def const(self, value, dtype):
+        dt = np.dtype(dtype)
+        if dt == np.bool_:
+            return "True" if bool(value) else "False"
+        if dt.kind == "f":
+            text = f"{self.ty(dt)}(float.fromhex('{float(value).hex()}'))"
+        else:
+            text = f"{self.ty(dt)}({int(value)})"
+        name = self.consts.get(text)
+        if name is None:
+            name = self.consts[text] = f"_c{len(self.consts)}"
+        return name
+
+    def prelude(self):
+        return [*[f"{n} = np.{t}" for n, t in sorted(self.types.items())],
+                *[f"{name} = {text}" for text, name in self.consts.items()]]
+
+
+def strides(shape):
+    out, s = [], 1
+    for n in reversed(shape):
+        out.append(s)
+        s *= n
+    return out[::-1]
+
+
+def offset_expr(shape, idx, ivar):
+    """Flat offset of ``(dim, scale, offset)`` per axis of a C-contiguous ``shape``."""
+    const, terms = 0, []
+    for (d, s, o), st in zip(idx, strides(shape)):
+        const += o * st
+        if d is not None and s:
+            terms.append(ivar[d] if s * st == 1 else f"{s * st} * {ivar[d]}")
+    if const or not terms:
+        terms.append(str(const))
+    return " + ".join(terms)
+
+
+def decompose(dims, extent, ivar, src):
+    """Lines splitting the flat index ``src`` into the coordinates of ``dims``."""
+    if not dims:
+        return []
+    lines = [f"t = {src}"]
+    for d in reversed(dims[1:]):
+        lines += [f"{ivar[d]} = t % {extent[d]}", f"t = t // {extent[d]}"]
+    return lines + [f"{ivar[dims[0]]} = t"]
+
+
+class NestKernel:
+    """What the driver passes: ``reads`` (root vars, one flat array each, in order), then
+    the ``outputs`` it stores that are not written in place over a read."""
+
+    def __init__(self, spec, reads, outputs):
+        self.spec, self.reads, self.outputs = spec, reads, outputs
+
+
+def _block_ok(loop, nk, nr):
+    """Per block when the reduction is long, the outputs few and every reduction a float32
+    sum/max/min/argmax/argmin (what ``_block`` combines)."""
+    if not loop.inner or nr < BLOCK_MIN_REDUCED or nk > BLOCK_MAX_KEPT:
+        return False
+    return all(e.prim.name in lowering.BLOCK_REDUCERS and
+               lowering.BLOCK_REDUCERS[e.prim.name].combine is not None and
+               e.inputs[0].aval.dtype == np.float32
+               for e in loop.eqns if e.prim.name in lowering.REDUCERS)
+
+
+def generate(loop, write_into=None) -> NestKernel:
+    """``write_into``: stored var -> read var whose buffer it overwrites in place."""
+    write_into = write_into or {}
+    mod = Names()
+    kept, inner = loop.kept, loop.inner
+    ext = loop.extent
+    nk = math.prod(ext[d] for d in kept)
+    nr = math.prod(ext[d] for d in inner)
+    per_block = _block_ok(loop, nk, nr)
+    reducers = lowering.BLOCK_REDUCERS if per_block else lowering.REDUCERS
+    ivar = {d: f"i{k}" for k, d in enumerate(kept + inner)}
+
+    reads = []
+    for acc in loop.reads.values():
+        if acc.var not in reads:
+            reads.append(acc.var)
+    param = {v: f"a{k}" for k, v in enumerate(reads)}
+    store_names, outputs = [], []
+    for acc in loop.stores:
+        src = write_into.get(acc.var)
+        if src is not None and src in param:
+            store_names.append(param[src])
+        else:
+            store_names.append(f"o{len(outputs)}")
+            outputs.append(acc.var)
+
+    # scalars: name -> (loop dims it depends on, phase, lines, operand names)
+    scalars, order, value_of, reductions, read_scalars = {}, [], {}, [], {}
+    R = set(inner)
+
+    def add(name, deps, phase, lines, uses):
+        scalars[name] = (frozenset(deps), phase, lines, uses)
+        order.append(name)
+        return name
+
+    def operand(e, k, ref, dims):
+        root = ref.root
+        if type(root) is Literal:
+            return mod.const(root.val.item(), root.aval.dtype)
+        if type(root) is Iota:
+            j = root.dimension
+            a = ref.axes[j]
+            d = dims[a] if a is not None else None
+            o, s = ref.offsets[j], ref.scales[j]
+            if d is None:
+                return mod.const(o, root.aval.dtype)
+            name = f"t{len(order)}"
+            term = ivar[d] if s == 1 else f"{s} * {ivar[d]}"
+            return add(name, {d}, 0, [f"{name} = {mod.ty(root.aval.dtype)}("
+                                      f"{term if o == 0 else f'{o} + {term}'})"], ())
+        if root in value_of:
+            return value_of[root]
+        acc = loop.reads[loop.read_of[(e, k)]]
+        text = f"{param[acc.var]}[{offset_expr(acc.shape, acc.idx, ivar)}]"
+        name = read_scalars.get(text)
+        if name is None:
+            name = read_scalars[text] = f"r{len(read_scalars)}"
+            add(name, acc.dims(), 0, [f"{name} = {text}"], ())
+        return name
+
+    for n, e in enumerate(loop.eqns):
+        ops = [operand(e, k, r, d) for k, (r, d) in enumerate(loop.operands[e])]
+        deps = set().union(*[scalars[o][0] for o in ops if o in scalars])
+        phase = max([scalars[o][1] for o in ops if o in scalars], default=0)
+        out = e.outputs[0]
+        name = f"v{n}"
+        in_avals = [x.aval for x in e.inputs]
+        if e.prim.name in lowering.REDUCERS:
+            (ref, dims), = loop.operands[e]
+            r_dims = {dims[a] for a in _reduced_axes(e) if dims[a] is not None}
+            if not r_dims:   # a reduction over size-1 axes only
+                red = reducers[e.prim.name]
+                expr = (mod.const(0, out.aval.dtype) if red.uses_index else
+                        ops[0] if out.aval.dtype == in_avals[0].dtype else
+                        f"{mod.ty(out.aval.dtype)}({ops[0]})")
+                value_of[out] = add(name, deps, phase, [f"{name} = {expr}"], tuple(ops))
+                continue
+            reductions.append((e, f"s{n}", ops[0], name))
+            value_of[out] = add(name, deps - R, phase + 1, None, (ops[0],))
+            continue
+        expr = lowering.SCALAR[e.prim.name](mod, ops, in_avals, out.aval, e.params)
+        value_of[out] = add(name, deps, phase, [f"{name} = {expr}"], tuple(ops))
+
+    red_of = {r[3]: r for r in reductions}
+
+    def is_inner(name):
+        return bool(scalars[name][0] & R) and name not in red_of
+
+    # ---- placement: outer lines per phase; inner sinks (reductions, stores) per phase
+    outer, sinks = {}, {}
+    for name in order:
+        if is_inner(name):
+            continue
+        ph = scalars[name][1]
+        if name in red_of:
+            e, acc, src, _ = red_of[name]
+            red = reducers[e.prim.name]
+            lines = [f"{name} = {red.result(mod, acc, e.inputs[0].aval, e.outputs[0].aval)}"]
+            sinks.setdefault(scalars[src][1] if src in scalars else 0, []).append(
+                ("red", red_of[name]))
+        else:
+            lines = scalars[name][2]
+        outer.setdefault(ph, []).extend(lines)
+    last = []   # a block's outer stores: one thread, once every thread has read its inputs
+    for acc, sname in zip(loop.stores, store_names):
+        name = value_of[acc.var]
+        line = f"{sname}[{offset_expr(acc.shape, acc.idx, ivar)}] = {name}"
+        ph = scalars[name][1]
+        if set(acc.dims()) & R:
+            sinks.setdefault(ph, []).append(("store", line, name))
+        elif per_block:
+            last.append(line)
+        else:
+            outer.setdefault(ph, []).append(line)
+
+    def needed(roots):
+        """Inner scalars the sinks need, in definition order."""
+        seen, stack = set(), list(roots)
+        while stack:
+            n = stack.pop()
+            if n in seen or n not in scalars or not is_inner(n):
+                continue
+            seen.add(n)
+            stack.extend(scalars[n][3])
+        return [n for n in order if n in seen]
+
+    body = []
+
+    def emit(lines, ind):
+        body.extend("    " * ind + ln for ln in lines)
+
+    def emit_phase(p, ind):
+        phase_sinks = sinks.get(p, [])
+        if not phase_sinks:
+            return
+        reds = [s[1] for s in phase_sinks if s[0] == "red"]
+        for e, acc, _, _ in reds:
+            emit(reducers[e.prim.name].init(mod, acc, e.inputs[0].aval, e.outputs[0].aval), ind)
+        if per_block:
+            emit(["r = tid", f"while r < {nr}:"], ind)
+            emit(decompose(inner, ext, ivar, "r"), ind + 1)
+            ii = ind + 1
+        else:
+            for k, d in enumerate(inner):
+                emit([f"for {ivar[d]} in range({ext[d]}):"], ind + k)
+            ii = ind + len(inner)
+        roots = [s[1][2] for s in phase_sinks if s[0] == "red"] + [
+            s[2] for s in phase_sinks if s[0] == "store"]
+        for n in needed(roots):
+            emit(scalars[n][2], ii)
+        for e, acc, src, _ in reds:
+            idx = "r" if per_block else ivar[inner[0]]
+            emit(reducers[e.prim.name].step(mod, acc, src, e.inputs[0].aval,
+                                            e.outputs[0].aval, idx), ii)
+        emit([s[1] for s in phase_sinks if s[0] == "store"], ii)
+        if per_block:
+            emit(["r += THREADS"], ii)
+            for e, acc, _, _ in reds:
+                red = reducers[e.prim.name]
+                pay = f"{acc}_i" if red.uses_index else "int64(0)"
+                lhs = f"{acc}, {acc}_i" if red.uses_index else f"{acc}, _"
+                emit([f"{lhs} = _reduce_{red.combine}(f32({acc}), {pay})"], ind)
+                mod.ty(np.float32)
+
+    top = max([*outer, *sinks], default=0)
+    if per_block:
+        threads = _block_threads(nr)
+        grid = blocks_for(nk, 1)
+        emit(["row = cuda.blockIdx.x", "tid = cuda.threadIdx.x", f"while row < {nk}:"], 1)
+        emit(decompose(kept, ext, ivar, "row"), 2)
+    else:
+        threads = THREADS_1D
+        grid = blocks_for(nk, threads)
+        emit(["i = cuda.grid(1)", f"while i < {nk}:"], 1)
+        emit(decompose(kept, ext, ivar, "i"), 2)
+    emit(outer.get(0, []), 2)
+    for p in range(top + 1):
+        if p:
+            emit(outer.get(p, []), 2)
+        emit_phase(p, 2)
+    if last:   # (in-place stores overwrite inputs that other threads may still read)
+        emit(["cuda.syncthreads()", "if tid == 0:"], 2)
+        emit(last, 3)
+    emit(["row += cuda.gridDim.x" if per_block else "i += cuda.gridsize(1)"], 2)
+
+    combiners = sorted({reducers[e.prim.name].combine for e, *_ in reductions}) \
+        if per_block else []
+    params = [param[v] for v in reads] + [s for s in store_names if s.startswith("o")]
+    text = "\n".join([
+        PRELUDE.rstrip("\n"), "", *mod.prelude(), f"THREADS = {threads}",
+        *[f"_reduce_{c} = _block.block_reducer(_block.{c}, THREADS, int64)"
+          for c in combiners],
+        "", "", f"def kernel({', '.join(params)}):", *body]) + "\n"
+    dtypes = [v.aval.dtype for v in reads] + [v.aval.dtype for v in outputs]
+    label = "fused " + ("block-reduce" if per_block else "loop") + ": " + ", ".join(
+        e.prim.name for e in loop.eqns)
+    return NestKernel(KernelSpec(text, dtypes, grid, threads, label), reads, outputs)
+
+
+def _reduced_axes(eqn):
+    p = eqn.params
+    return tuple(p["axes"]) if "axes" in p else (p["axis"],)
+
+
+def _block_threads(n):
+    """A power of two covering the reduced extent, within [32, 256] (simulator: [1, 16])."""
+    lo, hi = (1, 16) if SIMULATOR else (32, 256)
+    return max(lo, min(hi, 1 << max(0, n - 1).bit_length()))

@@ -1,0 +1,135 @@
+"""Generated kernels: source text -> a module in the disk cache -> a configured launch.
+
+Each distinct source is written once, named by its hash, so Numba's ``cache=True`` keeps
+the compiled code beside it and a second process loads instead of compiling. Grid and
+block are fixed when the kernel is built, and a launch goes straight to the compiled
+overload (no per-call type dispatch).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import os
+import sys
+import warnings
+
+import numpy as np
+from numba import cuda, types
+from numba.np.numpy_support import from_dtype
+
+from cuda_kernels._common import SIMULATOR
+from cuda_kernels.fused import cache_dir as _kernel_cache_dir
+
+VERSION = "1"   # bump when generated code changes meaning
+
+PRELUDE = """\
+import numpy as np
+from numba import cuda, int64
+from cuda_kernels import _block
+import funtorch.backends.cuda.devmath as math
+"""
+
+_NUMBA_TYPES = {np.dtype(t): from_dtype(np.dtype(t)) for t in (
+    np.bool_, np.int8, np.int16, np.int32, np.int64, np.uint8, np.uint16, np.uint32,
+    np.uint64, np.float32, np.float64)}
+
+
+class KernelSpec:
+    """A kernel to build: source with a ``kernel`` function over 1-D arrays of
+    ``arg_dtypes`` (``Scalar(dtype)``: a scalar argument), and its launch configuration."""
+
+    def __init__(self, text, arg_dtypes, grid, block, label):
+        self.text, self.arg_dtypes = text, list(arg_dtypes)
+        self.grid, self.block, self.label = grid, block, label
+
+    @property
+    def signature(self):
+        return types.void(*[_NUMBA_TYPES[d.dtype] if type(d) is Scalar else
+                            types.Array(_NUMBA_TYPES[np.dtype(d)], 1, "C")
+                            for d in self.arg_dtypes])
+
+    def pyfunc(self):
+        return load(self.text).kernel
+
+
+class Scalar:
+    """A scalar kernel argument of ``dtype``."""
+
+    def __init__(self, dtype):
+        self.dtype = np.dtype(dtype)
+
+
+def cache_dir():
+    return os.path.join(str(_kernel_cache_dir()), f"backend-v{VERSION}")
+
+
+_modules = {}
+
+
+def load(text):
+    """The module for a kernel source (written to the cache directory once)."""
+    digest = hashlib.sha256(text.encode()).hexdigest()[:24]
+    mod = _modules.get(digest)
+    if mod is not None:
+        return mod
+    d = cache_dir()
+    os.makedirs(d, exist_ok=True)
+    path = os.path.join(d, f"k{digest}.py")
+    if not os.path.exists(path):
+        tmp = f"{path}.{os.getpid()}.tmp"
+        with open(tmp, "w") as f:
+            f.write(text)
+        os.replace(tmp, path)   # atomic: other processes never see a partial file
+    name = f"funtorch_cuda_kernel_{digest}"
+    spec = importlib.util.spec_from_file_location(name, path)
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules[name] = mod    # Numba's cache re-imports the module by name
+    spec.loader.exec_module(mod)
+    _modules[digest] = mod
+    return mod
+
+
+class _Target:
+    """Where launches go: the default stream, or the stream of a CUDA graph being
+    captured (``graphs``), with the pool ``cuda_kernels`` launchers take workspaces from."""
+
+    stream = None     # a cuda.core stream replacing the default one
+    pool = None       # None: cuda_kernels' default pool
+
+
+target = _Target()
+
+
+class Launch:
+    """A compiled kernel with its grid and block: ``launch(*arrays)``."""
+
+    def __init__(self, spec: KernelSpec):
+        self.spec = spec
+        fn = spec.pyfunc()
+        if SIMULATOR:
+            disp = cuda.jit(spec.signature)(fn)
+            self._call = disp[spec.grid, spec.block]
+            return
+        disp = cuda.jit(spec.signature, cache=True, launch_bounds=spec.block)(fn)
+        with warnings.catch_warnings():   # small grids are expected for small arrays
+            warnings.simplefilter("ignore")
+            cfg = disp[spec.grid, spec.block]
+        kernel = disp.compile(spec.signature)
+        grid, block, stream = cfg.griddim, cfg.blockdim, cfg.stream
+        self._call = lambda *args: kernel.launch(args, grid, block, target.stream or stream, 0)
+
+    def __call__(self, *args):
+        self._call(*args)
+
+
+_launches = {}
+
+
+def build(spec: KernelSpec) -> Launch:
+    """The launch for ``spec``, compiled once per process."""
+    key = (spec.text, spec.grid, spec.block)
+    launch = _launches.get(key)
+    if launch is None:
+        launch = _launches[key] = Launch(spec)
+    return launch
