@@ -419,6 +419,9 @@ def test_big_loops_run_in_parallel():
     run = check(lambda x: (ft.exp(x - ft.max(x, axis=1, keepdims=True)).sum(axis=1),
                            ft.sum(x[::2] * 3, axis=1)), _x(600, 1024), rtol=1e-5, atol=1e-4)
     assert all(k.source.parallel for k in run.plan.kernels.values())
+    # bools (a ReLU's mask) in and out
+    run = check(lambda x, m: (ft.where(m, x, 0.0), x > 0.5, ~m), x, x < 0)
+    assert all(k.source.parallel for k in run.plan.kernels.values())
     # the same array read transposed: one serial kernel
     y = _x(600, 600)
     run = check(lambda y: y * 2 + y.T, y)

@@ -3,15 +3,27 @@
 ``compile(graph, donated=None)`` returns ``run(*numpy_buffers) -> [numpy arrays]``:
 
 1. ``fusion``: views fold into index expressions; elementwise equations and the
-   reductions they feed group into loop nests; the rest become library calls
-   (``lowering.OPS``: BLAS matmul, convolution, pooling) or eager impls.
-2. ``codegen``: each nest becomes one ``@njit`` kernel whose source is cached on disk by
-   content hash, so equal nests share machine code within and across processes.
+   reductions they feed group into loop nests (scalar step-count arithmetic is hoisted
+   and nests an equation joins are merged, so an Adam update is one loop per weight);
+   the rest become library calls (``lowering.OPS``) or eager impls.
+2. ``codegen``: each nest becomes one kernel whose source is cached on disk by content
+   hash, so equal nests share machine code within and across processes: an ``@njit``
+   function, or for nests with enough work a ``cfunc`` that ``parallel.run`` runs on
+   every core (a share of the outermost loop each). Reductions over an array's outer
+   axis (bias gradients) walk it rows-outside.
 3. ``memory``: outputs get fresh (or donated) buffers per call, intermediates reuse the
    slots of a persistent workspace.
 4. ``program``: a generated straight-line Python driver calls the steps.
 
+Library calls (``kernels``, ``windowed``): GEMMs, convolutions (im2col / col2im / weight
+gradient, each thread packing a cache-sized tile and calling a single-threaded GEMM on
+it) and pooling are static Numba kernels, parallel over the Numba threads, calling
+numpy's BLAS by address (``blas``). The driver keeps BLAS's own thread pool asleep
+while it runs, so the process has one set of threads competing for the cores.
+
 ``run.plan.describe()`` lists the steps; ``stats()`` counts kernels compiled and loaded.
+Environment: ``FUNTORCH_CPU_SERIAL=1`` generates serial kernels only;
+``FUNTORCH_CPU_NO_BLAS_KERNELS=1`` keeps numpy's matmul and the eager convolutions.
 """
 
 from __future__ import annotations

@@ -24,7 +24,7 @@ from ...core.graph import Literal, Var
 from . import lowering
 from .fusion import Iota
 
-VERSION = "3"   # bump when generated code changes meaning
+VERSION = "4"   # bump when generated code changes meaning
 
 STATS = {"compiled": 0, "loaded": 0}
 
@@ -299,6 +299,8 @@ def _generate(loop, write_into, parallel):
         key = loop.read_of[(e, k)]
         acc = loop.reads[key]
         text = f"{read_names[key]}[{index_expr(acc.idx, read_names[key])}]"
+        if parallel and acc.var.aval.dtype == np.bool_:
+            text = f"({text} != 0)"       # bools are bytes behind a raw pointer
         name = read_scalars.get(text)
         if name is None:
             name = read_scalars[text] = f"r{len(read_scalars)}"
@@ -363,6 +365,8 @@ def _generate(loop, write_into, parallel):
     for acc, sname in zip(loop.stores, store_names):
         name = value_of[acc.var]
         line = f"{sname}[{index_expr(acc.idx, sname)}] = {name}"
+        if parallel and acc.var.aval.dtype == np.bool_:
+            line = f"{sname}[{index_expr(acc.idx, sname)}] = np.uint8({name})"
         ph = scalars[name][1] if inner else 0
         if set(acc.dims()) & R:
             inner_sinks.setdefault(ph, []).append(("store", line, name))
@@ -515,14 +519,14 @@ def _generate(loop, write_into, parallel):
         unpack = [f"    n{k} = args[{k}]" for k in range(len(loops))]
         j = len(loops)
         for name, (dt, nd) in zip(params[len(loops):], arrays):
-            unpack.append(f"    {name} = ptr_{_TYPE_NAMES[dt.name]}(args[{j}])")
+            unpack.append(f"    {name} = {_ptr(dt)}(args[{j}])")
             for a in range(nd - 2, -1, -1):   # strides in elements
                 unpack.append(f"    {name}_s{a} = args[{j + 2 + a}]" + (
                     f" * {name}_s{a + 1}" if a < nd - 2 else ""))
             j += 1 + nd
         head = ["from numba import cfunc",
                 "from funtorch.backends.cpu.parallel import SIGNATURE, " + ", ".join(
-                    sorted({f"ptr_{_TYPE_NAMES[dt.name]}" for dt, _ in arrays}))]
+                    sorted({_ptr(dt) for dt, _ in arrays}))]
         text = "\n".join(mod.prelude() + head + ["", "", f"@cfunc(SIGNATURE, cache=True, {flags})",
                                                 "def kernel(lo, hi, args):"] + unpack + body)
     else:
@@ -542,6 +546,10 @@ def _step(acc, d):
             inner = int(np.prod(acc.shape[j + 1:], dtype=np.int64))
             return s * inner * acc.var.aval.dtype.itemsize
     return 0
+
+
+def _ptr(dt):
+    return "ptr_u8" if dt == np.bool_ else f"ptr_{_TYPE_NAMES[dt.name]}"
 
 
 def _red_acc_dtype(e):

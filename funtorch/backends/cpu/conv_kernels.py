@@ -1,8 +1,9 @@
 """Numba kernels for 2-D convolution (1-D convs come as H = 1), three formulations.
 
-All three run one parallel region: thread ``t`` of ``T`` takes a contiguous share of the
-work items, packs a tile of columns into its own row of ``scratch`` (sized to stay in
-the core's L2 cache) and calls a single-threaded GEMM (``blas.sgemm``/``dgemm``) on it.
+Each is thread ``t``'s share of the work (``parallel.Shares`` runs all ``T`` shares in
+one parallel region): its contiguous share of the work items, packing a tile of columns
+into its own row of ``scratch`` (sized to stay in the core's L2 cache) and calling a
+single-threaded GEMM (``blas.sgemm``/``dgemm``) on it.
 
 - ``gather`` (im2col): ``out[n, g] (Og, positions) = w[g] (Og, I*taps) @ cols``, the
   columns being the input under every window tap; GEMM writes straight into ``out``.
@@ -22,7 +23,7 @@ is input element ``(that) / lhs_dil`` when it divides and lies inside, else zero
 from __future__ import annotations
 
 import numpy as np
-from numba import njit, prange
+from numba import njit
 
 from .blas import NO_TRANS, TRANS
 from .gemm_kernels import _gemm
@@ -106,8 +107,8 @@ def _pack(x, n, c0, nch, KH, KW, oh0, oh1, OW, sh, sw, plh, plw, lh, lw, dh, dw,
                                 cols[dst + ow] = xf[base + ww]
 
 
-@njit(parallel=True, cache=True, nogil=True)
-def gather(x, w, out, scratch, groups, rows, sh, sw, plh, plw, lh, lw, dh, dw):
+@njit(cache=True, nogil=True)
+def gather(t, T, x, w, out, scratch, groups, rows, sh, sw, plh, plw, lh, lw, dh, dw):
     """x (N, C, H, W), w (O, C/groups, KH, KW), out (N, O, OH, OW); tiles of ``rows``
     output rows."""
     N = x.shape[0]
@@ -117,27 +118,26 @@ def gather(x, w, out, scratch, groups, rows, sh, sw, plh, plw, lh, lw, dh, dw):
     ik = I * KH * KW
     ntiles = (OH + rows - 1) // rows
     items = N * groups * ntiles
-    T = scratch.shape[0]
     isz = x.itemsize
     wp = w.ctypes.data
     op = out.ctypes.data
-    for t in prange(T):
-        cols = scratch[t]
-        cp = cols.ctypes.data
-        for it in range(t * items // T, (t + 1) * items // T):
-            n = it // (groups * ntiles)
-            g = (it // ntiles) % groups
-            oh0 = (it % ntiles) * rows
-            oh1 = min(OH, oh0 + rows)
-            ncol = (oh1 - oh0) * OW
-            _pack(x, n, g * I, I, KH, KW, oh0, oh1, OW, sh, sw, plh, plw, lh, lw, dh, dw,
-                  cols)
-            _gemm(isz, NO_TRANS, NO_TRANS, og, ncol, ik, wp + g * og * ik * isz, ik, cp,
-                  ncol, 0.0, op + ((n * O + g * og) * OH * OW + oh0 * OW) * isz, OH * OW)
+    cols = scratch[t]
+    cp = cols.ctypes.data
+    for it in range(t * items // T, (t + 1) * items // T):
+        n = it // (groups * ntiles)
+        g = (it // ntiles) % groups
+        oh0 = (it % ntiles) * rows
+        oh1 = min(OH, oh0 + rows)
+        ncol = (oh1 - oh0) * OW
+        _pack(x, n, g * I, I, KH, KW, oh0, oh1, OW, sh, sw, plh, plw, lh, lw, dh, dw,
+              cols)
+        _gemm(isz, NO_TRANS, NO_TRANS, og, ncol, ik, wp + g * og * ik * isz, ik, cp,
+              ncol, 0.0, op + ((n * O + g * og) * OH * OW + oh0 * OW) * isz, OH * OW)
 
 
-@njit(parallel=True, cache=True, nogil=True)
-def scatter(x, wt, out, scratch, groups, KH, KW, rows, sh, sw, plh, plw, lh, lw, dh, dw):
+@njit(cache=True, nogil=True)
+def scatter(t, T, x, wt, out, scratch, groups, KH, KW, rows, sh, sw, plh, plw, lh, lw, dh,
+            dw):
     """x (N, C, H, W), wt (groups, Fg*KH*KW, C/groups) (the kernel w (F, C/groups, KH, KW)
     with taps before input features), out (N, F, OH, OW); tiles of ``rows`` input rows.
     Input element (h, w) meets tap (kh, kw) at output (oh, ow) when
@@ -148,86 +148,75 @@ def scatter(x, wt, out, scratch, groups, KH, KW, rows, sh, sw, plh, plw, lh, lw,
     cg = C // groups
     ftk = fg * KH * KW
     ntiles = (H + rows - 1) // rows
-    T = scratch.shape[0]
     isz = x.itemsize
     xp = x.ctypes.data
     wp = wt.ctypes.data
     of = out.reshape(-1)
-    for t in prange(T):
-        cols = scratch[t]
-        cp = cols.ctypes.data
-        for n in range(t * N // T, (t + 1) * N // T):
-            _fill0(of, n * F * OH * OW, F * OH * OW)
-            for g in range(groups):
-                for tile in range(ntiles):
-                    h0 = tile * rows
-                    h1 = min(H, h0 + rows)
-                    ncol = (h1 - h0) * W
-                    _gemm(isz, NO_TRANS, NO_TRANS, ftk, ncol, cg, wp + g * ftk * cg * isz, cg,
-                          xp + ((n * C + g * cg) * H * W + h0 * W) * isz, H * W, 0.0, cp, ncol)
-                    for f in range(fg):
-                        dst = ((n * F + g * fg + f) * OH) * OW
-                        for kh in range(KH):
-                            for kw in range(KW):
-                                r = ((f * KH + kh) * KW + kw) * ncol
-                                offw = plw - kw * dw
-                                # input w meets output ow = (w * lw + offw) / sw
-                                a = max(0, -offw)
-                                b = min(W, OW - offw)
-                                for h in range(h0, h1):
-                                    num = h * lh + plh - kh * dh
-                                    oh = num // sh
-                                    if num < 0 or num - oh * sh != 0 or oh >= OH:
-                                        continue
-                                    src = r + (h - h0) * W
-                                    orow = dst + oh * OW
-                                    if lw == 1 and sw == 1:
-                                        if a < b:
-                                            _add(of, orow + a + offw, cols, src + a, b - a)
-                                    else:
-                                        for w_ in range(W):
-                                            nw = w_ * lw + offw
-                                            ow = nw // sw
-                                            if nw >= 0 and nw - ow * sw == 0 and ow < OW:
-                                                of[orow + ow] += cols[src + w_]
+    cols = scratch[t]
+    cp = cols.ctypes.data
+    for n in range(t * N // T, (t + 1) * N // T):
+        _fill0(of, n * F * OH * OW, F * OH * OW)
+        for g in range(groups):
+            for tile in range(ntiles):
+                h0 = tile * rows
+                h1 = min(H, h0 + rows)
+                ncol = (h1 - h0) * W
+                _gemm(isz, NO_TRANS, NO_TRANS, ftk, ncol, cg, wp + g * ftk * cg * isz, cg,
+                      xp + ((n * C + g * cg) * H * W + h0 * W) * isz, H * W, 0.0, cp, ncol)
+                for f in range(fg):
+                    dst = ((n * F + g * fg + f) * OH) * OW
+                    for kh in range(KH):
+                        for kw in range(KW):
+                            r = ((f * KH + kh) * KW + kw) * ncol
+                            offw = plw - kw * dw
+                            # input w meets output ow = (w * lw + offw) / sw
+                            a = max(0, -offw)
+                            b = min(W, OW - offw)
+                            for h in range(h0, h1):
+                                num = h * lh + plh - kh * dh
+                                oh = num // sh
+                                if num < 0 or num - oh * sh != 0 or oh >= OH:
+                                    continue
+                                src = r + (h - h0) * W
+                                orow = dst + oh * OW
+                                if lw == 1 and sw == 1:
+                                    if a < b:
+                                        _add(of, orow + a + offw, cols, src + a, b - a)
+                                else:
+                                    for w_ in range(W):
+                                        nw = w_ * lw + offw
+                                        ow = nw // sw
+                                        if nw >= 0 and nw - ow * sw == 0 and ow < OW:
+                                            of[orow + ow] += cols[src + w_]
 
 
-@njit(parallel=True, cache=True, nogil=True)
-def wgrad(x, g, out, scratch, acc, rows, sh, sw, plh, plw, lh, lw, dh, dw):
+@njit(cache=True, nogil=True)
+def wgrad(t, T, x, g, out, scratch, acc, rows, sh, sw, plh, plw, lh, lw, dh, dw):
     """The conv ``out (C, O, KH, KW) = conv(x^T (C, N, H, W), g^T (O, N, OH, OW))`` that
     the transpose rule makes for a weight gradient, given x (N, C, H, W) and
     g (N, O, OH, OW). ``sh, sw, dh, dw``: the forward conv's strides and dilations (this
     conv's rhs dilation and strides), ``plh, plw, lh, lw`` its padding and lhs dilation.
-    ``acc`` (T, C*KH*KW, O) holds per-thread sums (transposed: that GEMM is faster)."""
+    ``acc`` (T, C*KH*KW, O) holds per-thread sums (transposed: that GEMM is faster), which
+    the caller adds up into ``out``."""
     N, C = x.shape[0], x.shape[1]
     O, OH, OW = g.shape[1], g.shape[2], g.shape[3]
     KH, KW = out.shape[2], out.shape[3]
     ck = C * KH * KW
     ntiles = (OH + rows - 1) // rows
-    T = scratch.shape[0]
     isz = x.itemsize
     gp = g.ctypes.data
     ap = acc.ctypes.data
-    acc[:] = 0
-    for t in prange(T):
-        cols = scratch[t]
-        cp = cols.ctypes.data
-        for n in range(t * N // T, (t + 1) * N // T):
-            for tile in range(ntiles):
-                oh0 = tile * rows
-                oh1 = min(OH, oh0 + rows)
-                ncol = (oh1 - oh0) * OW
-                _pack(x, n, 0, C, KH, KW, oh0, oh1, OW, sh, sw, plh, plw, lh, lw, dh, dw,
-                      cols)
-                # acc[t] (C*KH*KW, O) += cols (C*KH*KW, ncol) @ g[n, :, rows]^T
-                _gemm(isz, NO_TRANS, TRANS, ck, O, ncol, cp, ncol,
-                      gp + (n * O * OH * OW + oh0 * OW) * isz, OH * OW, 1.0,
-                      ap + t * O * ck * isz, O)
-    kk = KH * KW
-    for c in prange(C):
-        for k in range(kk):
-            for o in range(O):
-                s = acc[0, c * kk + k, o]
-                for t in range(1, T):
-                    s += acc[t, c * kk + k, o]
-                out[c, o, k // KW, k % KW] = s
+    acc[t] = 0
+    cols = scratch[t]
+    cp = cols.ctypes.data
+    for n in range(t * N // T, (t + 1) * N // T):
+        for tile in range(ntiles):
+            oh0 = tile * rows
+            oh1 = min(OH, oh0 + rows)
+            ncol = (oh1 - oh0) * OW
+            _pack(x, n, 0, C, KH, KW, oh0, oh1, OW, sh, sw, plh, plw, lh, lw, dh, dw,
+                  cols)
+            # acc[t] (C*KH*KW, O) += cols (C*KH*KW, ncol) @ g[n, :, rows]^T
+            _gemm(isz, NO_TRANS, TRANS, ck, O, ncol, cp, ncol,
+                  gp + (n * O * OH * OW + oh0 * OW) * isz, OH * OW, 1.0,
+                  ap + t * O * ck * isz, O)

@@ -16,7 +16,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-from .blas import NO_TRANS, ROW_MAJOR, TRANS, dgemm, sgemm
+from .blas import ROW_MAJOR, TRANS, dgemm, sgemm
 
 
 @njit

@@ -1,9 +1,10 @@
-"""Library calls: BLAS GEMM for dot_general.
+"""Library calls: BLAS GEMM for dot_general (convolution and pooling: ``windowed``).
 
 Each builder takes an equation and returns a ``lowering.Op`` whose ``fn(*inputs,
 *outputs)`` writes into preallocated outputs, or None to run the eager impl.
-Convolution and pooling run their eager impls (im2col + blocked GEMM, and vectorised
-window taps), which measured faster than the Numba kernels tried so far.
+Float GEMMs run ``gemm_kernels.gemm`` (single-threaded BLAS calls on blocks of the
+output, one per Numba thread); integer ones, or all of them where numpy's BLAS cannot
+be called from Numba (``blas.AVAILABLE``), numpy's matmul.
 """
 
 from __future__ import annotations
@@ -62,10 +63,11 @@ def _operand(a, isz):
     that BLAS can read as is, copying it only when no single stride pair describes it."""
     nb, r, c = a.shape
     s0, s1, s2 = a.strides
-    if (s2 == isz or c == 1) and (r == 1 or (s1 >= c * isz and s1 % isz == 0)) and (s0 >= 0 or nb == 1):
-        return a, False, (s1 // isz if r > 1 else c), s0
-    if (s1 == isz or r == 1) and (c == 1 or (s2 >= r * isz and s2 % isz == 0)) and (s0 >= 0 or nb == 1):
-        return a, True, (s2 // isz if c > 1 else r), s0
+    if s0 >= 0 or nb == 1:
+        if (s2 == isz or c == 1) and (r == 1 or (s1 >= c * isz and s1 % isz == 0)):
+            return a, False, (s1 // isz if r > 1 else c), s0
+        if (s1 == isz or r == 1) and (c == 1 or (s2 >= r * isz and s2 % isz == 0)):
+            return a, True, (s2 // isz if c > 1 else r), s0
     a = np.ascontiguousarray(a)
     return a, False, c, r * c * isz
 
@@ -73,13 +75,17 @@ def _operand(a, isz):
 def _blas_dot(dtype, b, m, n, k, lperm, rperm, ident_l, ident_r):
     """dot_general as one (batched) GEMM from Numba threads: transposed operands are read
     with BLAS's transpose flags, never copied."""
+    import numba
+
     from . import gemm_kernels as G
     from .blas import NO_TRANS, TRANS
-    import numba
     isz = dtype.itemsize
     T = numba.get_num_threads()
     parallel = T > 1 and 2 * b * m * n * k >= PARALLEL_FLOPS
-    chunks, split_n = (1, False) if b >= T else (T, n >= m)
+    chunks = 1 if b >= T else T
+    # threads take column blocks, or row blocks where the lhs is read transposed and has
+    # about as many rows as columns (a weight gradient g^T x): measured
+    split = (n >= m, 2 * m < n)
     lshape, rshape = (b, m, k), (b, k, n)
     pgemm, sgemm = G.gemm, G.gemm_serial
 
@@ -91,7 +97,7 @@ def _blas_dot(dtype, b, m, n, k, lperm, rperm, ident_l, ident_r):
         op = o.__array_interface__["data"][0]
         ta, tb = TRANS if tx else NO_TRANS, TRANS if ty else NO_TRANS
         if parallel:
-            pgemm(T, chunks, split_n, isz, ta, tb, b, m, n, k, xp, sa, lda, yp, sb, ldb, op,
+            pgemm(T, chunks, split[tx], isz, ta, tb, b, m, n, k, xp, sa, lda, yp, sb, ldb, op,
                   m * n * isz, n)
         else:
             sgemm(isz, ta, tb, b, m, n, k, xp, sa, lda, yp, sb, ldb, op, m * n * isz, n)

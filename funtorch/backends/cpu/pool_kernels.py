@@ -1,4 +1,5 @@
-"""Numba kernels for pooling over the last two axes of (B, H, W) arrays, parallel over B.
+"""Numba kernels for pooling over the last two axes of (B, H, W) arrays: thread ``t`` of
+``T`` takes its share of B (``parallel.Shares`` runs the shares in one parallel region).
 
 Windows are (KH, KW) with strides (sh, sw) and low paddings (plh, plw); padded taps
 hold ``lowest`` (max) or 0 (sum). Max pooling's selection is the eager impls': the first
@@ -12,7 +13,7 @@ indices costs 10x in these loops.
 from __future__ import annotations
 
 import numpy as np
-from numba import njit, prange
+from numba import njit
 
 _U = np.uint64
 
@@ -45,13 +46,13 @@ def _select(xf, base, H, W, h0, w0, KH, KW, lowest):
     return best
 
 
-@njit(parallel=True, cache=True, nogil=True)
-def max_pool(x, out, KH, KW, sh, sw, plh, plw, lowest):
+@njit(cache=True, nogil=True)
+def max_pool(t, T, x, out, KH, KW, sh, sw, plh, plw, lowest):
     B, H, W = x.shape
     OH, OW = out.shape[1], out.shape[2]
     xf = x.reshape(-1)
     of = out.reshape(-1)
-    for b in prange(B):
+    for b in range(t * B // T, (t + 1) * B // T):
         for oh in range(OH):
             h0 = oh * sh - plh
             ka, kb = max(0, -h0), min(KH, H - h0)
@@ -68,14 +69,14 @@ def max_pool(x, out, KH, KW, sh, sw, plh, plw, lowest):
                 of[_U((b * OH + oh) * OW + ow)] = m
 
 
-@njit(parallel=True, cache=True, nogil=True)
-def max_pool_2x2(x, out):
+@njit(cache=True, nogil=True)
+def max_pool_2x2(t, T, x, out):
     """The common case: 2x2 windows, stride 2, no padding."""
     B, H, W = x.shape
     OH, OW = out.shape[1], out.shape[2]
     xf = x.reshape(-1)
     of = out.reshape(-1)
-    for b in prange(B):
+    for b in range(t * B // T, (t + 1) * B // T):
         for oh in range(OH):
             i0 = _U((b * H + 2 * oh) * W)
             i1 = i0 + _U(W)
@@ -89,14 +90,14 @@ def max_pool_2x2(x, out):
                 of[o + ow] = m if (m > m2 or m != m) else m2
 
 
-@njit(parallel=True, cache=True, nogil=True)
-def sum_pool(x, out, KH, KW, sh, sw, plh, plw, zero):
+@njit(cache=True, nogil=True)
+def sum_pool(t, T, x, out, KH, KW, sh, sw, plh, plw, zero):
     """Sums in row-major tap order, in the input dtype (as the eager impl)."""
     B, H, W = x.shape
     OH, OW = out.shape[1], out.shape[2]
     xf = x.reshape(-1)
     of = out.reshape(-1)
-    for b in prange(B):
+    for b in range(t * B // T, (t + 1) * B // T):
         for oh in range(OH):
             h0 = oh * sh - plh
             ka, kb = max(0, -h0), min(KH, H - h0)
@@ -111,8 +112,8 @@ def sum_pool(x, out, KH, KW, sh, sw, plh, plw, zero):
                 of[_U((b * OH + oh) * OW + ow)] = acc
 
 
-@njit(parallel=True, cache=True, nogil=True)
-def scatter_max(src, x, out, KH, KW, sh, sw, plh, plw, lowest, zero):
+@njit(cache=True, nogil=True)
+def scatter_max(t, T, src, x, out, KH, KW, sh, sw, plh, plw, lowest, zero):
     """select_and_scatter_add: src (B, OH, OW) added at each window's selected tap of x
     (B, H, W) into out (B, H, W)."""
     B, H, W = x.shape
@@ -120,7 +121,7 @@ def scatter_max(src, x, out, KH, KW, sh, sw, plh, plw, lowest, zero):
     xf = x.reshape(-1)
     of = out.reshape(-1)
     sf = src.reshape(-1)
-    for b in prange(B):
+    for b in range(t * B // T, (t + 1) * B // T):
         base = b * H * W
         for k in range(_U(H * W)):
             of[_U(base) + k] = zero
@@ -131,14 +132,14 @@ def scatter_max(src, x, out, KH, KW, sh, sw, plh, plw, lowest, zero):
                     of[_U(i)] += sf[_U((b * OH + oh) * OW + ow)]
 
 
-@njit(parallel=True, cache=True, nogil=True)
-def scatter_max_2x2(src, x, out, zero):
+@njit(cache=True, nogil=True)
+def scatter_max_2x2(t, T, src, x, out, zero):
     B, H, W = x.shape
     OH, OW = src.shape[1], src.shape[2]
     xf = x.reshape(-1)
     of = out.reshape(-1)
     sf = src.reshape(-1)
-    for b in prange(B):
+    for b in range(t * B // T, (t + 1) * B // T):
         for oh in range(OH):
             i0 = _U((b * H + 2 * oh) * W)
             i1 = i0 + _U(W)
@@ -179,15 +180,16 @@ def scatter_max_2x2(src, x, out, zero):
             of[_U(b * H * W) + k] = zero
 
 
-@njit(parallel=True, cache=True, nogil=True)
-def gather_max(t, x, out, KH, KW, sh, sw, plh, plw, lowest, zero):
-    """select_and_gather_add: out (B, OH, OW) = t (B, H, W) at each window's selected tap."""
+@njit(cache=True, nogil=True)
+def gather_max(t, T, tan, x, out, KH, KW, sh, sw, plh, plw, lowest, zero):
+    """select_and_gather_add: out (B, OH, OW) = tan (B, H, W) at each window's selected
+    tap."""
     B, H, W = x.shape
     OH, OW = out.shape[1], out.shape[2]
     xf = x.reshape(-1)
-    tf = t.reshape(-1)
+    tf = tan.reshape(-1)
     of = out.reshape(-1)
-    for b in prange(B):
+    for b in range(t * B // T, (t + 1) * B // T):
         base = b * H * W
         for oh in range(OH):
             for ow in range(OW):

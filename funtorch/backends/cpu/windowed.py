@@ -83,19 +83,25 @@ def conv_general_dilated(eqn):
     O, I, KH, KW = _as4(rhs.shape)
     _, _, OH, OW = _as4(out.shape)
     T = _threads()
-    from . import conv_kernels as K
+    from .parallel import Shares
 
     if groups == 1 and KH * KW > OH * OW:
         # weight gradient: lhs = x^T (C_fwd, N, H, W), rhs = g^T (O_fwd, N, KH, KW)
         rows = max(1, min(KH, TILE // max(1, N * OH * OW * KW)))
         scratch = _Scratch(((T, N * OH * OW * rows * KW), dt), ((T, N * OH * OW, O), dt))
-        kernel = K.wgrad
+        kernel = Shares("conv_kernels", "wgrad", dt, (4, 4, 4, 2, 3),
+                        (rows, dh, dw, plh, plw, lh, lw, sh, sw))
+        kk = OH * OW
 
         def fn(lhs, rhs, out):
             x = np.ascontiguousarray(_four(lhs).transpose(1, 0, 2, 3))
             g = np.ascontiguousarray(_four(rhs).transpose(1, 0, 2, 3))
             bufs = scratch.take()
-            kernel(x, g, _four(out), bufs[0], bufs[1], rows, dh, dw, plh, plw, lh, lw, sh, sw)
+            out4, acc = _four(out), bufs[1]
+            kernel(x, g, out4, bufs[0], acc)
+            # out[c, o, k] = sum over threads of acc[t, c * kk + k, o]
+            np.copyto(out4.reshape(N, O, kk),
+                      acc.sum(axis=0).reshape(N, kk, O).transpose(0, 2, 1))
             scratch.give(bufs)
 
         return Op(fn, "conv weight gradient (im2col + GEMM)", blas=True)
@@ -104,28 +110,29 @@ def conv_general_dilated(eqn):
         fg = O // groups
         rows = max(1, min(H, TILE // max(1, fg * KH * KW * W)))
         scratch = _Scratch(((T, fg * KH * KW * rows * W), dt))
-        kernel = K.scatter
+        kernel = Shares("conv_kernels", "scatter", dt, (4, 3, 4, 2),
+                        (groups, KH, KW, rows, sh, sw, plh, plw, lh, lw, dh, dw))
 
         def fn(lhs, rhs, out):
             x = np.ascontiguousarray(_four(lhs))
             wt = np.ascontiguousarray(_four(rhs).reshape(groups, fg, I, KH * KW)
-                                      .transpose(0, 1, 3, 2))
+                                      .transpose(0, 1, 3, 2)).reshape(groups, -1, I)
             bufs = scratch.take()
-            kernel(x, wt, _four(out), bufs[0], groups, KH, KW, rows, sh, sw, plh, plw, lh, lw,
-                   dh, dw)
+            kernel(x, wt, _four(out), bufs[0])
             scratch.give(bufs)
 
         return Op(fn, "conv (GEMM + col2im)", blas=True)
 
     rows = max(1, min(OH, TILE // max(1, I * KH * KW * OW)))
     scratch = _Scratch(((T, I * KH * KW * rows * OW), dt))
-    kernel = K.gather
+    kernel = Shares("conv_kernels", "gather", dt, (4, 4, 4, 2),
+                    (groups, rows, sh, sw, plh, plw, lh, lw, dh, dw))
 
     def fn(lhs, rhs, out):
         x = np.ascontiguousarray(_four(lhs))
         w = np.ascontiguousarray(_four(rhs))
         bufs = scratch.take()
-        kernel(x, w, _four(out), bufs[0], groups, rows, sh, sw, plh, plw, lh, lw, dh, dw)
+        kernel(x, w, _four(out), bufs[0])
         scratch.give(bufs)
 
     return Op(fn, "conv (im2col + GEMM)", blas=True)
@@ -166,19 +173,19 @@ def reduce_window_max(eqn):
         return None
     B, H, W, KH, KW, sh, sw, plh, plw = geo
     OH, OW = (out.shape[-2], out.shape[-1]) if x.ndim > 1 else (1, out.shape[0])
-    from . import pool_kernels as K
+    from .parallel import Shares
     lowest = _lowest(x.dtype)
     if (KH, KW, sh, sw, plh, plw) == (2, 2, 2, 2, 0, 0):
-        kernel = K.max_pool_2x2
+        kernel = Shares("pool_kernels", "max_pool_2x2", x.dtype, (3, 3))
 
         def fn(x, out):
             kernel(np.ascontiguousarray(x).reshape(B, H, W), out.reshape(B, OH, OW))
     else:
-        kernel = K.max_pool
+        kernel = Shares("pool_kernels", "max_pool", x.dtype, (3, 3),
+                        (KH, KW, sh, sw, plh, plw), 1)
 
         def fn(x, out):
-            kernel(np.ascontiguousarray(x).reshape(B, H, W), out.reshape(B, OH, OW),
-                   KH, KW, sh, sw, plh, plw, lowest)
+            kernel(np.ascontiguousarray(x).reshape(B, H, W), out.reshape(B, OH, OW), lowest)
 
     return Op(fn, "max pool kernel")
 
@@ -191,13 +198,12 @@ def reduce_window_sum(eqn):
         return None
     B, H, W, KH, KW, sh, sw, plh, plw = geo
     OH, OW = (out.shape[-2], out.shape[-1]) if x.ndim > 1 else (1, out.shape[0])
-    from . import pool_kernels as K
+    from .parallel import Shares
     zero = x.dtype.type(0)
-    kernel = K.sum_pool
+    kernel = Shares("pool_kernels", "sum_pool", x.dtype, (3, 3), (KH, KW, sh, sw, plh, plw), 1)
 
     def fn(x, out):
-        kernel(np.ascontiguousarray(x).reshape(B, H, W), out.reshape(B, OH, OW),
-               KH, KW, sh, sw, plh, plw, zero)
+        kernel(np.ascontiguousarray(x).reshape(B, H, W), out.reshape(B, OH, OW), zero)
 
     return Op(fn, "sum pool kernel")
 
@@ -209,21 +215,21 @@ def select_and_scatter_add(eqn):
         return None
     B, H, W, KH, KW, sh, sw, plh, plw = geo
     OH, OW = (src.shape[-2], src.shape[-1]) if x.ndim > 1 else (1, src.shape[0])
-    from . import pool_kernels as K
+    from .parallel import Shares
     lowest, zero = _lowest(x.dtype), x.dtype.type(0)
     if (KH, KW, sh, sw, plh, plw) == (2, 2, 2, 2, 0, 0):
-        kernel = K.scatter_max_2x2
+        kernel = Shares("pool_kernels", "scatter_max_2x2", x.dtype, (3, 3, 3), (), 1)
 
         def fn(s, x, out):
             kernel(np.ascontiguousarray(s).reshape(B, OH, OW),
                    np.ascontiguousarray(x).reshape(B, H, W), out.reshape(B, H, W), zero)
     else:
-        kernel = K.scatter_max
+        kernel = Shares("pool_kernels", "scatter_max", x.dtype, (3, 3, 3),
+                        (KH, KW, sh, sw, plh, plw), 2)
 
         def fn(s, x, out):
             kernel(np.ascontiguousarray(s).reshape(B, OH, OW),
-                   np.ascontiguousarray(x).reshape(B, H, W), out.reshape(B, H, W),
-                   KH, KW, sh, sw, plh, plw, lowest, zero)
+                   np.ascontiguousarray(x).reshape(B, H, W), out.reshape(B, H, W), lowest, zero)
 
     return Op(fn, "max pool gradient kernel")
 
@@ -236,13 +242,13 @@ def select_and_gather_add(eqn):
         return None
     B, H, W, KH, KW, sh, sw, plh, plw = geo
     OH, OW = (out.shape[-2], out.shape[-1]) if x.ndim > 1 else (1, out.shape[0])
-    from . import pool_kernels as K
+    from .parallel import Shares
     lowest, zero = _lowest(x.dtype), x.dtype.type(0)
-    kernel = K.gather_max
+    kernel = Shares("pool_kernels", "gather_max", x.dtype, (3, 3, 3),
+                    (KH, KW, sh, sw, plh, plw), 2)
 
     def fn(t, x, out):
         kernel(np.ascontiguousarray(t).reshape(B, H, W),
-               np.ascontiguousarray(x).reshape(B, H, W), out.reshape(B, OH, OW),
-               KH, KW, sh, sw, plh, plw, lowest, zero)
+               np.ascontiguousarray(x).reshape(B, H, W), out.reshape(B, OH, OW), lowest, zero)
 
     return Op(fn, "max pool tangent kernel")
