@@ -150,7 +150,9 @@ def _train_step(model, opt):
 
 @pytest.mark.parametrize("kind", ["mlp", "cnn"])
 def test_training_step_matches_cpu(kind):
-    model, opt = _small(kind), ft.optim.adam(1e-2)
+    # SGD with momentum: Adam's first update is ~lr * sign(g), which turns last-bit
+    # differences in near-zero gradients into lr-sized ones and makes the comparison flaky
+    model, opt = _small(kind), ft.optim.sgd(0.1, momentum=0.9)
     params = model.init(ft.random.key(0))
     state = opt.init(params)
     rng = np.random.default_rng(0)
