@@ -524,7 +524,8 @@ def _generate(loop, write_into, parallel):
                 unpack.append(f"    {name}_s{a} = args[{j + 2 + a}]" + (
                     f" * {name}_s{a + 1}" if a < nd - 2 else ""))
             j += 1 + nd
-        head = ["from numba import cfunc",
+        from .parallel import source_hash
+        head = [f"# parallel: {source_hash('parallel')}", "from numba import cfunc",
                 "from funtorch.backends.cpu.parallel import SIGNATURE, " + ", ".join(
                     sorted({_ptr(dt) for dt, _ in arrays}))]
         text = "\n".join(mod.prelude() + head + ["", "", f"@cfunc(SIGNATURE, cache=True, {flags})",

@@ -12,8 +12,11 @@ single-threaded GEMM (``blas.sgemm``/``dgemm``) on it.
   input is smaller than their output: the input gradient of a conv (lhs dilation and
   full padding), which ``gather`` would feed mostly zeros.
 - ``wgrad``: the weight gradient, whose "kernel" is the cotangent (as big as the image):
-  ``acc[t] (O, C*taps) += g[n] (O, positions) @ cols^T`` over the images of thread
+  ``acc[t] (C*taps, O) += cols @ g[n]^T (positions, O)`` over the images of thread
   ``t`` (``cols`` are the forward conv's), then the per-thread sums are added.
+
+The bodies are compiled into ``Shares``' generated entry points, which are cached on disk
+(with these sources' hash in their key), not cached themselves.
 
 Window geometry for ``gather``/``wgrad`` packing: output position ``p`` (per spatial dim)
 and tap ``k`` read the padded, dilated input at ``p * stride + k * dil - pad_lo``, which
@@ -107,7 +110,7 @@ def _pack(x, n, c0, nch, KH, KW, oh0, oh1, OW, sh, sw, plh, plw, lh, lw, dh, dw,
                                 cols[dst + ow] = xf[base + ww]
 
 
-@njit(cache=True, nogil=True)
+@njit(nogil=True)
 def gather(t, T, x, w, out, scratch, groups, rows, sh, sw, plh, plw, lh, lw, dh, dw):
     """x (N, C, H, W), w (O, C/groups, KH, KW), out (N, O, OH, OW); tiles of ``rows``
     output rows."""
@@ -135,7 +138,7 @@ def gather(t, T, x, w, out, scratch, groups, rows, sh, sw, plh, plw, lh, lw, dh,
               ncol, 0.0, op + ((n * O + g * og) * OH * OW + oh0 * OW) * isz, OH * OW)
 
 
-@njit(cache=True, nogil=True)
+@njit(nogil=True)
 def scatter(t, T, x, wt, out, scratch, groups, KH, KW, rows, sh, sw, plh, plw, lh, lw, dh,
             dw):
     """x (N, C, H, W), wt (groups, Fg*KH*KW, C/groups) (the kernel w (F, C/groups, KH, KW)
@@ -190,7 +193,7 @@ def scatter(t, T, x, wt, out, scratch, groups, KH, KW, rows, sh, sw, plh, plw, l
                                             of[orow + ow] += cols[src + w_]
 
 
-@njit(cache=True, nogil=True)
+@njit(nogil=True)
 def wgrad(t, T, x, g, out, scratch, acc, rows, sh, sw, plh, plw, lh, lw, dh, dw):
     """The conv ``out (C, O, KH, KW) = conv(x^T (C, N, H, W), g^T (O, N, OH, OW))`` that
     the transpose rule makes for a weight gradient, given x (N, C, H, W) and

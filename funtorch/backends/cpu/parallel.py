@@ -3,10 +3,11 @@
 A fused loop whose work pays for a parallel launch is generated as a ``numba.cfunc``
 ``kernel(lo, hi, args)`` that finds its extents, arrays and their shapes in the int64
 block ``args``; each thread runs it on a block describing its share of the outermost
-loop. One static parallel
-launcher, ``run``, compiled once and cached, calls any such kernel through its address on
-every Numba thread: the generated code itself is compiled serially (a ``parallel=True``
-kernel costs seconds to compile), and there is one pool of threads in the process.
+loop. One static parallel launcher, ``run``, compiled once and cached, calls any such
+kernel through its address on every Numba thread: the generated code itself compiles
+serially (a ``parallel=True`` kernel costs seconds to compile), and the process has one
+pool of threads. Library kernels (convolution, pooling) run the same way through
+``Shares`` and ``run_shares``.
 
 ``ptr_<type>`` (int64 address -> typed pointer) are the intrinsics the generated kernels
 use to read the block's addresses (bools as bytes); they index them with flat offsets.
@@ -111,6 +112,21 @@ def run_shares(kernel, T, args):
         kernel(t, T, args.ctypes.data)
 
 
+_hashes = {}
+
+
+def source_hash(module):
+    """A hash of one of this package's modules' source (for generated code's cache keys)."""
+    h = _hashes.get(module)
+    if h is None:
+        import hashlib
+        import os
+        path = os.path.join(os.path.dirname(__file__), module + ".py")
+        with open(path, "rb") as f:
+            h = _hashes[module] = hashlib.sha256(f.read()).hexdigest()[:16]
+    return h
+
+
 _TYPE = {"float32": "f32", "float64": "f64", "int8": "i8", "int16": "i16", "int32": "i32",
          "int64": "i64", "uint8": "u8", "uint16": "u16", "uint32": "u32", "uint64": "u64"}
 _shares = {}
@@ -140,7 +156,12 @@ class Shares:
     def _build(self, module, name, dtype, arrays, consts, n_scalars):
         from . import codegen
         ptr = f"ptr_{_TYPE[dtype.name]}"
-        lines = ["from numba import carray, cfunc",
+        # the body (not cached itself) is compiled into this kernel's cached code: the
+        # hash of the sources it is made of is part of the kernel's, so the disk cache
+        # misses when they change
+        deps = (module, "gemm_kernels", "blas", "parallel")
+        lines = ["# " + ", ".join(f"{m}: {source_hash(m)}" for m in deps),
+                 "from numba import carray, cfunc",
                  f"from funtorch.backends.cpu.parallel import SIGNATURE, {ptr}",
                  f"from funtorch.backends.cpu.{module} import {name} as body", "", "",
                  "@cfunc(SIGNATURE, cache=True, error_model='numpy')",

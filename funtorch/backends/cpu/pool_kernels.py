@@ -46,7 +46,7 @@ def _select(xf, base, H, W, h0, w0, KH, KW, lowest):
     return best
 
 
-@njit(cache=True, nogil=True)
+@njit(nogil=True)
 def max_pool(t, T, x, out, KH, KW, sh, sw, plh, plw, lowest):
     B, H, W = x.shape
     OH, OW = out.shape[1], out.shape[2]
@@ -69,7 +69,7 @@ def max_pool(t, T, x, out, KH, KW, sh, sw, plh, plw, lowest):
                 of[_U((b * OH + oh) * OW + ow)] = m
 
 
-@njit(cache=True, nogil=True)
+@njit(nogil=True)
 def max_pool_2x2(t, T, x, out):
     """The common case: 2x2 windows, stride 2, no padding."""
     B, H, W = x.shape
@@ -90,7 +90,7 @@ def max_pool_2x2(t, T, x, out):
                 of[o + ow] = m if (m > m2 or m != m) else m2
 
 
-@njit(cache=True, nogil=True)
+@njit(nogil=True)
 def sum_pool(t, T, x, out, KH, KW, sh, sw, plh, plw, zero):
     """Sums in row-major tap order, in the input dtype (as the eager impl)."""
     B, H, W = x.shape
@@ -112,7 +112,7 @@ def sum_pool(t, T, x, out, KH, KW, sh, sw, plh, plw, zero):
                 of[_U((b * OH + oh) * OW + ow)] = acc
 
 
-@njit(cache=True, nogil=True)
+@njit(nogil=True)
 def scatter_max(t, T, src, x, out, KH, KW, sh, sw, plh, plw, lowest, zero):
     """select_and_scatter_add: src (B, OH, OW) added at each window's selected tap of x
     (B, H, W) into out (B, H, W)."""
@@ -132,7 +132,7 @@ def scatter_max(t, T, src, x, out, KH, KW, sh, sw, plh, plw, lowest, zero):
                     of[_U(i)] += sf[_U((b * OH + oh) * OW + ow)]
 
 
-@njit(cache=True, nogil=True)
+@njit(nogil=True)
 def scatter_max_2x2(t, T, src, x, out, zero):
     B, H, W = x.shape
     OH, OW = src.shape[1], src.shape[2]
@@ -180,7 +180,7 @@ def scatter_max_2x2(t, T, src, x, out, zero):
             of[_U(b * H * W) + k] = zero
 
 
-@njit(cache=True, nogil=True)
+@njit(nogil=True)
 def gather_max(t, T, tan, x, out, KH, KW, sh, sw, plh, plw, lowest, zero):
     """select_and_gather_add: out (B, OH, OW) = tan (B, H, W) at each window's selected
     tap."""

@@ -24,7 +24,7 @@ from .lowering import Op
 
 # elements of one thread's packed tile (1 MiB of float32, about an L2 cache): whole images
 # of a small conv in one GEMM, which measured faster than smaller tiles
-TILE = int(__import__('os').environ.get('FT_TILE', 1 << 18))
+TILE = 1 << 18
 _FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
 
 
