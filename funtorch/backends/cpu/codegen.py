@@ -161,8 +161,11 @@ def _merge(acc, a, b):
 
 # --------------------------------------------------------------------------- source
 
-class _Module:
-    """Names for the types and constants a kernel's source uses."""
+class Names:
+    """Names for the types and constants a kernel's source uses (shared with the CUDA
+    code generator, which only changes the constant prefix and the imports)."""
+
+    const_prefix = "c"
 
     def __init__(self):
         self.types, self.consts = {}, {}
@@ -183,14 +186,16 @@ class _Module:
             text = f"{self.ty(dt)}({int(value)})"
         name = self.consts.get(text)
         if name is None:
-            name = self.consts[text] = f"c{len(self.consts)}"
+            name = self.consts[text] = f"{self.const_prefix}{len(self.consts)}"
         return name
 
+    def definitions(self):
+        return [*[f"{n} = np.{t}" for n, t in sorted(self.types.items())],
+                *[f"{name} = {text}" for text, name in self.consts.items()]]
+
     def prelude(self):
-        lines = ["import math", "import numpy as np", "from numba import njit", ""]
-        lines += [f"{n} = np.{t}" for n, t in sorted(self.types.items())]
-        lines += [f"{name} = {text}" for text, name in self.consts.items()]
-        return lines
+        return ["import math", "import numpy as np", "from numba import njit", "",
+                *self.definitions()]
 
 
 class Source:
@@ -235,7 +240,7 @@ def generate(loop: Loop, write_into=None, parallel=False) -> Source:
 
 def _generate(loop, write_into, parallel):
     write_into = write_into or {}
-    mod = _Module()
+    mod = Names()
     kept, inner = loop.kept, loop.inner
     loops = kept + inner
     ivar = {d: f"i{k}" for k, d in enumerate(loops)}

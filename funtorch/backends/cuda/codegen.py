@@ -22,48 +22,24 @@ import numpy as np
 from cuda_kernels._common import SIMULATOR, THREADS_1D, blocks_for
 
 from ...core.graph import Literal
+from ..cpu.codegen import Names as CpuNames
 from ..cpu.fusion import Iota
 from . import lowering
 from .source import PRELUDE, KernelSpec
-
-_TYPE_NAMES = {"bool": "b1", "int8": "i8", "int16": "i16", "int32": "i32", "int64": "i64",
-               "uint8": "u8", "uint16": "u16", "uint32": "u32", "uint64": "u64",
-               "float32": "f32", "float64": "f64"}
 
 # block reductions: from this many reduced elements, for at most this many outputs
 BLOCK_MIN_REDUCED = 4 if SIMULATOR else 64
 BLOCK_MAX_KEPT = 16384
 
 
-class Names:
-    """Names for the scalar types and constants a kernel uses (the CPU lowering's ``Ctx``,
-    which the scalar expression builders call)."""
+class Names(CpuNames):
+    """The CPU generator's names for scalar types and constants (the scalar expression
+    builders call it), with the prelude a CUDA source wants."""
 
-    def __init__(self):
-        self.types, self.consts = {}, {}
-
-    def ty(self, dtype):
-        dt = np.dtype(dtype)
-        name = _TYPE_NAMES[dt.name]
-        self.types[name] = "bool_" if dt.name == "bool" else dt.name
-        return name
-
-    def const(self, value, dtype):
-        dt = np.dtype(dtype)
-        if dt == np.bool_:
-            return "True" if bool(value) else "False"
-        if dt.kind == "f":
-            text = f"{self.ty(dt)}(float.fromhex('{float(value).hex()}'))"
-        else:
-            text = f"{self.ty(dt)}({int(value)})"
-        name = self.consts.get(text)
-        if name is None:
-            name = self.consts[text] = f"_c{len(self.consts)}"
-        return name
+    const_prefix = "_c"
 
     def prelude(self):
-        return [*[f"{n} = np.{t}" for n, t in sorted(self.types.items())],
-                *[f"{name} = {text}" for text, name in self.consts.items()]]
+        return self.definitions()
 
 
 def strides(shape):
