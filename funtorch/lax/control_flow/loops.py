@@ -1,0 +1,224 @@
+"""while_loop (a primitive with cond and body graphs; dynamic trip count, so forward
+mode only) and fori_loop, which lowers to scan when its bounds are static."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ... import tree as tree_util
+from ...core import dtypes
+from ...core.graph import Eqn, Graph, Var, eval_graph
+from ...core.trace import Primitive, Tracer, bind, get_aval
+from ...core.tracing import trace_to_graph
+from ...transforms import ad, batching
+from ...transforms.ad import Zero
+from ...transforms.jit import jvp_graph
+from ._common import (
+    as_array,
+    def_rules,
+    fmt_types,
+    permute_graph,
+    promote_weak_init,
+    run_graph,
+    with_inputs,
+)
+from .scan import scan
+
+while_p = Primitive("while", multiple_results=True)
+
+
+def while_loop(cond_fun, body_fun, init_val):
+    """JAX's lax.while_loop. Forward-differentiable; for reverse mode use scan/fori_loop
+    with static bounds."""
+    raw_leaves, tree = tree_util.flatten(init_val)
+    leaves = [as_array(x, "while_loop") for x in raw_leaves]
+    avals = [get_aval(x) for x in leaves]
+    bg, bconsts, bout = _trace_single(body_fun, tree, avals)
+    if bout == tree:
+        promoted = promote_weak_init(raw_leaves, leaves, bg.out_avals)
+        if promoted is not None:
+            leaves = promoted
+            avals = [get_aval(x) for x in leaves]
+            bg, bconsts, bout = _trace_single(body_fun, tree, avals)
+    cg, cconsts, _ = _trace_single(cond_fun, tree, avals)
+    if len(cg.outs) != 1 or cg.out_avals[0].shape != () or not dtypes.is_bool(
+            cg.out_avals[0].dtype):
+        raise TypeError(f"funtorch.while_loop: cond_fun must return a boolean scalar, got "
+                        f"{fmt_types(cg.out_avals)}")
+    if bout != tree or bg.out_avals != avals:
+        raise TypeError(f"funtorch.while_loop: body_fun must keep the carry's structure and "
+                        f"types; got {tree} {fmt_types(avals)} -> {bout} {fmt_types(bg.out_avals)}")
+    outs = bind(while_p, *cconsts, *bconsts, *leaves, cond_graph=cg, body_graph=bg,
+                cond_nconsts=len(cconsts), body_nconsts=len(bconsts))
+    return tree_util.unflatten(tree, outs)
+
+
+def _trace_single(fun, tree, avals):
+    """Stage ``fun(carry)`` where ``carry`` has structure ``tree``."""
+    out_tree = []
+
+    def flat(*xs):
+        out = fun(tree_util.unflatten(tree, xs))
+        leaves, ot = tree_util.flatten(out)
+        out_tree.append(ot)
+        return [as_array(x, "while_loop") for x in leaves]
+
+    g, consts = trace_to_graph(flat, avals)
+    return g, consts, out_tree[0]
+
+
+def _while_impl(*args, cond_graph, body_graph, cond_nconsts, body_nconsts):
+    cc, bc = args[:cond_nconsts], args[cond_nconsts:cond_nconsts + body_nconsts]
+    carry = list(args[cond_nconsts + body_nconsts:])
+    while bool(run_graph(cond_graph, [*cc, *carry])[0]):
+        carry = run_graph(body_graph, [*bc, *carry])
+    return [np.asarray(c) for c in carry]
+
+
+def _while_jvp(primals, tangents, *, cond_graph, body_graph, cond_nconsts, body_nconsts):
+    nconst = cond_nconsts + body_nconsts
+    nz = [type(t) is not Zero for t in tangents]
+    nz_bc, nz_carry = nz[cond_nconsts:nconst], nz[nconst:]
+    avals = body_graph.out_avals
+    nz_carry = [z and dtypes.is_float(a.dtype) for z, a in zip(nz_carry, avals)]
+    while True:
+        _, _, out_nz = jvp_graph(body_graph, tuple(nz_bc + nz_carry), tuple(nz_carry))
+        new = [a or (b and dtypes.is_float(av.dtype)) for a, b, av in
+               zip(nz_carry, out_nz, avals)]
+        if new == nz_carry:
+            break
+        nz_carry = new
+    jg, consts, out_nz = jvp_graph(body_graph, tuple(nz_bc + nz_carry), tuple(nz_carry))
+    if consts:
+        raise NotImplementedError("funtorch internal error: constants in a while JVP graph")
+    nb, ncar = body_nconsts, len(avals)
+    n_bt = sum(nz_bc)
+    # jvp body inputs: bc, carry, bc_dot, carry_dot -> (bc, bc_dot), (carry, carry_dot)
+    perm = (list(range(nb)) + list(range(nb + ncar, nb + ncar + n_bt)) + list(range(nb, nb + ncar))
+            + list(range(nb + ncar + n_bt, len(jg.in_vars))))
+    body = permute_graph(jg, perm)
+    n_ct = sum(nz_carry)
+    cond = with_inputs(cond_graph, cond_graph.in_vars + [
+        Var(a) for a, z in zip(avals, nz_carry) if z])
+    cc, bc, carry = (primals[:cond_nconsts], primals[cond_nconsts:nconst], primals[nconst:])
+    tbc = [t for t in tangents[cond_nconsts:nconst] if type(t) is not Zero]
+    tcarry = [ad.instantiate(t) for t, z in zip(tangents[nconst:], nz_carry) if z]
+    outs = bind(while_p, *cc, *bc, *tbc, *carry, *tcarry, cond_graph=cond, body_graph=body,
+                cond_nconsts=cond_nconsts, body_nconsts=nb + n_bt)
+    it = iter(outs[ncar:ncar + n_ct])
+    return outs[:ncar], [next(it) if z else Zero(a.tangent_aval()) for z, a in
+                         zip(nz_carry, avals)]
+
+
+def _while_batch(vals, dims, *, cond_graph, body_graph, cond_nconsts, body_nconsts):
+    from ... import lax
+    size = batching.batch_size_of(vals, dims)
+    nconst = cond_nconsts + body_nconsts
+    cc, bc, carry = vals[:cond_nconsts], vals[cond_nconsts:nconst], vals[nconst:]
+    dcc, dbc = dims[:cond_nconsts], dims[cond_nconsts:nconst]
+    carry = [batching.bdim_at_front(v, d, size) for v, d in zip(carry, dims[nconst:])]
+    ncar = len(carry)
+
+    def pred_b(ccs, xs):
+        return batching.vmap_flat(lambda *a: eval_graph(cond_graph, a), size, [*ccs, *xs],
+                                  [*dcc, *[0] * ncar], lambda n: [0])[0]
+
+    def cond_fun(*a):
+        p = pred_b(a[:cond_nconsts], a[cond_nconsts + body_nconsts:])
+        return [lax.reduce_max(p, (0,))]
+
+    def body_fun(*a):
+        ccs, bcs, xs = a[:cond_nconsts], a[cond_nconsts:nconst], a[nconst:]
+        p = pred_b(ccs, xs)
+        new = batching.vmap_flat(lambda *z: eval_graph(body_graph, z), size, [*bcs, *xs],
+                                 [*dbc, *[0] * ncar], lambda n: [0] * n)
+        return [lax.select_n(lax.broadcast_in_dim(p, get_aval(o).shape, (0,)), x, o)
+                for x, o in zip(xs, new)]
+
+    avals = [get_aval(v) for v in [*cc, *bc, *carry]]
+    cg, c1 = trace_to_graph(cond_fun, avals, closed=True)
+    bg, c2 = trace_to_graph(body_fun, avals, closed=True)
+    if c1 or c2:
+        raise NotImplementedError("funtorch internal error: constants in a batched while")
+    # both graphs take all constants; the while primitive passes them to each
+    outs = bind(while_p, *cc, *bc, *cc, *bc, *carry, cond_graph=cg, body_graph=bg,
+                cond_nconsts=nconst, body_nconsts=nconst)
+    return outs, [0] * len(outs)
+
+
+def _while_partial_eval(uks_in, eqn):
+    """Known carries are computed by a loop over the known part of the body; the unknown
+    outputs come from the whole loop again, recomputing the known part (as JAX does)."""
+    p = eqn.params
+    nc, nb = p["cond_nconsts"], p["body_nconsts"]
+    cond_graph, body_graph = p["cond_graph"], p["body_graph"]
+    uk_cc, uk_bc, uk_carry = uks_in[:nc], uks_in[nc:nc + nb], list(uks_in[nc + nb:])
+    all_unknown = (None, eqn, [True] * len(eqn.outputs),
+                   [x for x, u in zip(eqn.inputs, uks_in) if not u and type(x) is Var])
+    if any(uk_cc):
+        return all_unknown
+    while True:
+        _, _, out_uks, _ = ad.partial_eval_graph(body_graph, uk_bc + uk_carry, uk_carry)
+        new = [a or b for a, b in zip(uk_carry, out_uks)]
+        if new == uk_carry:
+            break
+        uk_carry = new
+    ck, _, c_uks, _ = ad.partial_eval_graph(cond_graph, uk_cc + uk_carry)
+    if c_uks[0] or all(uk_carry):
+        return all_unknown
+    bk, _, _, _ = ad.partial_eval_graph(body_graph, uk_bc + uk_carry, uk_carry)
+    n_known = sum(not u for u in uk_carry)
+    cond_k = ad.dce(Graph(ck.in_vars, ck.eqns, ck.outs[:1]))
+    body_k = ad.dce(Graph(bk.in_vars, bk.eqns, bk.outs[:n_known]))
+    ins = eqn.inputs
+    known_ins = ([x for x in ins[:nc]] + [x for x, u in zip(ins[nc:nc + nb], uk_bc) if not u]
+                 + [x for x, u in zip(ins[nc + nb:], uk_carry) if not u])
+    eqn_k = Eqn(while_p, known_ins, [o for o, u in zip(eqn.outputs, uk_carry) if not u],
+                dict(cond_graph=cond_k, body_graph=body_k, cond_nconsts=nc,
+                     body_nconsts=sum(not u for u in uk_bc)))
+    outs_u = [o if u else Var(o.aval) for o, u in zip(eqn.outputs, uk_carry)]
+    eqn_u = Eqn(while_p, ins, outs_u, p)
+    res = [x for x, u in zip(ins, uks_in) if not u and type(x) is Var]
+    return eqn_k, eqn_u, uk_carry, res
+
+
+def _while_transpose(cts, *args, **params):
+    raise NotImplementedError(
+        "funtorch: reverse-mode differentiation does not work through ft.while_loop (its trip "
+        "count is dynamic). Use ft.scan, or ft.fori_loop with Python-int bounds, which lowers "
+        "to scan.")
+
+
+def _while_abstract(*avals, cond_graph, body_graph, cond_nconsts, body_nconsts):
+    return list(body_graph.out_avals)
+
+
+def_rules(while_p, impl=_while_impl, abstract_eval=_while_abstract, jvp=_while_jvp,
+          partial_eval=_while_partial_eval, transpose=_while_transpose, batch=_while_batch)
+
+
+# --------------------------------------------------------------------------- fori_loop
+
+def fori_loop(lower, upper, body_fun, init_val):
+    """``for i in range(lower, upper): val = body_fun(i, val)``. With Python-int bounds it
+    lowers to scan (reverse-differentiable); with traced bounds to while_loop."""
+    from ... import lax
+    from ...numpy import asarray
+    static = not isinstance(lower, Tracer) and not isinstance(upper, Tracer)
+    if static:
+        lo, hi = int(lower), int(upper)
+
+        def step(carry, _):
+            i, val = carry
+            return (lax.add(i, np.asarray(1, i.dtype)), body_fun(i, val)), None
+
+        (_, val), _ = scan(step, (asarray(np.int64(lo)), init_val), None,
+                           length=max(hi - lo, 0))
+        return val
+    lo = lax.convert_element_type(asarray(lower), dtypes.int64)
+    hi = lax.convert_element_type(asarray(upper), dtypes.int64)
+    _, _, val = while_loop(lambda c: lax.lt(c[0], c[1]),
+                           lambda c: (lax.add(c[0], np.asarray(1, np.int64)), c[1],
+                                      body_fun(c[0], c[2])),
+                           (lo, hi, init_val))
+    return val
