@@ -78,6 +78,24 @@ def _einsum_sample(g: Gen, dtype):
     return Sample((spec, *arrays))
 
 
+def _einsum_labelled_sample(specs):
+    """Samples for einsum specs with labels repeated within an operand (traces and
+    diagonals); a repeated label has one size per sample so the diagonal exists."""
+    def sample(g: Gen, dtype):
+        spec = g.choice(specs)
+        sizes = {c: g.int(1, 3) for c in "ijkB"}
+        inputs = spec.split("->")[0].split(",")
+        arrays = [g.array(((g.int(1, 2),) if t.startswith("...") else ())
+                          + tuple(sizes[c] for c in t.replace("...", "")), dtype)
+                  for t in inputs]
+        return Sample((spec, *arrays))
+    return sample
+
+
+_EINSUM_TRACES = ["ii->", "ii", "iij->j", "ij,jj->i", "iii->", "iB,BB,B"]
+_EINSUM_DIAGONALS = ["ii->i", "...ii->...i", "iji->ji", "ii,ik->ik", "iiB->Bi", "ijij->ij"]
+
+
 def _norm_sample(g: Gen, dtype):
     case = g.int(0, 4)
     if case == 0:
@@ -101,6 +119,10 @@ register(
     OpInfo("vdot", ft.vdot, np.vdot, _vdot_sample, atol=1e-5),
     OpInfo("tensordot", ft.tensordot, np.tensordot, _tensordot_sample, atol=1e-5),
     OpInfo("einsum", ft.einsum, np.einsum, _einsum_sample, atol=1e-5),
+    OpInfo("einsum_trace", ft.einsum, np.einsum, _einsum_labelled_sample(_EINSUM_TRACES),
+           atol=1e-5),
+    OpInfo("einsum_diagonal", ft.einsum, np.einsum,
+           _einsum_labelled_sample(_EINSUM_DIAGONALS), atol=1e-5),
     OpInfo("linalg_norm", ft.linalg.norm, np.linalg.norm, _norm_sample, rtol=1e-5,
            atol=1e-5),
 )

@@ -55,6 +55,51 @@ def test_grad_of_integer_output_is_a_type_error():
         ft.grad(lambda x: ft.sum(x).astype(ft.int32))(X3)
 
 
+def test_integer_inputs_and_outputs_of_jacobians_are_type_errors():
+    """As in JAX: grad/jacrev refuse integer inputs unless allow_int=True, jacfwd always
+    (it pushes a float tangent per input element), and grad/jacrev integer outputs."""
+    ints = np.array([1, 2, 3], np.int32)
+    with pytest.raises(TypeError, match=r"grad: .*int32 \(shape \(3,\).*allow_int=True"):
+        ft.grad(lambda x: ft.sum(x * 2.0))(ints)
+    with pytest.raises(TypeError, match=r"jacrev: .*int32 \(shape \(3,\).*allow_int=True"):
+        ft.jacrev(lambda x: x * 2.0)(ints)
+    with pytest.raises(TypeError, match=r"jacfwd: .*int32 \(shape \(3,\).*ft\.jvp.*float0"):
+        ft.jacfwd(lambda x: x * 2.0)(ints)
+    with pytest.raises(TypeError, match=r"jacfwd: .*bool"):
+        ft.jacfwd(lambda x: x * 2.0)(np.array([True]))
+    with pytest.raises(TypeError, match=r"jacrev: the function's outputs must be floating "
+                                        r"point, got int32 \(shape \(\)\).*ft\.vjp"):
+        ft.jacrev(lambda x: (x * 2).astype(ft.int32))(np.float32(1.0))
+    with pytest.raises(TypeError, match=r"jacrev: .*outputs .* got bool"):
+        ft.jacrev(lambda x: (x > 0, x))(X3)
+    with pytest.raises(TypeError, match=r"grad: the output must be floating point.*ft\.vjp"):
+        ft.grad(lambda x: (x * 2).astype(ft.int32))(np.float32(1.0))
+    with pytest.raises(TypeError, match=r"jacrev: the function's outputs"):
+        ft.hessian(lambda x: ft.sum(x).astype(ft.int32))(X3)
+
+
+def test_jvp_tangent_dtype_must_match_the_primal_kind():
+    with pytest.raises(TypeError, match=r"jvp: a primal of dtype int64 .*needs a float0 "
+                                        r"tangent.*got a tangent of dtype float64"):
+        ft.jvp(lambda n: n * 2, (np.int64(2),), (np.float64(1.0),))
+    with pytest.raises(TypeError, match=r"jvp: a primal of dtype float64 .*floating-point "
+                                        r"tangent.*got a tangent of dtype float0"):
+        ft.jvp(ft.sin, (X3,), (np.zeros(3, ft.float0),))
+
+
+def test_vjp_float_output_needs_a_float_cotangent():
+    _, vjp_fn = ft.vjp(ft.sin, X3)
+    with pytest.raises(TypeError, match=r"vjp: the cotangent for an output of dtype float64 "
+                                        r"\(shape \(3,\)\) must be floating point, got float0"):
+        vjp_fn(np.zeros(3, ft.float0))
+    with pytest.raises(TypeError, match=r"vjp: .* got int64"):
+        vjp_fn(np.ones(3, np.int64))
+    g = vjp_fn(np.ones(3))[0]   # float cotangents (and Python scalars) are fine
+    np.testing.assert_allclose(np.asarray(g), np.cos(X3))
+    _, vjp_s = ft.vjp(lambda x: ft.sum(ft.sin(x)), X3)
+    np.testing.assert_allclose(np.asarray(vjp_s(1)[0]), np.cos(X3))
+
+
 def test_grad_argnums_out_of_range():
     with pytest.raises(ValueError, match="argnums"):
         ft.grad(lambda x: ft.sum(x), argnums=1)(X3)

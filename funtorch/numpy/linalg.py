@@ -88,6 +88,53 @@ def _contract(name, operands, labels, out_labels):
 
 # --------------------------------------------------------------------------- einsum
 
+def _take_diagonals(name, term, x, labels):
+    """Collapse every label repeated within one operand to its diagonal (numpy's
+    ``'ii->i'``). The repeated axes are moved last and flattened; their diagonal is then
+    a strided slice (stride ``1 + n + ... + n**(k-1)``), so only transpose, reshape and
+    slice are used: all linear, batchable and jittable, with no index arrays."""
+    for lab in dict.fromkeys(labels):
+        pos = [i for i, lb in enumerate(labels) if lb == lab]
+        if len(pos) < 2:
+            continue
+        shape = get_aval(x).shape
+        sizes = {shape[i] for i in pos}
+        if len(sizes) > 1:
+            raise ValueError(f"funtorch.{name}: the axes of {term!r} repeating label "
+                             f"{chr(lab)!r} must have equal sizes to take their diagonal, "
+                             f"got {[shape[i] for i in pos]} (operand shape {shape})")
+        n, k = sizes.pop(), len(pos)
+        rest = [i for i in range(len(labels)) if i not in pos]
+        x = lax.transpose(x, tuple(rest + pos))
+        x = lax.reshape(x, tuple(shape[i] for i in rest) + (n ** k,))
+        stride = max(1, sum(n ** j for j in range(k)))
+        x = lax.slice_in_dim(x, 0, (n - 1) * stride + 1 if n else 0, stride, len(rest))
+        labels = [labels[i] for i in rest] + [lab]
+    return x, labels
+
+
+def _from_sublists(args):
+    """numpy's interleaved form ``einsum(a, [0, 1], b, [1, 2], [0, 2])`` as a subscripts
+    string (0-25 -> 'A'-'Z', 26-51 -> 'a'-'z', Ellipsis -> '...', as numpy maps them)."""
+    def term(sub):
+        out = []
+        for s in sub:
+            if s is Ellipsis:
+                out.append("...")
+            elif isinstance(s, (int, np.integer)) and 0 <= s < 52:
+                out.append(chr(ord("A") + s) if s < 26 else chr(ord("a") + s - 26))
+            else:
+                raise ValueError(f"funtorch.einsum: subscript {s!r} in the sublist form must "
+                                 "be an int in [0, 52) or Ellipsis")
+        return "".join(out)
+
+    args = list(args)
+    out = term(args.pop()) if len(args) % 2 else None
+    ops, subs = args[0::2], args[1::2]
+    spec = ",".join(term(s) for s in subs)
+    return (spec if out is None else spec + "->" + out), ops
+
+
 def _parse_term(name, term, ndim):
     """Labels of one operand: characters, and (-1-k) for the k-th ellipsis axis from the
     right, so ellipses broadcast right-aligned as in numpy."""
@@ -108,12 +155,17 @@ def _parse_term(name, term, ndim):
 
 
 def einsum(subscripts, *operands, optimize=True):
-    """numpy's einsum (``'...'`` and implicit output included) as a sequence of
-    dot_general, reduce_sum and transpose. ``optimize`` is accepted for numpy
-    compatibility: the contraction order is always chosen greedily."""
+    """numpy's einsum (``'...'``, implicit output, traces/diagonals such as ``'ii->i'``
+    and the sublist form included) as diagonal slices followed by dot_general,
+    reduce_sum and transpose. ``optimize`` is accepted for numpy compatibility: the
+    contraction order is always chosen greedily."""
     if not isinstance(subscripts, str):
-        raise TypeError("funtorch.einsum: only the subscripts-string form is supported, e.g. "
-                        "einsum('ij,jk->ik', a, b)")
+        if operands and isinstance(operands[0], (list, tuple)):
+            subscripts, operands = _from_sublists((subscripts, *operands))
+        else:
+            raise TypeError("funtorch.einsum: subscripts must be a string such as "
+                            "'ij,jk->ik' (or numpy's sublist form einsum(a, [0, 1], b, "
+                            f"[1, 2])), got {type(subscripts).__name__}")
     ops = promote("einsum", *operands)
     ops = [_arr(x) for x in ops]
     spec = subscripts.replace(" ", "")
@@ -123,11 +175,6 @@ def einsum(subscripts, *operands, optimize=True):
         raise ValueError(f"funtorch.einsum: {subscripts!r} names {len(terms)} operands but "
                          f"{len(ops)} were given")
     labels = [_parse_term("einsum", t, x.ndim) for t, x in zip(terms, ops)]
-    for t, lab in zip(terms, labels):
-        if len(set(lab)) != len(lab):
-            raise NotImplementedError(
-                f"funtorch.einsum: a label repeated within one operand ({t!r}: a trace or "
-                "diagonal) is not supported; take the diagonal with indexing first")
     n_ell = max((sum(1 for lab in ls if lab < 0) for ls in labels), default=0)
     ell = [-1 - k for k in reversed(range(n_ell))]
     if arrow:
@@ -151,7 +198,8 @@ def einsum(subscripts, *operands, optimize=True):
                 if lab >= 0:
                     counts[lab] = counts.get(lab, 0) + 1
         out = ell + sorted(lab for lab, c in counts.items() if c == 1)
-    return _contract("einsum", ops, labels, out)
+    diag = [_take_diagonals("einsum", t, x, lab) for t, x, lab in zip(terms, ops, labels)]
+    return _contract("einsum", [d[0] for d in diag], [d[1] for d in diag], out)
 
 
 # --------------------------------------------------------------------------- products

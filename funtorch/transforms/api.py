@@ -26,6 +26,45 @@ def _is_float(x):
     return dtypes.is_float(get_aval(x).dtype)
 
 
+def _is_float0(x):
+    d = getattr(x, "dtype", None)   # arrays, tracers and numpy values; other leaves: False
+    return isinstance(d, np.dtype) and d == dtypes.float0
+
+
+def _float0_zeros(shape):
+    """float0 values carry no data, so they are plain numpy arrays (as in JAX), never
+    traced or staged."""
+    return np.zeros(tuple(shape), dtypes.float0)
+
+
+def _check_diff_inputs(name, flat, argnums, allow_int):
+    """JAX's rule for reverse mode: integer/bool inputs are refused unless ``allow_int``,
+    when their gradient is a float0 array of their shape."""
+    for x in flat:
+        d = get_aval(x).dtype
+        if dtypes.is_float(d) or (allow_int and (dtypes.is_int(d) or dtypes.is_bool(d))):
+            continue
+        raise TypeError(
+            f"funtorch.{name}: differentiated arguments must be floating point, got {d} "
+            f"(shape {tuple(get_aval(x).shape)}, argnums={argnums}). Cast with "
+            ".astype(ft.float32), choose other argnums, or pass allow_int=True to get "
+            "float0 (data-free zero) gradients for integer and boolean inputs.")
+
+
+def _check_float_outputs(name, leaves):
+    """Reverse-mode Jacobians need a cotangent basis per output: an integer or bool
+    output has none (JAX raises the same)."""
+    for o in leaves:
+        d = get_aval(o).dtype
+        if not dtypes.is_float(d):
+            raise TypeError(
+                f"funtorch.{name}: the function's outputs must be floating point, got {d} "
+                f"(shape {tuple(get_aval(o).shape)}). An integer or boolean output has no "
+                "derivative: drop it or cast it with .astype(ft.float32), or use ft.vjp "
+                "directly (integer outputs take any cotangent and contribute nothing) or "
+                "ft.jacfwd (which gives a float0 Jacobian for them).")
+
+
 # --------------------------------------------------------------------------- jvp / linearize
 
 def _flatten_fun(fun, in_tree):
@@ -55,8 +94,19 @@ def jvp(fun, primals, tangents, has_aux=False):
         if ap.shape != at.shape:
             raise ValueError(f"funtorch.jvp: primal shape {ap.shape} and tangent shape "
                              f"{at.shape} differ")
+        if dtypes.is_weak(t) and dtypes.is_float(ap.dtype):
+            continue   # a Python scalar tangent takes the primal's dtype
+        if dtypes.is_float(ap.dtype) != dtypes.is_float(at.dtype) or (
+                not dtypes.is_float(ap.dtype) and at.dtype != dtypes.float0):
+            want = ("a floating-point tangent" if dtypes.is_float(ap.dtype) else
+                    "a float0 tangent, e.g. np.zeros(shape, ft.float0)")
+            raise TypeError(f"funtorch.jvp: a primal of dtype {ap.dtype} (shape {ap.shape}) "
+                            f"needs {want}, got a tangent of dtype "
+                            f"{'float0' if at.dtype == dtypes.float0 else at.dtype}. Integer and "
+                            "boolean values have float0 tangents, as in JAX.")
     flat_p = [_asarray(p) for p in flat_p]
-    flat_t = [_asarray(t) if _is_float(p) else Zero.from_value(p)
+    flat_t = [(_asarray(np.asarray(t, get_aval(p).dtype)) if dtypes.is_weak(t) else
+               _asarray(t)) if _is_float(p) else Zero.from_value(p)
               for p, t in zip(flat_p, flat_t)]
     flat_fun, out_tree = _flatten_fun(fun, tree_p)
     outs, touts = ad.jvp_flat(flat_fun, flat_p, flat_t)
@@ -190,8 +240,23 @@ def vjp(fun, *primals, has_aux=False):
             if np.shape(c) != np.shape(o):
                 raise ValueError(f"funtorch.vjp: cotangent shape {np.shape(c)} does not match "
                                  f"output shape {np.shape(o)}")
-        cts = [_asarray(c) if _is_float(o) else Zero(get_aval(o).tangent_aval())
-               for c, o in zip(flat_ct, outs)] + [Zero(get_aval(a)) for a in outs[n_out:]]
+        cts = []
+        for c, o in zip(flat_ct, outs):
+            od = get_aval(o).dtype
+            if not dtypes.is_float(od):   # integer outputs take any cotangent, as in JAX
+                cts.append(Zero(get_aval(o).tangent_aval()))
+            elif dtypes.is_weak(c):
+                cts.append(_asarray(np.asarray(c, od)))
+            elif dtypes.is_float(get_aval(c).dtype):
+                cts.append(_asarray(c))
+            else:
+                cd = get_aval(c).dtype
+                raise TypeError(
+                    f"funtorch.vjp: the cotangent for an output of dtype {od} (shape "
+                    f"{np.shape(o)}) must be floating point, got "
+                    f"{'float0' if cd == dtypes.float0 else cd}; only integer and boolean "
+                    "outputs take float0 cotangents.")
+        cts += [Zero(get_aval(a)) for a in outs[n_out:]]
         g = vjp_flat_fn(cts)
         return tuple(tree_util.unflatten(tree_p, g))
 
@@ -219,12 +284,7 @@ def value_and_grad(fun, argnums=0, has_aux=False, allow_int=False):
         diff_args = [args[i] for i in nums]
         flat, tree_d = tree_util.flatten(diff_args)
         flat = [_asarray(x) for x in flat]
-        for x in flat:
-            if not dtypes.is_float(x.dtype) and not allow_int:
-                raise TypeError(
-                    f"funtorch.grad: differentiated arguments must be floating point, got "
-                    f"{x.dtype} (argnums={argnums}). Cast with .astype(ft.float32) or choose "
-                    "other argnums.")
+        _check_diff_inputs("grad", flat, argnums, allow_int)
         aux_store = []
 
         def flat_fun(*xs):
@@ -254,7 +314,9 @@ def value_and_grad(fun, argnums=0, has_aux=False, allow_int=False):
                     "ft.vjp / ft.jacrev for non-scalar outputs.")
             if not dtypes.is_float(a.dtype):
                 raise TypeError(f"funtorch.grad: the output must be floating point, got "
-                                f"{a.dtype}")
+                                f"{a.dtype}. An integer or boolean output has no gradient: "
+                                "cast it with .astype(ft.float32) before returning it, or "
+                                "use ft.vjp directly.")
             return [out, *aux_leaves]
 
         outs, vjp_fn = vjp_flat(flat_fun, flat)
@@ -340,22 +402,41 @@ def vmap(fun, in_axes=0, out_axes=0, axis_size=None):
                 raise ValueError("funtorch.vmap: no argument is mapped (all in_axes are None); "
                                  "pass axis_size=")
             size = found.pop()
-        out_tree = []
+        out_tree, float0_outs = [], {}
 
         def flat_fun(*xs):
             a, kw = tree_util.unflatten(treedef, xs)
             out = fun(*a, **kw)
             ls, ot = tree_util.flatten(out)
             out_tree.append((ot, out))
-            return ls
+            # float0 outputs (tangents of integers) hold no data: they skip batching and
+            # are rebuilt with the mapped axis below
+            float0_outs.update((i, get_aval(o).shape) for i, o in enumerate(ls)
+                               if _is_float0(o))
+            return [o for i, o in enumerate(ls) if i not in float0_outs]
 
-        def out_dims_fn(n):
+        def all_out_dims():
             ot, out = out_tree[0]
             spec_o = _flatten_axes("out_axes", out_axes, out)
-            return tree_util.leaves(spec_o, is_leaf=lambda x: x is None) if n else []
+            return tree_util.leaves(spec_o, is_leaf=lambda x: x is None)
 
-        outs = batching.vmap_flat(flat_fun, size, vals, dims, out_dims_fn)
-        return tree_util.unflatten(out_tree[0][0], outs)
+        def out_dims_fn(n):
+            return [d for i, d in enumerate(all_out_dims()) if i not in float0_outs] if n \
+                else []
+
+        outs = iter(batching.vmap_flat(flat_fun, size, vals, dims, out_dims_fn))
+        if float0_outs:
+            res = []
+            for i, d in enumerate(all_out_dims()):
+                if i not in float0_outs:
+                    res.append(next(outs))
+                    continue
+                shape = list(float0_outs[i])
+                if d is not None:
+                    shape.insert(d % (len(shape) + 1), size)
+                res.append(_float0_zeros(shape))
+            outs = res
+        return tree_util.unflatten(out_tree[0][0], list(outs))
 
     return batched
 
@@ -411,6 +492,15 @@ def jacfwd(fun, argnums=0, has_aux=False):
         dargs = [args[i] for i in nums]
         flat, tree_d = tree_util.flatten(dargs)
         flat = [_asarray(x) for x in flat]
+        for x in flat:
+            if not _is_float(x):
+                raise TypeError(
+                    f"funtorch.jacfwd: differentiated arguments must be floating point, got "
+                    f"{get_aval(x).dtype} (shape {tuple(get_aval(x).shape)}, "
+                    f"argnums={argnums}): forward mode pushes a float tangent through every "
+                    "input element. Cast with .astype(ft.float32), choose other argnums, or "
+                    "use ft.jvp with float0 tangents (or ft.jacrev(..., allow_int=True)) "
+                    "for integer inputs.")
         basis, total = _std_basis(flat)
 
         def f_flat(*xs):
@@ -428,7 +518,12 @@ def jacfwd(fun, argnums=0, has_aux=False):
             out, t_out = vmap(push, in_axes=0, out_axes=-1)(*basis)
 
         def per_output(t):
-            parts = tree_util.unflatten(tree_d, _split_last(t, flat))
+            if _is_float0(t):   # an integer output: a float0 Jacobian, as in JAX
+                lead = get_aval(t).shape[:-1]
+                parts = [_float0_zeros((*lead, *get_aval(x).shape)) for x in flat]
+            else:
+                parts = _split_last(t, flat)
+            parts = tree_util.unflatten(tree_d, parts)
             return parts[0] if isinstance(argnums, int) else tuple(parts)
 
         jac_tree = tree_util.map(per_output, t_out)
@@ -452,12 +547,15 @@ def _split_last(t, flat):
     return out
 
 
-def jacrev(fun, argnums=0, has_aux=False):
-    """Jacobian by reverse mode: output shape = out.shape + in.shape."""
+def jacrev(fun, argnums=0, has_aux=False, allow_int=False):
+    """Jacobian by reverse mode: output shape = out.shape + in.shape. Outputs must be
+    floating point; integer inputs need ``allow_int=True`` and get float0 Jacobians."""
 
     def jac(*args):
         nums = _argnums_tuple(argnums, len(args), "jacrev")
         dargs = [args[i] for i in nums]
+        _check_diff_inputs("jacrev", [_asarray(x) for x in tree_util.leaves(dargs)],
+                           argnums, allow_int)
 
         def f_d(*d):
             full = list(args)
@@ -470,6 +568,7 @@ def jacrev(fun, argnums=0, has_aux=False):
         else:
             out, vjp_fn = vjp(f_d, *dargs)
         flat_o, tree_o = tree_util.flatten(out)
+        _check_float_outputs("jacrev", flat_o)
         basis, total = _std_basis(flat_o)
         cts = vmap(lambda *b: vjp_fn(tree_util.unflatten(tree_o, list(b))))(*basis)
         # cts: tuple over dargs, leaves with shape (total,) + in.shape
@@ -482,6 +581,8 @@ def jacrev(fun, argnums=0, has_aux=False):
             n = int(np.prod(shp, dtype=np.int64))
 
             def pick(c, shp=shp, start=start, n=n):
+                if _is_float0(c):   # an integer input (allow_int=True)
+                    return _float0_zeros((*shp, *get_aval(c).shape[1:]))
                 part = lax.slice_in_dim(c, start, start + n, 1, 0)
                 return reshape(part, (*shp, *get_aval(c).shape[1:]))
 
