@@ -228,9 +228,7 @@ register(
     OpInfo("argsort", ft.argsort, _argsort_ref, _sort_sample, differentiable=False),
     OpInfo("argsort_ties", ft.argsort, _argsort_ref, _ties_sample, differentiable=False),
     OpInfo("lax_sort", ft.lax.sort, _lax_sort_ref, _lax_sort_sample(None)),
-    # integer outputs: ft.vjp takes no float0 cotangents yet, so no derivative checks
-    OpInfo("lax_sort_int_payload", ft.lax.sort, _lax_sort_ref, _lax_sort_sample(np.int64),
-           differentiable=False),
+    OpInfo("lax_sort_int_payload", ft.lax.sort, _lax_sort_ref, _lax_sort_sample(np.int64)),
 )
 
 # --------------------------------------------------------------------------- lax gather/scatter

@@ -134,3 +134,14 @@ def test_vmap_carries_float0_outputs_with_the_mapped_axis():
     close(y[0], [0.0, 2.0, 4.0])
     close(t[0], np.zeros(3))
     assert is_float0(t[1], (3,))
+
+
+def test_zero_cotangents_are_arrays_and_float0_passes_through_jit():
+    # a gradient that is symbolically zero is still an ft.Array (JAX returns Arrays too)
+    g = ft.grad(lambda x: ft.stop_gradient(x) * 1.0)(ft.tensor(1.5))
+    assert type(g) is ft.Array and g.dtype == np.float32 and float(g) == 0.0
+    _, vjp_fn = ft.vjp(lambda x: (x * 2).astype(ft.int32), ft.tensor(1.5))
+    (eager,) = vjp_fn(np.zeros((), F0))
+    (jitted,) = ft.jit(vjp_fn)(np.zeros((), F0))
+    assert type(eager) is ft.Array and type(jitted) is ft.Array
+    assert float(eager) == float(jitted) == 0.0

@@ -9,6 +9,7 @@ import numpy as np
 
 from ..core import dtypes
 from ..core.abstract import ShapedArray
+from ..core.array import Array
 from ..core.trace import Primitive, bind, get_aval
 from ..transforms import ad, batching
 from ..transforms.ad import Zero, is_undefined
@@ -77,7 +78,10 @@ def full(shape, fill_value, dtype=None):
     dtype = dtypes.dtype(dtype)
     v = fill_value
     if isinstance(v, (int, float, bool, np.generic, np.ndarray)):
-        v = np.asarray(v, dtype)
+        v = np.array(v, dtype)
+        if v.shape == tuple(shape):   # nothing to broadcast: still an Array, never numpy
+            v.flags.writeable = False
+            return Array(v)
     else:
         from .elementwise import convert_element_type
         v = convert_element_type(v, dtype)

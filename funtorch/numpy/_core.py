@@ -34,7 +34,7 @@ def asarray(x, dtype=None):
         return stack([asarray(e, dtype) for e in x])
     if isinstance(x, (np.ndarray, np.generic)):
         v = x
-        if dtype is None and v.dtype not in dtypes._SUPPORTED:
+        if dtype is None and v.dtype not in dtypes._SUPPORTED and v.dtype != dtypes.float0:
             raise TypeError(f"funtorch: numpy dtype {v.dtype} is not supported")
         v = np.array(v, dtype=dtype)
     else:
