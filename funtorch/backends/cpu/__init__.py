@@ -2,17 +2,18 @@
 
 ``compile(graph, donated=None)`` returns ``run(*numpy_buffers) -> [numpy arrays]``:
 
-1. ``fusion``: views fold into index expressions; elementwise equations and the
-   reductions they feed group into loop nests (scalar step-count arithmetic is hoisted
-   and nests an equation joins are merged, so an Adam update is one loop per weight);
-   the rest become library calls (``lowering.OPS``) or eager impls.
+1. ``common.fusion`` (shared with the CUDA backend): views fold into index expressions;
+   elementwise equations and the reductions they feed group into loop nests (scalar
+   step-count arithmetic is hoisted and nests an equation joins are merged, so an Adam
+   update is one loop per weight); the rest become library calls (``lowering.OPS``) or
+   eager impls.
 2. ``codegen``: each nest becomes one kernel whose source is cached on disk by content
    hash, so equal nests share machine code within and across processes: an ``@njit``
    function, or for nests with enough work a ``cfunc`` that ``parallel.run`` runs on
    every core (a share of the outermost loop each). Reductions over an array's outer
    axis (bias gradients) walk it rows-outside.
-3. ``memory``: outputs get fresh (or donated) buffers per call, intermediates reuse the
-   slots of a persistent workspace.
+3. ``common.memory``: outputs get fresh (or donated) buffers per call, intermediates
+   reuse the slots of a persistent workspace.
 4. ``program``: a generated straight-line Python driver calls the steps.
 
 Library calls (``kernels``, ``windowed``): GEMMs, convolutions (im2col / col2im / weight
@@ -34,9 +35,10 @@ import warnings
 from numba.core import types
 from numba.np.numpy_support import from_dtype
 
-from . import codegen, memory, program
-from .codegen import Loop
-from .fusion import Nest, Partition
+from ..common import memory
+from ..common.fusion import Nest, Partition
+from ..common.loops import Loop
+from . import codegen, lowering, program
 
 
 def stats():
@@ -119,7 +121,7 @@ def compile(graph, donated=None):  # noqa: A001 - the backend's verb
     donated_vars = {v for v, d in zip(graph.in_vars, donated or ()) if d}
     blocked = set()
     while True:
-        part = Partition(graph, frozenset(blocked))
+        part = Partition(graph, frozenset(blocked), lowering.OPS)
         loops = {s: Loop(s) for s in part.steps if isinstance(s, Nest)}
         bp = memory.plan(part, loops, donated_vars)
         kernels, failed = {}, None

@@ -20,178 +20,21 @@ import tempfile
 
 import numpy as np
 
-from ...core.graph import Literal, Var
+from ..common import codegen as common
+from ..common.codegen import TYPE_NAMES
+from ..common.loops import Loop
+from ..common.scalar import acc_dtype
 from . import lowering
-from .fusion import Iota
 
 VERSION = "4"   # bump when generated code changes meaning
 
 STATS = {"compiled": 0, "loaded": 0}
 
-_TYPE_NAMES = {
-    "bool": "b1", "int8": "i8", "int16": "i16", "int32": "i32", "int64": "i64",
-    "uint8": "u8", "uint16": "u16", "uint32": "u32", "uint64": "u64",
-    "float32": "f32", "float64": "f64",
-}
-
-
-# --------------------------------------------------------------------------- loop structure
-
-class Access:
-    """An array read or written by a nest: per array axis, (loop dim, scale, offset)."""
-
-    __slots__ = ("var", "shape", "idx")
-
-    def __init__(self, var, shape, idx):
-        self.var, self.shape, self.idx = var, list(shape), list(idx)
-
-    def dims(self):
-        return [d for d, _, _ in self.idx if d is not None]
-
-    def key(self):
-        return (self.var, tuple(self.shape), tuple(self.idx))
-
-
-class Loop:
-    """A nest resolved into ordered loop dimensions, accesses and merged shapes."""
-
-    def __init__(self, nest):
-        self.nest = nest
-        find = nest.find
-        self.eqns = nest.eqns
-        self.vdims = {v: tuple(None if d is None else find(d) for d in dims)
-                      for v, dims in nest.vdims.items()}
-        self.operands = {e: [(r, tuple(None if d is None else find(d) for d in dims))
-                             for r, dims in ops] for e, ops in nest.operands.items()}
-        self.extent = {find(d): n for d, n in nest.extent.items()}
-        self.reduced = set()
-        for e in self.eqns:
-            if e.prim.name in lowering.REDUCERS:
-                (_, dims), = self.operands[e]
-                self.reduced |= {dims[a] for a in lowering.reduced_axes(e)
-                                 if dims[a] is not None}
-        self.indexed = set()   # dims whose index value is used (iota, argmax)
-        self.reads = {}        # access key -> Access
-        self.read_of = {}      # (eqn, operand number) -> access key
-        for e in self.eqns:
-            for k, (ref, dims) in enumerate(self.operands[e]):
-                root = ref.root
-                if type(root) is Iota:
-                    j = root.dimension
-                    if ref.axes[j] is not None and dims[ref.axes[j]] is not None:
-                        self.indexed.add(dims[ref.axes[j]])
-                elif type(root) is Var and root not in self.vdims:
-                    acc = Access(root, ref.root_shape, [
-                        (None if a is None else dims[a], s, o)
-                        for a, s, o in zip(ref.axes, ref.scales, ref.offsets)])
-                    self.reads.setdefault(acc.key(), acc)
-                    self.read_of[(e, k)] = acc.key()
-            if e.prim.name in ("argmax", "argmin"):
-                self.indexed |= self.reduced
-        self.stores = [Access(v, v.aval.shape, [(d, 1, 0) for d in self.vdims[v]])
-                       for v in nest.stored]
-        dims = set(self.extent)
-        self.kept = [d for d in self._order(dims - self.reduced, kept=True)]
-        self.inner = [d for d in self._order(self.reduced, kept=False)]
-        self._coalesce()
-
-    def _order(self, dims, kept):
-        """Outer to inner, following the layout of the largest array that spans them."""
-        if not dims:
-            return []
-        arrays = ([*self.stores, *self.reads.values()] if kept else
-                  [*self.reads.values(), *self.stores])
-        best = max(arrays, key=lambda a: (len(set(a.dims()) & dims),
-                                          int(np.prod(a.shape, dtype=np.int64))),
-                   default=None)
-        order = [d for d in (best.dims() if best is not None else []) if d in dims]
-        for vd in self.vdims.values():
-            order += [d for d in vd if d in dims and d not in order]
-        for a in arrays:
-            order += [d for d in a.dims() if d in dims and d not in order]
-        order += sorted(d for d in dims if d not in order)
-        return order
-
-    def _coalesce(self):
-        """Merge neighbouring loop dims that every array walks as one contiguous run."""
-        for group in (self.kept, self.inner):
-            i = 0
-            while i + 1 < len(group):
-                a, b = group[i], group[i + 1]
-                if a in self.indexed or b in self.indexed or not all(
-                        _mergeable(acc, a, b, self.extent) for acc in self._accesses()):
-                    i += 1
-                    continue
-                for acc in self._accesses():
-                    _merge(acc, a, b)
-                self.extent[a] *= self.extent.pop(b)
-                for v, vd in self.vdims.items():
-                    self.vdims[v] = tuple(d for d in vd if d != b)
-                del group[i + 1]
-
-    def _accesses(self):
-        return [*self.reads.values(), *self.stores]
-
-
-def _axis_of(acc, d):
-    for j, (dd, _, _) in enumerate(acc.idx):
-        if dd == d:
-            return j
-    return None
-
-
-def _mergeable(acc, a, b, extent):
-    ja, jb = _axis_of(acc, a), _axis_of(acc, b)
-    if ja is None and jb is None:
-        return True
-    if ja is None or jb is None or jb != ja + 1:
-        return False
-    (_, sa, oa), (_, sb, ob) = acc.idx[ja], acc.idx[jb]
-    return (sa == sb == 1 and oa == ob == 0 and acc.shape[ja] == extent[a]
-            and acc.shape[jb] == extent[b])
-
-
-def _merge(acc, a, b):
-    ja = _axis_of(acc, a)
-    if ja is None:
-        return
-    acc.shape[ja:ja + 2] = [acc.shape[ja] * acc.shape[ja + 1]]
-    acc.idx[ja:ja + 2] = [(a, 1, 0)]
-
 
 # --------------------------------------------------------------------------- source
 
-class Names:
-    """Names for the types and constants a kernel's source uses (shared with the CUDA
-    code generator, which only changes the constant prefix and the imports)."""
-
-    const_prefix = "c"
-
-    def __init__(self):
-        self.types, self.consts = {}, {}
-
-    def ty(self, dtype):
-        dt = np.dtype(dtype)
-        name = _TYPE_NAMES[dt.name]
-        self.types[name] = dt.name if dt.name != "bool" else "bool_"
-        return name
-
-    def const(self, value, dtype):
-        dt = np.dtype(dtype)
-        if dt == np.bool_:
-            return "True" if bool(value) else "False"
-        if dt.kind == "f":
-            text = f"{self.ty(dt)}(float.fromhex('{float(value).hex()}'))"
-        else:
-            text = f"{self.ty(dt)}({int(value)})"
-        name = self.consts.get(text)
-        if name is None:
-            name = self.consts[text] = f"{self.const_prefix}{len(self.consts)}"
-        return name
-
-    def definitions(self):
-        return [*[f"{n} = np.{t}" for n, t in sorted(self.types.items())],
-                *[f"{name} = {text}" for text, name in self.consts.items()]]
+class Names(common.Names):
+    """Module-level names of a kernel source, after the imports an ``njit`` module needs."""
 
     def prelude(self):
         return ["import math", "import numpy as np", "from numba import njit", "",
@@ -255,18 +98,6 @@ def _generate(loop, write_into, parallel):
         store_names.append(var_arg[src] if src is not None and src in var_arg else f"o{k}")
     kpos = {d: k for k, d in enumerate(kept)}
 
-    # scalars: name -> (deps, phase, statement lines, operand names)
-    scalars = {}
-    order = []
-    value_of = {}   # member var -> scalar name
-    reductions = []  # (eqn, acc name, input scalar, output scalar)
-    read_scalars = {}  # index text -> scalar name
-
-    def add(name, deps, phase, lines, uses):
-        scalars[name] = (frozenset(deps), phase, lines, uses)
-        order.append(name)
-        return name
-
     def index_expr(idx, array=None):
         parts = []
         for d, s, o in idx:
@@ -283,65 +114,17 @@ def _generate(loop, write_into, parallel):
             return " + ".join(flat) if flat else "0"
         return ", ".join(parts) if parts else "()"
 
-    def operand(e, k, ref, dims):
-        root = ref.root
-        if type(root) is Literal:
-            return mod.const(root.val.item(), root.aval.dtype)
-        if type(root) is Iota:
-            j = root.dimension
-            a = ref.axes[j]
-            d = dims[a] if a is not None else None
-            o, s = ref.offsets[j], ref.scales[j]
-            ty = mod.ty(root.aval.dtype)
-            if d is None:
-                return mod.const(o, root.aval.dtype)
-            term = ivar[d] if s == 1 else f"{s} * {ivar[d]}"
-            name = f"t{len(order)}"
-            return add(name, {d}, 0, [f"{name} = {ty}({term if o == 0 else f'{o} + {term}'})"],
-                       ())
-        if root in value_of:
-            return value_of[root]
-        key = loop.read_of[(e, k)]
-        acc = loop.reads[key]
+    def read(key, acc):
         text = f"{read_names[key]}[{index_expr(acc.idx, read_names[key])}]"
         if parallel and acc.var.aval.dtype == np.bool_:
             text = f"({text} != 0)"       # bools are bytes behind a raw pointer
-        name = read_scalars.get(text)
-        if name is None:
-            name = read_scalars[text] = f"r{len(read_scalars)}"
-            add(name, acc.dims(), 0, [f"{name} = {text}"], ())
-        return name
+        return text
 
-    for n, e in enumerate(loop.eqns):
-        ops = [operand(e, k, r, d) for k, (r, d) in enumerate(loop.operands[e])]
-        deps = set().union(*[scalars[o][0] for o in ops if o in scalars]) if ops else set()
-        phase = max([scalars[o][1] for o in ops if o in scalars], default=0)
-        out = e.outputs[0]
-        name = f"v{n}"
-        in_avals = [x.aval for x in e.inputs]
-        name_ = e.prim.name
-        if name_ in lowering.REDUCERS:
-            (ref, dims), = loop.operands[e]
-            r_dims = {dims[a] for a in lowering.reduced_axes(e) if dims[a] is not None}
-            if not r_dims:   # a reduction over size-1 axes only
-                red = lowering.REDUCERS[name_]
-                expr = (mod.const(0, out.aval.dtype) if red.uses_index else
-                        ops[0] if out.aval.dtype == in_avals[0].dtype else
-                        f"{mod.ty(out.aval.dtype)}({ops[0]})")
-                value_of[out] = add(name, deps, phase, [f"{name} = {expr}"], tuple(ops))
-                continue
-            acc = f"s{n}"
-            reductions.append((e, acc, ops[0], name))
-            value_of[out] = add(name, deps - loop.reduced, phase + 1, None, (ops[0],))
-            continue
-        expr = lowering.SCALAR[name_](mod, ops, in_avals, out.aval, e.params)
-        value_of[out] = add(name, deps, phase, [f"{name} = {expr}"], tuple(ops))
-
-    red_of = {r[3]: r for r in reductions}
+    sc = common.Scalars(loop, mod, ivar, read, lowering.REDUCERS, lowering.SCALAR)
+    scalars, order, value_of = sc.table, sc.order, sc.value_of
+    reductions, red_of = sc.reductions, sc.red_of
     R = set(inner)
-
-    def is_inner(name):
-        return bool(scalars[name][0] & R) and name not in red_of
+    is_inner = sc.is_inner
 
     def depth(name):
         deps, phase, _, _ = scalars[name]
@@ -389,17 +172,6 @@ def _generate(loop, write_into, parallel):
     def emit(lines, ind):
         body.extend("    " * ind + ln for ln in lines)
 
-    def needed(roots):
-        """Inner scalars the sinks need, in definition order."""
-        seen, stack = set(), list(roots)
-        while stack:
-            n = stack.pop()
-            if n in seen or n not in scalars or not is_inner(n):
-                continue
-            seen.add(n)
-            stack.extend(scalars[n][3])
-        return [n for n in order if n in seen]
-
     def emit_inner(ind):
         phases = sorted(inner_sinks)
         top = max([p for (_, p) in outer_at] + phases, default=0)
@@ -408,22 +180,12 @@ def _generate(loop, write_into, parallel):
             sinks = inner_sinks.get(p, [])
             if not sinks:
                 continue
-            reds = [s[1] for s in sinks if s[0] == "red"]
-            for e, acc, _, _ in reds:
-                red = lowering.REDUCERS[e.prim.name]
-                emit(red.init(mod, acc, e.inputs[0].aval, e.outputs[0].aval), ind)
+            init, lines = sc.phase_lines(sinks, lowering.REDUCERS,
+                                         ivar[inner[0]] if inner else "0")
+            emit(init, ind)
             for k, d in enumerate(inner):
                 emit([f"for {ivar[d]} in range(n{len(kept) + k}):"], ind + k)
-            ii = ind + len(inner)
-            roots = [s[1][2] for s in sinks if s[0] == "red"] + [
-                s[2] for s in sinks if s[0] == "store"]
-            for n in needed(roots):
-                emit(scalars[n][2], ii)
-            for e, acc, src, _ in reds:
-                red = lowering.REDUCERS[e.prim.name]
-                emit(red.step(mod, acc, src, e.inputs[0].aval, e.outputs[0].aval,
-                              ivar[inner[0]] if inner else "0"), ii)
-            emit([s[1] for s in sinks if s[0] == "store"], ii)
+            emit(lines, ind + len(inner))
 
     def emit_kept(k, ind):
         emit(outer_at.get((k, 0), []), ind)
@@ -432,17 +194,6 @@ def _generate(loop, write_into, parallel):
             emit_kept(k + 1, ind + 1)
         elif inner:
             emit_inner(ind)
-
-    def needed_all(roots):
-        """Every scalar (but reduction results) the roots need, in definition order."""
-        seen, stack = set(), list(roots)
-        while stack:
-            n = stack.pop()
-            if n in seen or n not in scalars or n in red_of:
-                continue
-            seen.add(n)
-            stack.extend(scalars[n][3])
-        return [n for n in order if n in seen]
 
     def emit_swapped():
         """Reduced dims outside, kept dims inside, sums in arrays: for reductions over the
@@ -469,7 +220,7 @@ def _generate(loop, write_into, parallel):
             ind += 1
         roots = [x[1][2] for x in sinks if x[0] == "red"] + [x[2] for x in sinks
                                                                if x[0] == "store"]
-        for n in needed_all(roots):
+        for n in sc.needed(roots, inner_only=False):
             emit(scalars[n][2], ind)
         for e, acc, src, _ in reds:
             red = lowering.REDUCERS[e.prim.name]
@@ -555,14 +306,14 @@ def _step(acc, d):
 
 
 def _ptr(dt):
-    return "ptr_u8" if dt == np.bool_ else f"ptr_{_TYPE_NAMES[dt.name]}"
+    return "ptr_u8" if dt == np.bool_ else f"ptr_{TYPE_NAMES[dt.name]}"
 
 
 def _red_acc_dtype(e):
     """The dtype of a reduction's accumulator (as ``lowering.REDUCERS`` initialise it)."""
     out = e.outputs[0].aval.dtype
     if e.prim.name in ("reduce_sum", "reduce_prod") and out != np.bool_:
-        return lowering._acc_dtype(out)
+        return acc_dtype(out)
     return out
 
 
@@ -576,7 +327,7 @@ def _swap_order(loop, inner_sinks, reductions):
            for e, *_ in reductions):
         return False
     kept, inner = set(loop.kept), set(loop.inner)
-    spanning = [a for a in loop._accesses() if set(a.dims()) & kept and set(a.dims()) & inner]
+    spanning = [a for a in loop.accesses() if set(a.dims()) & kept and set(a.dims()) & inner]
     if not spanning:
         return False
     best = max(spanning, key=lambda a: int(np.prod(a.shape, dtype=np.int64)))

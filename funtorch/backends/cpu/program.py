@@ -11,7 +11,7 @@ import numpy as np
 
 from ...core.graph import Literal, Var
 from ...core.trace import impl_rules
-from .fusion import Iota, Nest, OpStep
+from ..common.fusion import Iota, Nest, OpStep
 
 
 def _apply_chain(chain, x):

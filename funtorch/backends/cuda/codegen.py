@@ -1,4 +1,4 @@
-"""CUDA source for a fused loop nest (the CPU backend's ``fusion.Nest`` / ``codegen.Loop``).
+"""CUDA source for a fused loop nest (``common.fusion.Nest`` resolved as ``common.loops.Loop``).
 
 The nest's kept dimensions are flattened onto the grid; its reduced dimensions run either
 
@@ -21,9 +21,8 @@ import numpy as np
 
 from cuda_kernels._common import SIMULATOR, THREADS_1D, blocks_for
 
-from ...core.graph import Literal
-from ..cpu.codegen import Names as CpuNames
-from ..cpu.fusion import Iota
+from ..common import codegen as common
+from ..common.scalar import REDUCTIONS
 from . import lowering
 from .source import PRELUDE, KernelSpec
 
@@ -32,14 +31,10 @@ BLOCK_MIN_REDUCED = 4 if SIMULATOR else 64
 BLOCK_MAX_KEPT = 16384
 
 
-class Names(CpuNames):
-    """The CPU generator's names for scalar types and constants (the scalar expression
-    builders call it), with the prelude a CUDA source wants."""
+class Names(common.Names):
+    """Module-level names of a kernel source (``PRELUDE`` provides the imports)."""
 
     const_prefix = "_c"
-
-    def prelude(self):
-        return self.definitions()
 
 
 def strides(shape):
@@ -88,7 +83,7 @@ def _block_ok(loop, nk, nr):
     return all(e.prim.name in lowering.BLOCK_REDUCERS and
                lowering.BLOCK_REDUCERS[e.prim.name].combine is not None and
                e.inputs[0].aval.dtype == np.float32
-               for e in loop.eqns if e.prim.name in lowering.REDUCERS)
+               for e in loop.eqns if e.prim.name in REDUCTIONS)
 
 
 def generate(loop, write_into=None) -> NestKernel:
@@ -117,67 +112,15 @@ def generate(loop, write_into=None) -> NestKernel:
             store_names.append(f"o{len(outputs)}")
             outputs.append(acc.var)
 
-    # scalars: name -> (loop dims it depends on, phase, lines, operand names)
-    scalars, order, value_of, reductions, read_scalars = {}, [], {}, [], {}
     R = set(inner)
 
-    def add(name, deps, phase, lines, uses):
-        scalars[name] = (frozenset(deps), phase, lines, uses)
-        order.append(name)
-        return name
+    def read(key, acc):
+        return f"{param[acc.var]}[{offset_expr(acc.shape, acc.idx, ivar)}]"
 
-    def operand(e, k, ref, dims):
-        root = ref.root
-        if type(root) is Literal:
-            return mod.const(root.val.item(), root.aval.dtype)
-        if type(root) is Iota:
-            j = root.dimension
-            a = ref.axes[j]
-            d = dims[a] if a is not None else None
-            o, s = ref.offsets[j], ref.scales[j]
-            if d is None:
-                return mod.const(o, root.aval.dtype)
-            name = f"t{len(order)}"
-            term = ivar[d] if s == 1 else f"{s} * {ivar[d]}"
-            return add(name, {d}, 0, [f"{name} = {mod.ty(root.aval.dtype)}("
-                                      f"{term if o == 0 else f'{o} + {term}'})"], ())
-        if root in value_of:
-            return value_of[root]
-        acc = loop.reads[loop.read_of[(e, k)]]
-        text = f"{param[acc.var]}[{offset_expr(acc.shape, acc.idx, ivar)}]"
-        name = read_scalars.get(text)
-        if name is None:
-            name = read_scalars[text] = f"r{len(read_scalars)}"
-            add(name, acc.dims(), 0, [f"{name} = {text}"], ())
-        return name
-
-    for n, e in enumerate(loop.eqns):
-        ops = [operand(e, k, r, d) for k, (r, d) in enumerate(loop.operands[e])]
-        deps = set().union(*[scalars[o][0] for o in ops if o in scalars])
-        phase = max([scalars[o][1] for o in ops if o in scalars], default=0)
-        out = e.outputs[0]
-        name = f"v{n}"
-        in_avals = [x.aval for x in e.inputs]
-        if e.prim.name in lowering.REDUCERS:
-            (ref, dims), = loop.operands[e]
-            r_dims = {dims[a] for a in _reduced_axes(e) if dims[a] is not None}
-            if not r_dims:   # a reduction over size-1 axes only
-                red = reducers[e.prim.name]
-                expr = (mod.const(0, out.aval.dtype) if red.uses_index else
-                        ops[0] if out.aval.dtype == in_avals[0].dtype else
-                        f"{mod.ty(out.aval.dtype)}({ops[0]})")
-                value_of[out] = add(name, deps, phase, [f"{name} = {expr}"], tuple(ops))
-                continue
-            reductions.append((e, f"s{n}", ops[0], name))
-            value_of[out] = add(name, deps - R, phase + 1, None, (ops[0],))
-            continue
-        expr = lowering.SCALAR[e.prim.name](mod, ops, in_avals, out.aval, e.params)
-        value_of[out] = add(name, deps, phase, [f"{name} = {expr}"], tuple(ops))
-
-    red_of = {r[3]: r for r in reductions}
-
-    def is_inner(name):
-        return bool(scalars[name][0] & R) and name not in red_of
+    sc = common.Scalars(loop, mod, ivar, read, reducers, lowering.SCALAR)
+    scalars, order, value_of = sc.table, sc.order, sc.value_of
+    reductions, red_of = sc.reductions, sc.red_of
+    is_inner = sc.is_inner
 
     # ---- placement: outer lines per phase; inner sinks (reductions, stores) per phase
     outer, sinks = {}, {}
@@ -206,17 +149,6 @@ def generate(loop, write_into=None) -> NestKernel:
         else:
             outer.setdefault(ph, []).append(line)
 
-    def needed(roots):
-        """Inner scalars the sinks need, in definition order."""
-        seen, stack = set(), list(roots)
-        while stack:
-            n = stack.pop()
-            if n in seen or n not in scalars or not is_inner(n):
-                continue
-            seen.add(n)
-            stack.extend(scalars[n][3])
-        return [n for n in order if n in seen]
-
     body = []
 
     def emit(lines, ind):
@@ -227,8 +159,9 @@ def generate(loop, write_into=None) -> NestKernel:
         if not phase_sinks:
             return
         reds = [s[1] for s in phase_sinks if s[0] == "red"]
-        for e, acc, _, _ in reds:
-            emit(reducers[e.prim.name].init(mod, acc, e.inputs[0].aval, e.outputs[0].aval), ind)
+        init, lines = sc.phase_lines(phase_sinks, reducers,
+                                     "r" if per_block else ivar[inner[0]])
+        emit(init, ind)
         if per_block:
             emit(["r = tid", f"while r < {nr}:"], ind)
             emit(decompose(inner, ext, ivar, "r"), ind + 1)
@@ -237,15 +170,7 @@ def generate(loop, write_into=None) -> NestKernel:
             for k, d in enumerate(inner):
                 emit([f"for {ivar[d]} in range({ext[d]}):"], ind + k)
             ii = ind + len(inner)
-        roots = [s[1][2] for s in phase_sinks if s[0] == "red"] + [
-            s[2] for s in phase_sinks if s[0] == "store"]
-        for n in needed(roots):
-            emit(scalars[n][2], ii)
-        for e, acc, src, _ in reds:
-            idx = "r" if per_block else ivar[inner[0]]
-            emit(reducers[e.prim.name].step(mod, acc, src, e.inputs[0].aval,
-                                            e.outputs[0].aval, idx), ii)
-        emit([s[1] for s in phase_sinks if s[0] == "store"], ii)
+        emit(lines, ii)
         if per_block:
             emit(["r += THREADS"], ii)
             for e, acc, _, _ in reds:
@@ -288,11 +213,6 @@ def generate(loop, write_into=None) -> NestKernel:
     label = "fused " + ("block-reduce" if per_block else "loop") + ": " + ", ".join(
         e.prim.name for e in loop.eqns)
     return NestKernel(KernelSpec(text, dtypes, grid, threads, label), reads, outputs)
-
-
-def _reduced_axes(eqn):
-    p = eqn.params
-    return tuple(p["axes"]) if "axes" in p else (p["axis"],)
 
 
 def _block_threads(n):

@@ -20,9 +20,9 @@ from numba import cuda
 from cuda_kernels._common import SIMULATOR, THREADS_1D, blocks_for
 
 from ...core.graph import Literal, Var
-from ..cpu.fusion import Iota
+from ..common.fusion import Iota
+from ..common.scalar import acc_dtype
 from .codegen import Names, strides
-from .lowering import acc_dtype
 from .source import PRELUDE, KernelSpec, Scalar, target
 
 
@@ -101,7 +101,7 @@ def same_layout(ref):
 
 
 def copy_ref(ref, dtype):
-    """Materialise a strided view (``fusion.Ref``) of a buffer, an iota or a literal."""
+    """Materialise a strided view (``common.fusion.Ref``) of a buffer, an iota or a literal."""
     mod, shape = Names(), ref.shape
     body = _coords(shape)
     root = ref.root

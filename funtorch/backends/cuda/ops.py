@@ -1,7 +1,7 @@
 """The CUDA lowering table for the steps that are not fused loop nests.
 
-A lowering ``fn(step, b)`` reads the step's inputs (``fusion.Ref``s) through the program
-builder ``b`` and emits the launches that write its planned output buffers:
+A lowering ``fn(step, b)`` reads the step's inputs (``common.fusion.Ref``s) through the
+program builder ``b`` and emits the launches that write its planned output buffers:
 
 - ``dot_general``: the tiled ``cuda_kernels`` GEMM, batched, with transposed operands
   read in place through its ``trans_a``/``trans_b`` flags; other dtypes a direct kernel;
@@ -28,13 +28,12 @@ from cuda_kernels import matmul as ck_matmul
 
 from ...core.graph import Var
 from ...core.trace import impl_rules
+from ..common.scalar import LOOP_DTYPES
 from . import kernels, memory, rewrite
 from .source import target
 
 # dtypes the generated kernels handle (float16/bfloat16 take the host fallback)
-KERNEL_DTYPES = frozenset(np.dtype(t) for t in (
-    np.bool_, np.int8, np.int16, np.int32, np.int64, np.uint8, np.uint16, np.uint32,
-    np.uint64, np.float32, np.float64))
+KERNEL_DTYPES = LOOP_DTYPES
 
 
 def _shape(v):
@@ -148,36 +147,34 @@ def lower_conv(step, b):
     b.emit(run, f"conv2d forward {x4} * {w4}", 1)
 
 
-def lower_conv_backward_data(step, b):
-    p = step.eqn.params
-    dy, w = (b.contiguous(r, v.aval.dtype) for r, v in zip(step.ins, step.eqn.inputs))
-    o = b.buf(step.eqn.outputs[0])
-    dy_shape, w_shape = _shape(step.eqn.inputs[0]), _shape(step.eqn.inputs[1])
-    x_shape = _shape(step.eqn.outputs[0])
+def _conv_backward(kernel, label, dy_first):
+    """The lowering of a ``rewrite`` gradient equation: ``ck_conv.<kernel>(dy, other,
+    out_shape, out=...)``; ``dy_first``: the equation's first input is ``dy``; ``label``
+    formats the first input's and the output's shapes."""
 
-    def run(env):
-        ck_conv.conv2d_backward_data(memory.view(env[dy], dy_shape),
-                                     memory.view(env[w], w_shape), x_shape,
-                                     out=memory.view(env[o], x_shape),
+    def lower(step, b):
+        p = step.eqn.params
+        ins = [b.contiguous(r, v.aval.dtype) for r, v in zip(step.ins, step.eqn.inputs)]
+        shapes = [_shape(v) for v in step.eqn.inputs]
+        o, o_shape = b.buf(step.eqn.outputs[0]), _shape(step.eqn.outputs[0])
+        (dy, dy_shape), (other, other_shape) = (
+            zip(ins, shapes) if dy_first else reversed(list(zip(ins, shapes))))
+
+        def run(env):
+            getattr(ck_conv, kernel)(memory.view(env[dy], dy_shape),
+                                     memory.view(env[other], other_shape), o_shape,
+                                     out=memory.view(env[o], o_shape),
                                      stream=target.stream or 0, pool=target.pool, **p)
 
-    b.emit(run, f"conv2d backward-data {dy_shape} -> {x_shape}", 1)
+        b.emit(run, label.format(shapes[0], o_shape), 1)
+
+    return lower
 
 
-def lower_conv_backward_weight(step, b):
-    p = step.eqn.params
-    x, dy = (b.contiguous(r, v.aval.dtype) for r, v in zip(step.ins, step.eqn.inputs))
-    o = b.buf(step.eqn.outputs[0])
-    x_shape, dy_shape = _shape(step.eqn.inputs[0]), _shape(step.eqn.inputs[1])
-    w_shape = _shape(step.eqn.outputs[0])
-
-    def run(env):
-        ck_conv.conv2d_backward_weight(memory.view(env[dy], dy_shape),
-                                       memory.view(env[x], x_shape), w_shape,
-                                       out=memory.view(env[o], w_shape),
-                                       stream=target.stream or 0, pool=target.pool, **p)
-
-    b.emit(run, f"conv2d backward-weight {x_shape} -> {w_shape} (split-K)", 1)
+lower_conv_backward_data = _conv_backward(
+    "conv2d_backward_data", "conv2d backward-data {} -> {}", True)
+lower_conv_backward_weight = _conv_backward(
+    "conv2d_backward_weight", "conv2d backward-weight {} -> {} (split-K)", False)
 
 
 # --------------------------------------------------------------------------- generated

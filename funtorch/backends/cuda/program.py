@@ -1,14 +1,14 @@
 """A graph compiled for the GPU: the ordered launches of one call, over planned buffers.
 
-``Program(graph, donated)`` partitions the graph as the CPU compiler does (``fusion``:
-views folded into index expressions, elementwise chains and the reductions they feed
-grouped into loop nests), after ``rewrite`` has given convolution gradients their own
-equations. Nests become generated kernels (``codegen``), other equations the launches of
-``ops``. The CPU's buffer plan (``memory.plan``) decides where values live: outputs get
-pooled buffers per call (or the buffer of a donated input, updated in place),
-intermediates share the slots of a workspace kept by the program, so a call allocates
-only its outputs. Calls run the launches from a list of closures over an environment of
-flat device arrays; nothing is copied to the host.
+``Program(graph, donated)`` partitions the graph with the shared fusion analysis
+(``common.fusion``: views folded into index expressions, elementwise chains and the
+reductions they feed grouped into loop nests), after ``rewrite`` has given convolution
+gradients their own equations. Nests become generated kernels (``codegen``), other
+equations the launches of ``ops``. The shared buffer plan (``common.memory``) decides
+where values live: outputs get pooled buffers per call (or the buffer of a donated input,
+updated in place), intermediates share the slots of a workspace kept by the program, so a
+call allocates only its outputs. Calls run the launches from a list of closures over an
+environment of flat device arrays; nothing is copied to the host.
 """
 
 from __future__ import annotations
@@ -16,16 +16,11 @@ from __future__ import annotations
 import numpy as np
 
 from ...core.graph import Literal, Var
-from ..cpu import memory as plan_memory
-from ..cpu.codegen import Loop
-from ..cpu.fusion import Nest, OpStep, Partition
+from ..common import memory as plan_memory
+from ..common.fusion import Nest, Partition
+from ..common.loops import Loop
 from . import codegen, graphs, kernels, memory, ops, rewrite
 from .source import build
-
-
-class _Owned:
-    """Marks an OpStep for the buffer plan as writing its own outputs (every CUDA
-    lowering does, host fallbacks included)."""
 
 
 class Step:
@@ -46,13 +41,11 @@ class Program:
         part = Partition(graph)
         self.part = part
         loops = {s: Loop(s) for s in part.steps if isinstance(s, Nest)}
-        for s in part.steps:
-            if isinstance(s, OpStep):
-                s.op = _Owned
         in_vars = part.graph.in_vars
         donated_vars = {v for v, d in zip(in_vars, donated or ()) if d}
         self.donated = [i for i, v in enumerate(in_vars) if v in donated_vars]
-        bp = plan_memory.plan(part, loops, donated_vars)
+        # every CUDA lowering writes its planned outputs, host fallbacks included
+        bp = plan_memory.plan(part, loops, donated_vars, owns=lambda step: True)
 
         self.steps = []
         self.index = {}                  # var -> env position of its flat buffer

@@ -5,7 +5,7 @@ Reverse mode writes both gradients of ``conv_general_dilated`` as convolutions
 gradient with the flipped, channel-swapped kernel; the weight gradient correlates the
 input with the output gradient, batch acting as features, into a transposed kernel. Run
 as forward convolutions, the latter is a GEMM with a huge K and a handful of output
-tiles. When the operands are exactly those views (``fusion.Ref``s) of the original
+tiles. When the operands are exactly those views (``common.fusion.Ref``s) of the original
 tensors, the equation becomes ``cuda_kernels``' backward-data or split-K backward-weight
 kernel on the untransposed tensors.
 """
@@ -19,7 +19,7 @@ from ...core.graph import Eqn, Graph, Var
 from ...core.trace import Primitive
 from ...lax.conv import _conv_vjp_rhs_padding, conv_vjp_lhs_padding
 from ...lax.shape import transpose_p
-from ..cpu.fusion import OpStep, Partition
+from ..common.fusion import OpStep, Partition
 
 # backend-private primitives (never bound; only the CUDA lowering table knows them)
 conv_backward_data_p = Primitive("cuda_conv_backward_data")

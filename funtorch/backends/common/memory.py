@@ -1,10 +1,12 @@
-"""The buffer plan: where every value a step writes lives.
+"""The buffer plan both backends run on: where every value a step writes lives.
 
 Values that leave the call (graph outputs, and whatever they may be views of) get fresh
 buffers per call, or the buffer of a donated input of the same type once nothing else
 reads that input. Every other value gets a slot of a workspace that outlives the call;
 slots are reused as soon as their last reader has run (intervals over the step order,
-best fit), so the workspace is about the peak of live intermediates.
+best fit), so the workspace is about the peak of live intermediates. The backend makes
+the buffers (numpy arrays, device arrays) and honours ``write_into``: a nest that reads a
+donated input where it writes an output overwrites that input in place.
 """
 
 from __future__ import annotations
@@ -27,8 +29,12 @@ def _nbytes(v):
     return max(1, v.aval.size * v.aval.dtype.itemsize)
 
 
-def plan(part, loops, donated=frozenset()) -> BufferPlan:
-    """``loops``: nest -> codegen.Loop; ``donated``: input vars the caller gives up."""
+def plan(part, loops, donated=frozenset(), owns=None) -> BufferPlan:
+    """``loops``: nest -> ``loops.Loop``; ``donated``: input vars the caller gives up;
+    ``owns(op_step)``: whether the step writes planned output buffers (default: it has an
+    ``op``). One that does not (an eager impl) returns arrays that may view its inputs."""
+    if owns is None:
+        owns = _has_op
     bp = BufferPlan()
     steps = part.steps
     may_alias = {v: {v} for v in part.graph.in_vars}
@@ -44,11 +50,11 @@ def plan(part, loops, donated=frozenset()) -> BufferPlan:
         else:
             r = {ref.root for ref in s.ins if type(ref.root) is Var}
             w = list(s.outs)
-        owns = isinstance(s, Nest) or s.op is not None
+        own = isinstance(s, Nest) or owns(s)
         for v in w:   # an eager impl may return a view of any input
-            may_alias[v] = {v} if owns else set().union(*[roots(x) for x in r])
+            may_alias[v] = {v} if own else set().union(*[roots(x) for x in r])
         reads.append(r)
-        writes.append(w if owns else [])
+        writes.append(w if own else [])
 
     last_use = {}
     for p, r in enumerate(reads):
@@ -105,6 +111,10 @@ def plan(part, loops, donated=frozenset()) -> BufferPlan:
                 del live[k]
                 free.append(k)
     return bp
+
+
+def _has_op(step):
+    return step.op is not None
 
 
 def _resolve(alias, v):

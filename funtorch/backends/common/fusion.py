@@ -1,17 +1,22 @@
-"""Partition a graph into loop nests, library calls and eager fallbacks.
+"""The fusion analysis both backends compile from: a graph as ordered steps.
 
 Every value is described by a ``Ref``: a strided view of a *root* (a buffer-backed
-variable, a scalar literal or an iota), so broadcasts, transposes, slices and reversals
-move no data; whoever reads the value folds the view into its index expressions.
+variable, a scalar literal or an ``Iota``), so broadcasts, transposes, slices and
+reversals (``VIEWS``) move no data; whoever reads the value folds the view into its
+index expressions.
 
-Elementwise equations and the reductions that consume them are grouped into *loop nests*
-(``Nest``). Each value in a nest maps its axes to the nest's loop dimensions; equations
-join a nest when their operands' dimensions unify (union-find) without putting one
-loop dimension on two axes of a value, and when all reductions in the nest reduce the
-same dimensions. A nest therefore runs as ``for kept dims: [for reduced dims: ...]``
-with the reductions' epilogues (softmax's ``x - max``, ``/ sum``) fused behind them.
-Everything else becomes an ``OpStep``: a library call (BLAS, convolution, pooling) or,
-for primitives without a lowering, the eager impl.
+Elementwise equations (``scalar.SCALAR``) and the reductions that consume them
+(``scalar.REDUCTIONS``) are grouped into *loop nests* (``Nest``). Each value in a nest
+maps its axes to the nest's loop dimensions; equations join a nest when their operands'
+dimensions unify (union-find) without putting one loop dimension on two axes of a value,
+and when all reductions in the nest reduce the same dimensions. A nest therefore runs as
+``for kept dims: [for reduced dims: ...]`` with the reductions' epilogues (softmax's
+``x - max``, ``/ sum``) fused behind them. Everything else becomes an ``OpStep`` that the
+backend lowers itself (``Partition(ops=...)`` lets it attach a library call per step).
+
+The contract backends rely on: ``Partition.steps`` in program order, ``Nest.stored`` (the
+members read outside the nest), ``OpStep.ins`` (``Ref``s to materialise), ``alias`` (whole
+buffer reshapes), ``outs``/``ref``; ``loops.Loop`` resolves a nest's dimensions.
 """
 
 from __future__ import annotations
@@ -19,7 +24,11 @@ from __future__ import annotations
 import itertools
 
 from ...core.graph import Eqn, Graph, Literal, Var
-from . import lowering
+from . import scalar
+
+# Strided views: no data moves; readers index the root buffer (one ``Ref`` method each).
+VIEWS = frozenset(["broadcast_in_dim", "transpose", "squeeze", "reshape", "slice", "rev",
+                   "stop_gradient"])
 
 
 class Iota:
@@ -278,9 +287,9 @@ class Nest:
             operands.append((ref, dims))
 
         name = eqn.prim.name
-        if name in lowering.REDUCERS:
+        if name in scalar.REDUCTIONS:
             (ref, dims), = operands
-            axes = lowering.reduced_axes(eqn)
+            axes = scalar.reduced_axes(eqn)
             out_dims = tuple(d for a, d in enumerate(dims) if a not in axes)
         else:
             shape = eqn.outputs[0].aval.shape
@@ -332,10 +341,10 @@ class Nest:
                 return False   # one loop dim on two axes of a value
         reduced = None
         for e in eqns:
-            if e.prim.name not in lowering.REDUCERS:
+            if e.prim.name not in scalar.REDUCTIONS:
                 continue
             (_, dims), = ops[e]
-            axes = lowering.reduced_axes(e)
+            axes = scalar.reduced_axes(e)
             r = frozenset(_find(parent, dims[a]) for a in axes if dims[a] is not None)
             if not r:
                 continue
@@ -344,7 +353,7 @@ class Nest:
             reduced = r
         if reduced:
             for e in eqns:
-                if e.prim.name in lowering.REDUCERS:
+                if e.prim.name in scalar.REDUCTIONS:
                     out = vdims[e.outputs[0]]
                     if any(_find(parent, d) in reduced for d in out if d is not None):
                         return False
@@ -353,7 +362,7 @@ class Nest:
         if reduced:
             kept -= reduced
             # and on a reduction's result, or the reduction would rerun along it
-            outs = {_find(parent, d) for e in eqns if e.prim.name in lowering.REDUCERS
+            outs = {_find(parent, d) for e in eqns if e.prim.name in scalar.REDUCTIONS
                     for d in vdims[e.outputs[0]] if d is not None}
             if not kept <= outs:
                 return False
@@ -366,7 +375,8 @@ class Nest:
 # --------------------------------------------------------------------------- the partition
 
 class OpStep:
-    """A library call or eager impl on materialised inputs."""
+    """An equation on materialised inputs; ``op``: what ``Partition(ops=...)`` built for it
+    (the CPU's library call), None for an eager impl or a backend lowering it itself."""
 
     __slots__ = ("pos", "eqn", "op", "ins", "outs")
 
@@ -376,10 +386,15 @@ class OpStep:
 
 
 class Partition:
-    """The graph as ordered steps over values described by ``Ref``s."""
+    """The graph as ordered steps over values described by ``Ref``s.
 
-    def __init__(self, graph: Graph, blocked=frozenset()):
+    ``blocked``: equation positions not to fuse (nor view, nor give a library call): the
+    CPU retries a graph whose fused loop failed to compile. ``ops``: primitive name ->
+    ``builder(eqn)`` returning ``OpStep.op`` or None."""
+
+    def __init__(self, graph: Graph, blocked=frozenset(), ops=None):
         self.graph = graph
+        self._ops = ops or {}
         self.eqns, self.outs = flatten(graph)
         self.env = {}                 # var -> Ref
         self.alias = {}               # reshape alias var -> base var
@@ -415,7 +430,7 @@ class Partition:
     def _add(self, pos, eqn, blocked):
         name = eqn.prim.name
         refs = [self.ref(x) for x in eqn.inputs]
-        if name in lowering.VIEWS and pos not in blocked:
+        if name in VIEWS and pos not in blocked:
             out = self._view(eqn, refs[0])
             if out is not None:
                 self.env[eqn.outputs[0]] = out
@@ -424,10 +439,10 @@ class Partition:
             p = eqn.params
             self.env[eqn.outputs[0]] = Ref.of(Iota(eqn.outputs[0].aval, p["dimension"]))
             return
-        if (name in lowering.SCALAR or name in lowering.REDUCERS) and _loop_types(eqn) \
+        if (name in scalar.SCALAR or name in scalar.REDUCTIONS) and _loop_types(eqn) \
                 and pos not in blocked and self._fuse(pos, eqn, refs):
             return
-        build = lowering.OPS.get(name)
+        build = self._ops.get(name)
         op = build(eqn) if build is not None and pos not in blocked else None
         for r in refs:
             self.materialise(r)
@@ -546,5 +561,5 @@ class Partition:
 
 
 def _loop_types(eqn):
-    return all(x.aval.dtype in lowering.LOOP_DTYPES for x in eqn.inputs) and all(
-        v.aval.dtype in lowering.LOOP_DTYPES for v in eqn.outputs)
+    return all(x.aval.dtype in scalar.LOOP_DTYPES for x in eqn.inputs) and all(
+        v.aval.dtype in scalar.LOOP_DTYPES for v in eqn.outputs)
