@@ -390,11 +390,14 @@ class Partition:
 
     ``blocked``: equation positions not to fuse (nor view, nor give a library call): the
     CPU retries a graph whose fused loop failed to compile. ``ops``: primitive name ->
-    ``builder(eqn)`` returning ``OpStep.op`` or None."""
+    ``builder(eqn)`` returning ``OpStep.op`` or None. ``loop_dtypes``: what fused loops may
+    read and write (the CUDA backend adds the half types its widened graphs convert)."""
 
-    def __init__(self, graph: Graph, blocked=frozenset(), ops=None):
+    def __init__(self, graph: Graph, blocked=frozenset(), ops=None,
+                 loop_dtypes=scalar.LOOP_DTYPES):
         self.graph = graph
         self._ops = ops or {}
+        self._loop_dtypes = loop_dtypes
         self.eqns, self.outs = flatten(graph)
         self.env = {}                 # var -> Ref
         self.alias = {}               # reshape alias var -> base var
@@ -435,11 +438,12 @@ class Partition:
             if out is not None:
                 self.env[eqn.outputs[0]] = out
                 return
-        if name in ("iota",) and _loop_types(eqn):
+        if name in ("iota",) and _loop_types(eqn, scalar.LOOP_DTYPES):
             p = eqn.params
             self.env[eqn.outputs[0]] = Ref.of(Iota(eqn.outputs[0].aval, p["dimension"]))
             return
-        if (name in scalar.SCALAR or name in scalar.REDUCTIONS) and _loop_types(eqn) \
+        if (name in scalar.SCALAR or name in scalar.REDUCTIONS) and \
+                _loop_types(eqn, self._loop_dtypes) \
                 and pos not in blocked and self._fuse(pos, eqn, refs):
             return
         build = self._ops.get(name)
@@ -560,6 +564,6 @@ class Partition:
         self.env[v] = Ref.of(v)
 
 
-def _loop_types(eqn):
-    return all(x.aval.dtype in scalar.LOOP_DTYPES for x in eqn.inputs) and all(
-        v.aval.dtype in scalar.LOOP_DTYPES for v in eqn.outputs)
+def _loop_types(eqn, allowed):
+    return all(x.aval.dtype in allowed for x in eqn.inputs) and all(
+        v.aval.dtype in allowed for v in eqn.outputs)

@@ -34,8 +34,23 @@ def _rem(c, x, a, o, p):
     return scalar.SCALAR["rem"](c, x, a, o, p)
 
 
+_HALF_CONVERT = {("float16", "from"): "_dt.f16_to_f32", ("bfloat16", "from"): "_dt.bf16_to_f32",
+                 ("float16", "to"): "_dt.f32_to_f16", ("bfloat16", "to"): "_dt.f32_to_bf16"}
+
+
+def _convert(c, x, a, o, p):
+    """Between float32 and a half type (``halves.widen`` leaves no other half conversion):
+    ``cuda_kernels._dtypes``' converters; a bfloat16 value is its uint16 bits."""
+    for dt, way in ((a[0].dtype, "from"), (o.dtype, "to")):
+        fn = _HALF_CONVERT.get((dt.name, way))
+        if fn is not None:
+            return f"{fn}({x[0]})"
+    return scalar.SCALAR["convert_element_type"](c, x, a, o, p)
+
+
 SCALAR = dict(scalar.SCALAR, floor=_rounding("floor"), ceil=_rounding("ceil"),
-              round=_rounding("rint"), is_finite=_is_finite, rem=_rem)
+              round=_rounding("rint"), is_finite=_is_finite, rem=_rem,
+              convert_element_type=_convert)
 
 
 def _arg(largest):

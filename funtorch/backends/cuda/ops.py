@@ -12,8 +12,9 @@ program builder ``b`` and emits the launches that write its planned output buffe
   concatenate, threefry: generated kernels (``kernels``);
 - ``cond``/``while`` read their predicate to the host and run the compiled branch or body;
   ``scan`` runs its compiled body per step; data stays on the device throughout;
-- anything else (float16/bfloat16 elementwise arithmetic, ``custom_lin``) runs its numpy
-  impl on host copies of the operands, with a one-time warning.
+- anything without a lowering (``custom_lin``) runs its numpy impl on host copies of the
+  operands, with a one-time warning. float16/bfloat16 arithmetic never gets here:
+  ``halves.widen`` has moved it to float32 before the graph is partitioned.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ from ..common.scalar import LOOP_DTYPES
 from . import kernels, memory, rewrite
 from .source import target
 
-# dtypes the generated kernels handle (float16/bfloat16 take the host fallback)
+# dtypes the generated kernels handle (``halves.widen`` leaves float16/bfloat16 to loops)
 KERNEL_DTYPES = LOOP_DTYPES
 
 

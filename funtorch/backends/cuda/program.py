@@ -19,7 +19,7 @@ from ...core.graph import Literal, Var
 from ..common import memory as plan_memory
 from ..common.fusion import Nest, Partition
 from ..common.loops import Loop
-from . import codegen, graphs, kernels, memory, ops, rewrite
+from . import codegen, graphs, halves, kernels, memory, ops, rewrite
 from .source import build
 
 
@@ -37,8 +37,8 @@ class Program:
         self.device = device
         self.graph = graph
         self._build = build          # spec -> launch; ``ptx_check`` only collects specs
-        graph = rewrite.conv_gradients(graph)
-        part = Partition(graph)
+        graph = rewrite.conv_gradients(halves.widen(graph))
+        part = Partition(graph, loop_dtypes=halves.LOOP_DTYPES)
         self.part = part
         loops = {s: Loop(s) for s in part.steps if isinstance(s, Nest)}
         in_vars = part.graph.in_vars

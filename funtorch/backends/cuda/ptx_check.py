@@ -7,6 +7,7 @@ Runs without a GPU (NVVM only) but needs the real ``numba.cuda``, so not under
 
 Graphs: the MNIST MLP and CNN training steps at batch 128 (Adam, parameters donated), and
 small graphs reaching every kind of generated kernel (each reduction strategy and dtype,
+float16/bfloat16 loads and stores,
 sort, gather/scatter, cumsum, pad, concatenate, windowed ops, threefry, direct conv and
 dot_general, view copies). Prints JSON ``{graph: {"kernels": n, "failed": {label: error}}}``
 and exits non-zero if any kernel fails to compile.
@@ -85,6 +86,9 @@ def op_graphs():
                                                         b.astype(ft.float64).T)), i64, i64),
         "random": (lambda k: ft.random.normal(k, (5, 7)),
                    np.asarray(ft.random.key(0))),
+        "halves": (lambda h, b: (ft.exp(h) * 2, h @ h.T + 1, ft.sum(b, 1), b.astype(ft.float32),
+                                 (h * 3).astype(ft.int32), h.astype(ft.bfloat16)),
+                   f32.astype(np.float16), f32.astype(ft.bfloat16)),
     }
     for name, (fn, *args) in cases.items():
         closed = ft.make_graph(fn)(*[ft.asarray(a) for a in args])

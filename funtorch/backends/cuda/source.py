@@ -18,6 +18,7 @@ import numpy as np
 from numba import cuda, types
 from numba.np.numpy_support import from_dtype
 
+from cuda_kernels import _dtypes as _dt
 from cuda_kernels._common import SIMULATOR
 from cuda_kernels.fused import cache_dir as _kernel_cache_dir
 
@@ -27,12 +28,15 @@ PRELUDE = """\
 import numpy as np
 from numba import cuda, int64
 from cuda_kernels import _block
+from cuda_kernels import _dtypes as _dt
 import funtorch.backends.cuda.devmath as math
 """
 
 _NUMBA_TYPES = {np.dtype(t): from_dtype(np.dtype(t)) for t in (
     np.bool_, np.int8, np.int16, np.int32, np.int64, np.uint8, np.uint16, np.uint32,
     np.uint64, np.float32, np.float64)}
+_NUMBA_TYPES[np.dtype(np.float16)] = types.float16
+_NUMBA_TYPES[_dt.BFLOAT16] = types.uint16      # passed as its bits (``_dt.raw``)
 
 
 class KernelSpec:
@@ -109,7 +113,7 @@ class Launch:
         fn = spec.pyfunc()
         if SIMULATOR:
             disp = cuda.jit(spec.signature)(fn)
-            self._call = disp[spec.grid, spec.block]
+            self._call = _raw_args(disp[spec.grid, spec.block], spec)
             return
         disp = cuda.jit(spec.signature, cache=True, launch_bounds=spec.block)(fn)
         with warnings.catch_warnings():   # small grids are expected for small arrays
@@ -117,10 +121,26 @@ class Launch:
             cfg = disp[spec.grid, spec.block]
         kernel = disp.compile(spec.signature)
         grid, block, stream = cfg.griddim, cfg.blockdim, cfg.stream
-        self._call = lambda *args: kernel.launch(args, grid, block, target.stream or stream, 0)
+        self._call = _raw_args(
+            lambda *args: kernel.launch(args, grid, block, target.stream or stream, 0), spec)
 
     def __call__(self, *args):
         self._call(*args)
+
+
+def _raw_args(call, spec):
+    """``call`` with the bfloat16 arrays among its arguments viewed as their uint16 bits."""
+    bits = [k for k, d in enumerate(spec.arg_dtypes)
+            if type(d) is not Scalar and np.dtype(d) == _dt.BFLOAT16]
+    if not bits:
+        return call
+
+    def raw_call(*args):
+        args = list(args)
+        for k in bits:
+            args[k] = _dt.raw(args[k])
+        call(*args)
+    return raw_call
 
 
 _launches = {}
