@@ -109,6 +109,33 @@ def test_pooled_buffers_return_to_the_pool():
     assert pool.stats()["live"] >= 1
 
 
+def test_dlpack_import_shares_the_cuda_buffer(monkeypatch):
+    """ft.from_dlpack of a CUDA exporter reads it through cuda.core's StridedMemoryView
+    and wraps the buffer (a stand-in view here: the simulator has no DLPack devices)."""
+    from cuda.core import utils
+
+    import funtorch.backends.cuda as backend
+
+    class View:
+        ptr, shape, strides, dtype, readonly = 4096, (2, 3), (3, 1), np.dtype(np.float32), False
+
+    class Exporter:
+        def __dlpack_device__(self):
+            return (2, 0)
+
+        def __dlpack__(self, **kw):
+            raise AssertionError("read through StridedMemoryView")
+
+    seen = {}
+    monkeypatch.setattr(utils, "StridedMemoryView", type(
+        "StridedMemoryView", (), {"from_dlpack": staticmethod(lambda obj, stream_ptr: View())}))
+    monkeypatch.setattr(backend, "from_cuda_array",
+                        lambda obj: seen.setdefault("cai", obj.__cuda_array_interface__))
+    ft.from_dlpack(Exporter())
+    assert seen["cai"] == dict(shape=(2, 3), strides=(12, 4), typestr="<f4",
+                               data=(4096, False), version=3)
+
+
 # --------------------------------------------------------------------------- the op table
 
 @pytest.mark.parametrize("op", OPS, ids=[op.name for op in OPS])

@@ -25,6 +25,7 @@ from .creation import (  # noqa: F401
                            array,
                            empty,
                            eye,
+                           from_dlpack,
                            full,
                            full_like,
                            linspace,

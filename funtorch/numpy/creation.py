@@ -20,6 +20,25 @@ def array(data, dtype=None):
     return tensor(data, dtype)
 
 
+def from_dlpack(x):
+    """An Array from any DLPack exporter (``torch.from_dlpack``'s counterpart): a CUDA
+    tensor's buffer is shared without a copy; a host tensor is copied (Arrays are
+    immutable, the exporter's memory is not)."""
+    if hasattr(x, "__cuda_array_interface__"):
+        return asarray(x)
+    if not hasattr(x, "__dlpack_device__"):
+        raise TypeError(f"funtorch.from_dlpack: {type(x).__name__} is not a DLPack exporter "
+                        "(it has no __dlpack__/__dlpack_device__); use ft.asarray")
+    kind, _ = x.__dlpack_device__()
+    if kind == 1:     # kDLCPU
+        return asarray(np.array(np.from_dlpack(x)))
+    if kind == 2:     # kDLCUDA
+        from ..backends.cuda import from_dlpack as cuda_from_dlpack
+        return cuda_from_dlpack(x)
+    raise ValueError(f"funtorch.from_dlpack: DLPack device type {kind} is not supported "
+                     "(only CPU = 1 and CUDA = 2)")
+
+
 def _shape(shape):
     if isinstance(shape, (int, np.integer)):
         return (int(shape),)

@@ -102,6 +102,25 @@ def from_cuda_array(obj) -> Array:
     return Array(memory.from_cuda_array_interface(obj), DEVICE)
 
 
+class _Interface:
+    """``__cuda_array_interface__`` over a DLPack import, keeping the exporter alive."""
+
+    def __init__(self, view):
+        self._view = view
+        dt = np.dtype(view.dtype)
+        strides = None if view.strides is None else tuple(s * dt.itemsize for s in view.strides)
+        self.__cuda_array_interface__ = dict(
+            shape=tuple(view.shape), strides=strides, typestr=dt.str,
+            data=(int(view.ptr), bool(view.readonly)), version=3)
+
+
+def from_dlpack(obj) -> Array:
+    """A zero-copy Array over a CUDA DLPack exporter (via cuda.core's view of it)."""
+    from cuda.core.utils import StridedMemoryView
+    view = StridedMemoryView.from_dlpack(obj, stream_ptr=-1)
+    return from_cuda_array(_Interface(view))
+
+
 def dlpack(x: Array, **kwargs):
     """A DLPack capsule for a CUDA Array, through cuda.core's ``StridedMemoryView``."""
     from cuda.core.utils import StridedMemoryView
