@@ -12,14 +12,13 @@ throughput of the CUDA backend against PyTorch eager on the same GPU.
    time, kernel launches per step, first call = trace + compile) with and without CUDA graph
    capture, and PyTorch eager on the same GPU (images/s, kernels per step).
 
-Every section is isolated: a failure is recorded in the results and the run goes on.
+Every section is isolated: a failure is recorded in the results and the run goes on. The
+results files are rewritten after every section, so a run cut off by a time limit keeps what
+it measured (``benchmarks/gpu_kernels.py`` drives both scripts).
 """
 
 from __future__ import annotations
 
-import argparse
-import json
-import os
 import platform
 import sys
 import time
@@ -32,6 +31,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))                    # run from a checkout
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
+import gpu_kernels  # noqa: E402  (the shared driver; imports nothing from numba at load)
+
 REAL = dict(batch=128, image=28, mlp_hidden=512, conv=(32, 64), dense=128, rounds=5,
             steps=30, warmup=5)
 TINY = dict(batch=4, image=6, mlp_hidden=16, conv=(4, 6), dense=8, rounds=1, steps=1,
@@ -41,21 +42,8 @@ TARGETS = {"mlp": 0.5, "cnn": 0.7}   # throughput vs PyTorch eager (issue 7)
 
 # --------------------------------------------------------------------------- models
 
-def _ft_model(kind, cfg):
-    import funtorch.nn as nn
-    side, (c1, c2) = cfg["image"], cfg["conv"]
-    if kind == "mlp":
-        h = cfg["mlp_hidden"]
-        return nn.Sequential(nn.Flatten(), nn.Linear(side * side, h), nn.ReLU(), nn.Linear(h, h),
-                             nn.ReLU(), nn.Linear(h, 10))
-    flat = c2 * ((side - 4) // 2) ** 2
-    return nn.Sequential(nn.Conv2d(1, c1, 3), nn.ReLU(), nn.Conv2d(c1, c2, 3), nn.ReLU(),
-                         nn.MaxPool2d(2), nn.Flatten(), nn.Linear(flat, cfg["dense"]), nn.ReLU(),
-                         nn.Linear(cfg["dense"], 10))
-
-
-def _torch_model(kind, cfg, torch):
-    from torch import nn
+def _model(nn, kind, cfg):
+    """The MLP or the CNN built from ``nn``: funtorch.nn and torch.nn have the same layers."""
     side, (c1, c2) = cfg["image"], cfg["conv"]
     if kind == "mlp":
         h = cfg["mlp_hidden"]
@@ -96,7 +84,7 @@ def funtorch_training(kind, cfg, capture):
     from funtorch.backends import compile_graph
     from funtorch.backends.cuda import graphs
 
-    model, opt = _ft_model(kind, cfg), ft.optim.adam(1e-3)
+    model, opt = _model(ft.nn, kind, cfg), ft.optim.adam(1e-3)
 
     def step(params, state, x, y):
         loss, grads = ft.value_and_grad(
@@ -148,7 +136,7 @@ def torch_training(kind, cfg, simulate):
     torch.backends.cuda.matmul.allow_tf32 = False   # float32 means float32, as ours
     torch.backends.cudnn.allow_tf32 = False
     torch.manual_seed(0)
-    model = _torch_model(kind, cfg, torch).to(device)
+    model = _model(torch.nn, kind, cfg).to(device)
     opt = torch.optim.Adam(model.parameters(), 1e-3)
     loss_fn = torch.nn.CrossEntropyLoss()
     data = [(torch.as_tensor(x, device=device), torch.as_tensor(y, device=device))
@@ -223,7 +211,6 @@ def section_device(cfg, simulate):
 
 
 def section_kernels(cfg, simulate):
-    import gpu_kernels
     kcfg = gpu_kernels.TINY if simulate else gpu_kernels.REAL
     return gpu_kernels.section_correctness(kcfg, gpu_kernels.reference(simulate), simulate)
 
@@ -301,40 +288,15 @@ def markdown(results) -> str:
         if dev.get("simulator"):
             out.append("- simulator: graph capture is off, PyTorch runs on the CPU")
         out.append("")
-    if results.get("errors"):
-        out += ["## Section errors", ""]
-        out += [f"- **{k}**: `{v.strip().splitlines()[-1]}`" for k, v in results["errors"].items()]
+    out += gpu_kernels.section_errors(results)
     return "\n".join(out) + "\n"
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", default=os.environ.get("OUT") or "gpu_results")
-    parser.add_argument("--only", nargs="+", choices=[s for s in SECTIONS if s != "device"])
-    parser.add_argument("--simulate-tiny", action="store_true",
-                        help="run every section at toy sizes under Numba's CUDA simulator")
-    args = parser.parse_args(argv)
-    if args.simulate_tiny:
-        os.environ["NUMBA_ENABLE_CUDASIM"] = "1"   # before anything imports numba.cuda
-        sys.setswitchinterval(1e-4)                 # simulated threads barrier constantly
+    args = gpu_kernels.command_line(__doc__, SECTIONS, argv)
     cfg = TINY if args.simulate_tiny else REAL
-    results, t0 = {"config": cfg, "errors": {}}, time.perf_counter()
-    for name, fn in SECTIONS.items():
-        if args.only and name != "device" and name not in args.only:
-            continue
-        print(f"[{time.perf_counter() - t0:6.1f}s] {name}", flush=True)
-        try:
-            results[name] = fn(cfg, args.simulate_tiny)
-        except Exception:
-            results["errors"][name] = traceback.format_exc()
-            print(results["errors"][name], file=sys.stderr, flush=True)
-    results["seconds"] = time.perf_counter() - t0
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "results.json").write_text(json.dumps(results, indent=1, default=str))
-    (out / "results.md").write_text(markdown(results))
-    print(markdown(results))
-    print(f"wrote {out}/results.json and results.md in {results['seconds']:.0f}s")
+    results = gpu_kernels.run_sections(SECTIONS, lambda fn: fn(cfg, args.simulate_tiny),
+                                       {"config": cfg, "errors": {}}, args, markdown)
     kern = results.get("kernels", {})
     mnist = results.get("mnist", {})
     bad = bool(results["errors"]) or any(not v.get("ok") for v in kern.values()) or any(

@@ -9,8 +9,9 @@
    shapes against cuDNN (TF32 off);
 4. host launch overhead per kernel.
 
-Results go to ``--out`` (default ``$OUT`` or ./gpu_results) as results.json and results.md.
-Every section (and every correctness check) is isolated: a failure is recorded, the run goes on.
+Results go to ``--out`` (default ``$OUT`` or ./gpu_results) as results.json and results.md,
+rewritten after every section, so a run cut off by a time limit keeps what it measured. Every
+section (and every correctness check) is isolated: a failure is recorded, the run goes on.
 """
 
 from __future__ import annotations
@@ -29,57 +30,29 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout
 
+ALL_PASSES = ("forward", "backward_data", "backward_weight")
+# conv layers: name, padding, passes to time, (x shape, w shape) on a real GPU and in the
+# simulator
+CONV_LAYERS = (
+    ("mnist_conv1", 0, ("forward", "backward_weight"),
+     ((128, 1, 28, 28), (32, 1, 3, 3)), ((2, 1, 6, 6), (4, 1, 3, 3))),
+    ("mnist_conv2", 0, ALL_PASSES,
+     ((128, 32, 26, 26), (64, 32, 3, 3)), ((2, 4, 4, 4), (8, 4, 3, 3))),
+    ("resnet_3x3", 1, ALL_PASSES,
+     ((64, 64, 56, 56), (64, 64, 3, 3)), ((1, 8, 5, 5), (8, 8, 3, 3))),
+)
 # Sizes for a real GPU and for --simulate-tiny (the simulator runs ~1e5 thread-steps/s).
-REAL = {
-    "matmul": [1024, 2048, 4096, 8192],
-    "conv": [  # name, x shape, w shape, padding, passes to time
-        ("mnist_conv1", (128, 1, 28, 28), (32, 1, 3, 3), 0, ("forward", "backward_weight")),
-        (
-            "mnist_conv2",
-            (128, 32, 26, 26),
-            (64, 32, 3, 3),
-            0,
-            ("forward", "backward_data", "backward_weight"),
-        ),
-        (
-            "resnet_3x3",
-            (64, 64, 56, 56),
-            (64, 64, 3, 3),
-            1,
-            ("forward", "backward_data", "backward_weight"),
-        ),
-    ],
-    "check_mm": 1024,
-    "check_rows": (1024, 1000),
-    "check_pool": (32, 64, 56, 56),
-    "min_time": 0.2,
-    "launches": 500,
+SIZES = {
+    "matmul": ([1024, 2048, 4096, 8192], [16, 24]),
+    "conv": tuple([(name, *shapes[i], pad, passes) for name, pad, passes, *shapes in CONV_LAYERS]
+                  for i in (0, 1)),  # [(name, x shape, w shape, padding, passes)]
+    "check_mm": (1024, 20),
+    "check_rows": ((1024, 1000), (3, 37)),
+    "check_pool": ((32, 64, 56, 56), (1, 2, 7, 7)),
+    "min_time": (0.2, 0.0),
+    "launches": (500, 3),
 }
-TINY = {
-    "matmul": [16, 24],
-    "conv": [
-        ("mnist_conv1", (2, 1, 6, 6), (4, 1, 3, 3), 0, ("forward", "backward_weight")),
-        (
-            "mnist_conv2",
-            (2, 4, 4, 4),
-            (8, 4, 3, 3),
-            0,
-            ("forward", "backward_data", "backward_weight"),
-        ),
-        (
-            "resnet_3x3",
-            (1, 8, 5, 5),
-            (8, 8, 3, 3),
-            1,
-            ("forward", "backward_data", "backward_weight"),
-        ),
-    ],
-    "check_mm": 20,
-    "check_rows": (3, 37),
-    "check_pool": (1, 2, 7, 7),
-    "min_time": 0.0,
-    "launches": 3,
-}
+REAL, TINY = ({key: sizes[i] for key, sizes in SIZES.items()} for i in (0, 1))
 TOL = {"float32": 1e-4, "float16": 1e-2, "bfloat16": 3e-2}
 
 
@@ -223,6 +196,7 @@ def _checks(cfg, ref):
     from numba import cuda
 
     from cuda_kernels import conv, fused, matmul, optim, pool, reduce, softmax
+    from cuda_kernels.ptx_check import GELU_BIAS_OPS
 
     rng = np.random.default_rng(0)
     dev, host = cuda.to_device, (lambda a: a.copy_to_host())
@@ -353,16 +327,7 @@ def _checks(cfg, ref):
         x = rng.standard_normal(rows).astype(np.float32)
         b = rng.standard_normal(rows[1:]).astype(np.float32)
         spec = fused.FusedSpec.make(
-            [("x", rows, "float32"), ("b", rows[1:], "float32")],
-            [
-                ("y", "add", ("x", "b")),
-                ("e", "mul", ("y", 0.7071067811865476)),
-                ("f", "erf", ("e",)),
-                ("g", "add", ("f", 1.0)),
-                ("h", "mul", ("y", "g")),
-                ("o", "mul", ("h", 0.5)),
-            ],
-            ["o"],
+            [("x", rows, "float32"), ("b", rows[1:], "float32")], GELU_BIAS_OPS, ["o"]
         )
         got = host(fused.compile_fused(spec)(dev(x), dev(b))[0])
         y = (x + b).astype(np.float64)
@@ -402,15 +367,19 @@ def section_correctness(cfg, ref, simulate):
     return results
 
 
-def _isolated(label, fn):
-    """Run one measurement; a failure becomes an error row instead of ending the section."""
-    try:
-        rows = fn()
-    except Exception as e:
-        traceback.print_exc()
-        rows = [{"case": label, "error": f"{type(e).__name__}: {e}"}]
-    for row in rows:
-        print(f"  {label}: {row}", flush=True)
+def _isolated(cases, measure):
+    """The rows of ``measure(case)`` for every ``(label, case)``, each run on its own: a
+    failure becomes an error row instead of ending the section."""
+    rows = []
+    for label, case in cases:
+        try:
+            case_rows = measure(case)
+        except Exception as e:
+            traceback.print_exc()
+            case_rows = [{"case": label, "error": f"{type(e).__name__}: {e}"}]
+        for row in case_rows:
+            print(f"  {label}: {row}", flush=True)
+        rows += case_rows
     return rows
 
 
@@ -434,10 +403,8 @@ def _matmul_rows(n, cfg, ref):
 
 
 def section_matmul(cfg, ref, simulate):
-    rows = []
-    for n in cfg["matmul"]:
-        rows += _isolated(f"matmul {n}", lambda n=n: _matmul_rows(n, cfg, ref))
-    return rows
+    cases = [(f"matmul {n}", n) for n in cfg["matmul"]]
+    return _isolated(cases, lambda n: _matmul_rows(n, cfg, ref))
 
 
 def _conv_rows(layer, cfg, ref):
@@ -485,10 +452,8 @@ def _conv_rows(layer, cfg, ref):
 
 
 def section_conv(cfg, ref, simulate):
-    rows = []
-    for layer in cfg["conv"]:
-        rows += _isolated(f"conv {layer[0]}", lambda layer=layer: _conv_rows(layer, cfg, ref))
-    return rows
+    cases = [(f"conv {layer[0]}", layer) for layer in cfg["conv"]]
+    return _isolated(cases, lambda layer: _conv_rows(layer, cfg, ref))
 
 
 def section_launch(cfg, ref, simulate):
@@ -565,40 +530,44 @@ def markdown(results) -> str:
         cols = [("kernel", "kernel"), ("ok", "ok"), ("rel err", "rel_err"), ("tol", "tol")]
         out += _table("Correctness", rows, cols)
     if isinstance(results.get("matmul"), list):
-        cols = [
-            ("n", "n"),
-            ("ours ms", "ours_ms"),
-            ("ours TFLOP/s", "ours_tflops"),
-            ("cuBLAS ms", "cublas_ms"),
-            ("cuBLAS TFLOP/s", "cublas_tflops"),
-            ("ours/cuBLAS", "ratio"),
-        ]
+        cols = [("n", "n"), ("ours ms", "ours_ms"), ("ours TFLOP/s", "ours_tflops"),
+                ("cuBLAS ms", "cublas_ms"), ("cuBLAS TFLOP/s", "cublas_tflops"),
+                ("ours/cuBLAS", "ratio")]
         out += _table("Matmul (float32, TF32 off)", results["matmul"], cols)
     if isinstance(results.get("conv"), list):
-        cols = [
-            ("layer", "layer"),
-            ("pass", "pass"),
-            ("ours ms", "ours_ms"),
-            ("ours TFLOP/s", "ours_tflops"),
-            ("cuDNN ms", "cudnn_ms"),
-            ("ours/cuDNN", "ratio"),
-        ]
+        cols = [("layer", "layer"), ("pass", "pass"), ("ours ms", "ours_ms"),
+                ("ours TFLOP/s", "ours_tflops"), ("cuDNN ms", "cudnn_ms"),
+                ("ours/cuDNN", "ratio")]
         out += _table("Conv2d (float32, TF32 off)", results["conv"], cols)
     if isinstance(results.get("launch"), dict):
         rows = [{"kernel": k, "us": v} for k, v in results["launch"].items()]
         out += _table(
             "Launch overhead (host us per call)", rows, [("kernel", "kernel"), ("us", "us")]
         )
-    if results.get("errors"):
-        out += ["## Section errors", ""]
-        out += [f"- **{k}**: `{v.strip().splitlines()[-1]}`" for k, v in results["errors"].items()]
+    out += section_errors(results)
     return "\n".join(out) + "\n"
 
 
-def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+# --- driver (benchmarks/gpu.py runs its sections through it too) ------------------------------
+
+
+def section_errors(results) -> list:
+    """Markdown lines for failed sections and a section cut off by a time limit."""
+    out = []
+    if results.get("errors") or results.get("running"):
+        out += ["## Section errors", ""]
+        out += [f"- **{k}**: `{v.strip().splitlines()[-1]}`" for k, v in results["errors"].items()]
+        if results.get("running"):
+            out.append(f"- **{results['running']}**: did not finish (time limit?)")
+    return out
+
+
+def command_line(doc, sections, argv):
+    """Parse the options both GPU benchmarks take; with --simulate-tiny, switch Numba to its
+    CUDA simulator (before anything imports numba.cuda)."""
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
     parser.add_argument("--out", default=os.environ.get("OUT") or "gpu_results")
-    parser.add_argument("--only", nargs="+", choices=[s for s in SECTIONS if s != "device"])
+    parser.add_argument("--only", nargs="+", choices=[s for s in sections if s != "device"])
     parser.add_argument(
         "--simulate-tiny",
         action="store_true",
@@ -606,27 +575,58 @@ def main(argv=None) -> int:
     )
     args = parser.parse_args(argv)
     if args.simulate_tiny:
-        os.environ["NUMBA_ENABLE_CUDASIM"] = "1"  # before anything imports numba.cuda
+        os.environ["NUMBA_ENABLE_CUDASIM"] = "1"
         sys.setswitchinterval(1e-4)  # simulated threads barrier constantly
-    cfg = TINY if args.simulate_tiny else REAL
-    ref = reference(args.simulate_tiny)
-    results, t0 = {"errors": {}}, time.perf_counter()
-    for name, fn in SECTIONS.items():
+    return args
+
+
+def _write(path: Path, text: str) -> None:
+    """Replace ``path`` atomically: a run killed mid-write leaves the previous version."""
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+def run_sections(sections, call, results, args, markdown) -> dict:
+    """Run the selected sections in order, each isolated (a failure is recorded in
+    ``results["errors"]`` and the run goes on), and rewrite results.json and results.md in
+    ``args.out`` before and after every section: these run on a rented GPU under a hard time
+    limit, and a run killed there still returns what it measured (``results["running"]``
+    names the section it was in)."""
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    t0 = time.perf_counter()
+
+    def save():
+        results["seconds"] = time.perf_counter() - t0
+        _write(out / "results.json", json.dumps(results, indent=1, default=str))
+        _write(out / "results.md", markdown(results))
+
+    for name, fn in sections.items():
         if args.only and name != "device" and name not in args.only:
             continue
         print(f"[{time.perf_counter() - t0:6.1f}s] {name}", flush=True)
+        results["running"] = name
+        save()
         try:
-            results[name] = fn(cfg, ref, args.simulate_tiny)
+            results[name] = call(fn)
         except Exception:
             results["errors"][name] = traceback.format_exc()
             print(results["errors"][name], file=sys.stderr, flush=True)
-    results["seconds"] = time.perf_counter() - t0
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "results.json").write_text(json.dumps(results, indent=1, default=str))
-    (out / "results.md").write_text(markdown(results))
+        del results["running"]
+        save()
     print(markdown(results))
     print(f"wrote {out}/results.json and results.md in {results['seconds']:.0f}s")
+    return results
+
+
+def main(argv=None) -> int:
+    args = command_line(__doc__, SECTIONS, argv)
+    cfg = TINY if args.simulate_tiny else REAL
+    ref = reference(args.simulate_tiny)
+    results = run_sections(
+        SECTIONS, lambda fn: fn(cfg, ref, args.simulate_tiny), {"errors": {}}, args, markdown
+    )
     bad = results["errors"] or any(not v["ok"] for v in results.get("correctness", {}).values())
     return 1 if bad else 0
 

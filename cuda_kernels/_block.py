@@ -10,6 +10,7 @@ independent of the reduction tree (true for max/argmax; sum differs only by roun
 from __future__ import annotations
 
 import math
+import operator
 
 from numba import cuda, float32
 
@@ -110,31 +111,28 @@ def combine_min(a1, b1, a2, b2):
     return a2, b1
 
 
-@device_fn
-def combine_argmax(a1, b1, a2, b2):
-    """Largest value, first index on ties, and the first NaN wins (numpy semantics)."""
-    n1 = a1 != a1
-    n2 = a2 != a2
-    if n1 or n2:
-        take2 = n2 and (not n1 or b2 < b1)
-    else:
-        take2 = a2 > a1 or (a2 == a1 and b2 < b1)
-    if take2:
-        return a2, b2
-    return a1, b1
+def _arg_combiner(better):
+    """(value, index) combiner keeping the value that is ``better`` (``operator.gt`` for
+    argmax, ``lt`` for argmin), the first index on ties, and the first NaN (numpy
+    semantics)."""
+
+    @device_fn
+    def combine(a1, b1, a2, b2):
+        n1 = a1 != a1
+        n2 = a2 != a2
+        if n1 or n2:
+            take2 = n2 and (not n1 or b2 < b1)
+        else:
+            take2 = better(a2, a1) or (a2 == a1 and b2 < b1)
+        if take2:
+            return a2, b2
+        return a1, b1
+
+    return combine
 
 
-@device_fn
-def combine_argmin(a1, b1, a2, b2):
-    n1 = a1 != a1
-    n2 = a2 != a2
-    if n1 or n2:
-        take2 = n2 and (not n1 or b2 < b1)
-    else:
-        take2 = a2 < a1 or (a2 == a1 and b2 < b1)
-    if take2:
-        return a2, b2
-    return a1, b1
+combine_argmax = _arg_combiner(operator.gt)
+combine_argmin = _arg_combiner(operator.lt)
 
 
 @device_fn

@@ -114,6 +114,50 @@ def _indexers(geom: ConvGeom):
     return crs, npq, nhw
 
 
+# Loaders index with uint64 (all indices are in bounds and non-negative by then): Numba then
+# skips its negative-index fix-ups and the address arithmetic stays simple.
+
+
+def _x_tap(geom: ConvGeom, dtype):
+    """Device function reading one im2col element, shared by the implicit-GEMM loaders and
+    the explicit fallback: x at filter tap (r, s) of output pixel (p, q), 0 in the padding."""
+    H, W = geom.h, geom.w
+    SH, SW, PH, PW, DH, DW = geom.sh, geom.sw, geom.ph, geom.pw, geom.dh, geom.dw
+    to32 = _dtypes.to_f32(dtype)
+
+    @device_fn
+    def x_tap(X, b, c, p, q, r, s):
+        h = p * SH - PH + r * DH
+        w = q * SW - PW + s * DW
+        if 0 <= h < H and 0 <= w < W:
+            return to32(X[uint64(b), uint64(c), uint64(h), uint64(w)])
+        return float32(0)
+
+    return x_tap
+
+
+def _dy_tap(geom: ConvGeom, read):
+    """Device function ``(A, i, j, b, h, w, r, s)``: the transposed conv's gather, shared by
+    backward-data's loader and the fallback's col2im. It is ``read(A, i, j, b, p, q)`` at the
+    output pixel (p, q) whose filter tap (r, s) reads input pixel (h, w), 0 where none does
+    (padding, stride gaps); ``read`` is inlined where the bounds are known to hold."""
+    P, Q = geom.p, geom.q
+    SH, SW, PH, PW, DH, DW = geom.sh, geom.sw, geom.ph, geom.pw, geom.dh, geom.dw
+
+    @device_fn
+    def dy_tap(A, i, j, b, h, w, r, s):
+        hp = h + PH - r * DH
+        wq = w + PW - s * DW
+        if hp >= 0 and wq >= 0 and hp % SH == 0 and wq % SW == 0:
+            p = hp // SH
+            q = wq // SW
+            if p < P and q < Q:
+                return read(A, i, j, b, p, q)
+        return float32(0)
+
+    return dy_tap
+
+
 def _nchw_epilogue(channels, group_channels, plane, cvt):
     """GEMM column n = (image, pixel), row m = channel within group z -> flat NCHW offset."""
 
@@ -129,14 +173,10 @@ def _nchw_epilogue(channels, group_channels, plane, cvt):
     return _gemm.Epilogue(col_index, row_index, cvt)
 
 
-# Loaders index with uint64 (all indices are in bounds and non-negative by then): Numba then
-# skips its negative-index fix-ups and the address arithmetic stays simple.
-
-
 def build_forward(geom: ConvGeom, tile, dtype):
-    CG, OG, H, W, PQ = geom.cg, geom.og, geom.h, geom.w, geom.p * geom.q
-    SH, SW, PH, PW, DH, DW = geom.sh, geom.sw, geom.ph, geom.pw, geom.dh, geom.dw
+    CG, OG, PQ = geom.cg, geom.og, geom.p * geom.q
     crs, npq, _ = _indexers(geom)
+    x_tap = _x_tap(geom, dtype)
     to32, from32 = _dtypes.to_f32(dtype), _dtypes.from_f32(dtype)
 
     @device_fn
@@ -147,21 +187,22 @@ def build_forward(geom: ConvGeom, tile, dtype):
     def load_x(X, g, k, n):
         c, r, s = crs(k)
         b, p, q = npq(n)
-        h = p * SH - PH + r * DH
-        w = q * SW - PW + s * DW
-        if 0 <= h < H and 0 <= w < W:
-            return to32(X[uint64(b), uint64(g * CG + c), uint64(h), uint64(w)])
-        return float32(0)
+        return x_tap(X, b, g * CG + c, p, q, r, s)
 
     fn = _gemm.build(tile, True, False, load_w, load_x, _nchw_epilogue(geom.o, OG, PQ, from32))
     return fn, _gemm.signature(_array(dtype, 2), _array(dtype, 4), _array(dtype, 1))
 
 
 def build_backward_data(geom: ConvGeom, tile, dtype):
-    CG, OG, P, Q = geom.cg, geom.og, geom.p, geom.q
-    SH, SW, PH, PW, DH, DW = geom.sh, geom.sw, geom.ph, geom.pw, geom.dh, geom.dw
+    CG, OG = geom.cg, geom.og
     crs, _, nhw = _indexers(geom)
     to32, from32 = _dtypes.to_f32(dtype), _dtypes.from_f32(dtype)
+
+    @device_fn
+    def read_dy(DY, _, c, b, p, q):
+        return to32(DY[uint64(b), uint64(c), uint64(p), uint64(q)])
+
+    dy_tap = _dy_tap(geom, read_dy)
 
     @device_fn
     def load_wt(Wt, g, m, k):  # W^T: row = input channel, k = (o, r, s)
@@ -172,14 +213,7 @@ def build_backward_data(geom: ConvGeom, tile, dtype):
     def load_dy(DY, g, k, n):
         o, r, s = crs(k)
         b, h, w = nhw(n)
-        hp = h + PH - r * DH
-        wq = w + PW - s * DW
-        if hp >= 0 and wq >= 0 and hp % SH == 0 and wq % SW == 0:
-            p = hp // SH
-            q = wq // SW
-            if p < P and q < Q:
-                return to32(DY[uint64(b), uint64(g * OG + o), uint64(p), uint64(q)])
-        return float32(0)
+        return dy_tap(DY, 0, g * OG + o, b, h, w, r, s)
 
     epilogue = _nchw_epilogue(geom.c, CG, geom.h * geom.w, from32)
     fn = _gemm.build(tile, True, False, load_wt, load_dy, epilogue)
@@ -187,9 +221,9 @@ def build_backward_data(geom: ConvGeom, tile, dtype):
 
 
 def build_backward_weight(geom: ConvGeom, tile, dtype, partial=False):
-    CG, OG, H, W = geom.cg, geom.og, geom.h, geom.w
-    SH, SW, PH, PW, DH, DW = geom.sh, geom.sw, geom.ph, geom.pw, geom.dh, geom.dw
+    CG, OG = geom.cg, geom.og
     crs, npq, _ = _indexers(geom)
+    x_tap = _x_tap(geom, dtype)
     to32 = _dtypes.to_f32(dtype)
 
     @device_fn
@@ -201,11 +235,7 @@ def build_backward_weight(geom: ConvGeom, tile, dtype, partial=False):
     def load_x(X, g, k, n):
         b, p, q = npq(k)
         c, r, s = crs(n)
-        h = p * SH - PH + r * DH
-        w = q * SW - PW + s * DW
-        if 0 <= h < H and 0 <= w < W:
-            return to32(X[uint64(b), uint64(g * CG + c), uint64(h), uint64(w)])
-        return float32(0)
+        return x_tap(X, b, g * CG + c, p, q, r, s)
 
     # The weight gradient (O, C/G, R, S) is the dense (G, O/G, C/G*R*S) GEMM output.
     epilogue = _gemm.PARTIALS if partial else _gemm.dense(dtype)
@@ -235,65 +265,49 @@ def _launch(kind, geom, tile, a, b, c, dims, stream, splits=1, partial=False):
     kern[grid, tile.threads, stream](_dtypes.raw(a), _dtypes.raw(b), _dtypes.raw(c), *dims)
 
 
-def _check(x, w, algo):
+def _prepare(kind, a, b, shape, out, layer, algo, pool):
+    """The checks and set-up every pass shares: operands ``a``, ``b`` on the device with one
+    float dtype, the geometry (``shape`` is the x or w shape a backward pass is not given as
+    an operand; ``layer`` is (stride, padding, dilation, groups)), dy's shape (``a`` in the
+    backward passes) and the output, allocated when ``out`` is None.
+
+    Returns (geom, a, b, out)."""
     if algo not in ("implicit", "im2col"):
         raise ValueError(f"unknown conv algorithm {algo!r}")
-    x, w = as_device(x), as_device(w)
-    _dtypes.check_float(x.dtype)
-    if np.dtype(x.dtype) != np.dtype(w.dtype):
+    a, b = as_device(a), as_device(b)
+    _dtypes.check_float(a.dtype)
+    if np.dtype(a.dtype) != np.dtype(b.dtype):
         raise TypeError("conv2d operands must share a dtype")
-    return x, w
-
-
-def conv2d_forward(
-    x,
-    w,
-    out=None,
-    stride=1,
-    padding=0,
-    dilation=1,
-    groups=1,
-    stream=0,
-    algo="implicit",
-    tile=None,
-    pool=None,
-):
-    """``y = conv2d(x, w)``: x (N, C, H, W), w (O, C/groups, R, S) -> y (N, O, P, Q)."""
-    x, w = _check(x, w, algo)
-    geom = ConvGeom.make(x.shape, w.shape, stride, padding, dilation, groups)
-    nb = x.shape[0]
+    x_shape, w_shape = {"forward": (a.shape, b.shape), "backward_data": (shape, b.shape),
+                        "backward_weight": (b.shape, shape)}[kind]
+    geom = ConvGeom.make(x_shape, w_shape, *layer)
+    y_shape = (x_shape[0], geom.o, geom.p, geom.q)
+    if kind != "forward" and tuple(a.shape) != y_shape:
+        raise ValueError(f"expected shape {y_shape}, got {tuple(a.shape)}")
     if out is None:
-        out = alloc((nb, geom.o, geom.p, geom.q), x.dtype, pool)
-    out = as_device(out)
+        out_shape = {"forward": y_shape, "backward_data": x_shape, "backward_weight": w_shape}
+        out = alloc(tuple(out_shape[kind]), a.dtype, pool)
+    return geom, a, b, as_device(out)
+
+
+def conv2d_forward(x, w, out=None, stride=1, padding=0, dilation=1, groups=1, stream=0,
+                   algo="implicit", tile=None, pool=None):
+    """``y = conv2d(x, w)``: x (N, C, H, W), w (O, C/groups, R, S) -> y (N, O, P, Q)."""
+    layer = (stride, padding, dilation, groups)
+    geom, x, w, out = _prepare("forward", x, w, None, out, layer, algo, pool)
     if algo == "im2col":
         return _im2col_forward(geom, x, w, out, stream, pool)
-    m, n, k = geom.og, nb * geom.p * geom.q, geom.cg * geom.r * geom.s
+    m, n, k = geom.og, x.shape[0] * geom.p * geom.q, geom.cg * geom.r * geom.s
     tile = tile or _gemm.pick_tile(m, n, geom.groups)
     _launch("forward", geom, tile, w.reshape(geom.o, k), x, out.reshape(-1), (m, n, k, k), stream)
     return out
 
 
-def conv2d_backward_data(
-    dy,
-    w,
-    x_shape,
-    out=None,
-    stride=1,
-    padding=0,
-    dilation=1,
-    groups=1,
-    stream=0,
-    algo="implicit",
-    tile=None,
-    pool=None,
-):
+def conv2d_backward_data(dy, w, x_shape, out=None, stride=1, padding=0, dilation=1, groups=1,
+                         stream=0, algo="implicit", tile=None, pool=None):
     """``dx`` of shape ``x_shape`` from dy (N, O, P, Q) and w (O, C/groups, R, S)."""
-    dy, w = _check(dy, w, algo)
-    geom = ConvGeom.make(x_shape, w.shape, stride, padding, dilation, groups)
-    _expect(dy, (x_shape[0], geom.o, geom.p, geom.q))
-    if out is None:
-        out = alloc(tuple(x_shape), dy.dtype, pool)
-    out = as_device(out)
+    layer = (stride, padding, dilation, groups)
+    geom, dy, w, out = _prepare("backward_data", dy, w, x_shape, out, layer, algo, pool)
     if algo == "im2col":
         return _im2col_backward_data(geom, dy, w, out, stream, pool)
     m, n, k = geom.cg, x_shape[0] * geom.h * geom.w, geom.og * geom.r * geom.s
@@ -302,28 +316,11 @@ def conv2d_backward_data(
     return out
 
 
-def conv2d_backward_weight(
-    dy,
-    x,
-    w_shape,
-    out=None,
-    stride=1,
-    padding=0,
-    dilation=1,
-    groups=1,
-    stream=0,
-    algo="implicit",
-    tile=None,
-    splits=None,
-    pool=None,
-):
+def conv2d_backward_weight(dy, x, w_shape, out=None, stride=1, padding=0, dilation=1, groups=1,
+                           stream=0, algo="implicit", tile=None, splits=None, pool=None):
     """``dw`` of shape ``w_shape`` from dy (N, O, P, Q) and x (N, C, H, W)."""
-    dy, x = _check(dy, x, algo)
-    geom = ConvGeom.make(x.shape, w_shape, stride, padding, dilation, groups)
-    _expect(dy, (x.shape[0], geom.o, geom.p, geom.q))
-    if out is None:
-        out = alloc(tuple(w_shape), x.dtype, pool)
-    out = as_device(out)
+    layer = (stride, padding, dilation, groups)
+    geom, dy, x, out = _prepare("backward_weight", dy, x, w_shape, out, layer, algo, pool)
     if algo == "im2col":
         return _im2col_backward_weight(geom, dy, x, out, stream, pool)
     m, n, k = geom.og, geom.cg * geom.r * geom.s, x.shape[0] * geom.p * geom.q
@@ -343,11 +340,6 @@ def conv2d_backward_weight(
     return out
 
 
-def _expect(arr, shape):
-    if tuple(arr.shape) != tuple(shape):
-        raise ValueError(f"expected shape {tuple(shape)}, got {tuple(arr.shape)}")
-
-
 # --- explicit im2col fallback -------------------------------------------------------------
 # Columns are laid out (G, C/G*R*S, N*P*Q) so that each group is one matmul batch entry.
 
@@ -355,10 +347,16 @@ def _expect(arr, shape):
 def build_fallback(geom: ConvGeom, dtype):
     """(pyfunc, signature) of the im2col, col2im and swap01 kernels."""
     CG, R, S, H, W, P, Q = geom.cg, geom.r, geom.s, geom.h, geom.w, geom.p, geom.q
-    SH, SW, PH, PW, DH, DW = geom.sh, geom.sw, geom.ph, geom.pw, geom.dh, geom.dw
     K = CG * R * S
     crs, npq, _ = _indexers(geom)
+    x_tap = _x_tap(geom, dtype)
     to32, from32 = _dtypes.to_f32(dtype), _dtypes.from_f32(dtype)
+
+    @device_fn
+    def read_cols(cols, g, k, b, p, q):
+        return to32(cols[g, k, (b * P + p) * Q + q])
+
+    dy_tap = _dy_tap(geom, read_cols)
 
     def im2col(X, cols):
         """cols[g, k, n] = x gathered for output pixel n and filter tap k (0 in the padding)."""
@@ -369,12 +367,7 @@ def build_fallback(geom: ConvGeom, dtype):
             g = i // (cols.shape[2] * K)
             c, r, s = crs(k)
             b, p, q = npq(n)
-            h = p * SH - PH + r * DH
-            w = q * SW - PW + s * DW
-            v = float32(0)
-            if 0 <= h < H and 0 <= w < W:
-                v = to32(X[b, g * CG + c, h, w])
-            cols[g, k, n] = from32(v)
+            cols[g, k, n] = from32(x_tap(X, b, g * CG + c, p, q, r, s))
             i += cuda.gridsize(1)
 
     def col2im(cols, DX):
@@ -391,13 +384,7 @@ def build_fallback(geom: ConvGeom, dtype):
             acc = float32(0)
             for r in range(R):
                 for s in range(S):
-                    hp = h + PH - r * DH
-                    wq = w + PW - s * DW
-                    if hp >= 0 and wq >= 0 and hp % SH == 0 and wq % SW == 0:
-                        p = hp // SH
-                        q = wq // SW
-                        if p < P and q < Q:
-                            acc += to32(cols[g, (c * R + r) * S + s, (b * P + p) * Q + q])
+                    acc += dy_tap(cols, g, (c * R + r) * S + s, b, h, w, r, s)
             DX[b, cidx, h, w] = from32(acc)
             i += cuda.gridsize(1)
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import math
+from typing import NamedTuple
 
 import numpy as np
 from numba import cuda, float32, int32, types
@@ -41,43 +42,78 @@ def _arr(dtype, ndim=4):
     return types.Array(_dtypes.storage_type(dtype), ndim, "C")
 
 
+class _WindowFns(NamedTuple):
+    window: object  # output (p, q) -> its window [h0, h1) x [w0, w1), clipped to the input
+    covering: object  # input (h, w) -> the outputs [p0, p1) x [q0, q1) whose windows hold it
+    at_window: object  # (i, Z, S) -> (n, c, a, b) of Z's flat element i, then window(a, b)
+    at_covering: object  # (i, Z, S) -> (n, c, a, b) of Z's flat element i, then covering
+
+
 @functools.cache
 def _window_fns(geom):
-    """Device helpers: output (p, q) -> clipped window; input (h, w) -> covering outputs."""
+    """Device helpers (``_WindowFns``). Every pooling kernel is a grid-stride loop over the
+    elements of its result Z, each reducing a rectangle of its source S; ``shape`` is the
+    (N, C, H, W) shape a rectangle is clipped to."""
     KH, KW, SH, SW, PH, PW = geom
 
-    def window(p, q, H, W):
+    @device_fn
+    def window(p, q, shape):
         h0, w0 = p * SH - PH, q * SW - PW
-        return max(h0, 0), min(h0 + KH, H), max(w0, 0), min(w0 + KW, W)
+        return max(h0, 0), min(h0 + KH, shape[2]), max(w0, 0), min(w0 + KW, shape[3])
 
-    def covering(h, w, P, Q):
-        """Output rows/cols [p0, p1) x [q0, q1) whose windows contain input pixel (h, w)."""
+    @device_fn
+    def covering(h, w, shape):
         p0 = max(0, (h + PH - KH) // SH + 1)
         q0 = max(0, (w + PW - KW) // SW + 1)
-        return p0, min(P, (h + PH) // SH + 1), q0, min(Q, (w + PW) // SW + 1)
+        return p0, min(shape[2], (h + PH) // SH + 1), q0, min(shape[3], (w + PW) // SW + 1)
 
-    return device_fn(window), device_fn(covering)
+    def at(rect):
+        @device_fn
+        def locate(i, Z, S):
+            n, c, a, b = _coords(i, Z.shape)
+            a0, a1, b0, b1 = rect(a, b, S.shape)
+            return n, c, a, b, a0, a1, b0, b1
+
+        return locate
+
+    return _WindowFns(window, covering, at(window), at(covering))
+
+
+@functools.cache
+def _divisor(geom, count_include_pad):
+    """Device helper: average pooling's divisor for a clipped window (h0, h1, w0, w1)."""
+    KH, KW = geom[0], geom[1]
+
+    @device_fn
+    def divisor(h0, h1, w0, w1):
+        return float32(KH * KW if count_include_pad else (h1 - h0) * (w1 - w0))
+
+    return divisor
 
 
 @device_fn
-def _flat(i, shape):
-    """Split flat index i over an (N, C, H, W) shape -> (n * C + c, h, w)."""
+def _coords(i, shape):
+    """Split flat index i over an (N, C, H, W) shape -> (n, c, h, w)."""
     b = i % shape[3]
     a = (i // shape[3]) % shape[2]
-    return i // (shape[2] * shape[3]), a, b
+    nc = i // (shape[2] * shape[3])
+    return nc // shape[1], nc % shape[1], a, b
 
 
-def build_max_forward(geom, dtype):
-    window, _ = _window_fns(geom)
+def _max_kernels(geom, dtype):
+    """Max pooling's forward kernel, which records each window's argmax in IDX, and its
+    backward, where each input pixel sums the outputs whose argmax it is: (pyfunc,
+    signature) pairs."""
+    fns = _window_fns(geom)
+    at_window, at_covering = fns.at_window, fns.at_covering
     to32, cvt = _dtypes.to_f32(dtype), _dtypes.from_f32(dtype)
+    a4, idx4 = _arr(dtype), types.Array(int32, 4, "C")
 
     def max_pool(X, Y, IDX):
         i = cuda.grid(1)
-        H, W = X.shape[2], X.shape[3]
+        W = X.shape[3]
         while i < Y.size:
-            nc, p, q = _flat(i, Y.shape)
-            n, c = nc // Y.shape[1], nc % Y.shape[1]
-            h0, h1, w0, w1 = window(p, q, H, W)
+            n, c, p, q, h0, h1, w0, w1 = at_window(i, Y, X)
             best, arg = float32(-math.inf), int32(-1)
             for h in range(h0, h1):
                 for w in range(w0, w1):
@@ -88,20 +124,11 @@ def build_max_forward(geom, dtype):
             IDX[n, c, p, q] = arg
             i += cuda.gridsize(1)
 
-    return max_pool, types.void(_arr(dtype), _arr(dtype), types.Array(int32, 4, "C"))
-
-
-def build_max_backward(geom, dtype):
-    _, covering = _window_fns(geom)
-    to32, cvt = _dtypes.to_f32(dtype), _dtypes.from_f32(dtype)
-
     def max_pool_backward(DY, IDX, DX):
         i = cuda.grid(1)
-        P, Q, W = DY.shape[2], DY.shape[3], DX.shape[3]
+        W = DX.shape[3]
         while i < DX.size:
-            nc, h, w = _flat(i, DX.shape)
-            n, c = nc // DX.shape[1], nc % DX.shape[1]
-            p0, p1, q0, q1 = covering(h, w, P, Q)
+            n, c, h, w, p0, p1, q0, q1 = at_covering(i, DX, DY)
             me = h * W + w
             acc = float32(0)
             for p in range(p0, p1):
@@ -111,54 +138,52 @@ def build_max_backward(geom, dtype):
             DX[n, c, h, w] = cvt(acc)
             i += cuda.gridsize(1)
 
-    return max_pool_backward, types.void(_arr(dtype), types.Array(int32, 4, "C"), _arr(dtype))
+    return (max_pool, types.void(a4, a4, idx4)), (max_pool_backward, types.void(a4, idx4, a4))
 
 
-def build_avg_forward(geom, dtype, count_include_pad):
-    window, _ = _window_fns(geom)
-    KH, KW = geom[0], geom[1]
+def build_max_forward(geom, dtype):
+    return _max_kernels(geom, dtype)[0]
+
+
+def build_max_backward(geom, dtype):
+    return _max_kernels(geom, dtype)[1]
+
+
+def _build_avg(geom, dtype, count_include_pad, adjoint):
+    """Average pooling (``adjoint`` False: S = X, Z = Y) or its adjoint, the backward pass
+    (S = DY, Z = DX): each element of Z sums S over a rectangle, the window of an output
+    pixel or the outputs covering an input pixel. The forward pass divides the window's sum
+    once; the adjoint divides each output's term by that output's divisor. ``adjoint`` is
+    a compile-time constant."""
+    fns = _window_fns(geom)
+    window, locate = fns.window, fns.at_covering if adjoint else fns.at_window
+    divisor = _divisor(geom, count_include_pad)
     to32, cvt = _dtypes.to_f32(dtype), _dtypes.from_f32(dtype)
 
-    def avg_pool(X, Y):
+    def avg_pool(S, Z):
         i = cuda.grid(1)
-        H, W = X.shape[2], X.shape[3]
-        while i < Y.size:
-            nc, p, q = _flat(i, Y.shape)
-            n, c = nc // Y.shape[1], nc % Y.shape[1]
-            h0, h1, w0, w1 = window(p, q, H, W)
+        while i < Z.size:
+            n, c, a, b, a0, a1, b0, b1 = locate(i, Z, S)
             acc = float32(0)
-            for h in range(h0, h1):
-                for w in range(w0, w1):
-                    acc += to32(X[n, c, h, w])
-            count = KH * KW if count_include_pad else (h1 - h0) * (w1 - w0)
-            Y[n, c, p, q] = cvt(acc / float32(count))
+            for u in range(a0, a1):
+                for v in range(b0, b1):
+                    if adjoint:
+                        h0, h1, w0, w1 = window(u, v, Z.shape)
+                        acc += to32(S[n, c, u, v]) / divisor(h0, h1, w0, w1)
+                    else:
+                        acc += to32(S[n, c, u, v])
+            Z[n, c, a, b] = cvt(acc if adjoint else acc / divisor(a0, a1, b0, b1))
             i += cuda.gridsize(1)
 
     return avg_pool, types.void(_arr(dtype), _arr(dtype))
 
 
+def build_avg_forward(geom, dtype, count_include_pad):
+    return _build_avg(geom, dtype, count_include_pad, False)
+
+
 def build_avg_backward(geom, dtype, count_include_pad):
-    window, covering = _window_fns(geom)
-    KH, KW = geom[0], geom[1]
-    to32, cvt = _dtypes.to_f32(dtype), _dtypes.from_f32(dtype)
-
-    def avg_pool_backward(DY, DX):
-        i = cuda.grid(1)
-        P, Q, H, W = DY.shape[2], DY.shape[3], DX.shape[2], DX.shape[3]
-        while i < DX.size:
-            nc, h, w = _flat(i, DX.shape)
-            n, c = nc // DX.shape[1], nc % DX.shape[1]
-            p0, p1, q0, q1 = covering(h, w, P, Q)
-            acc = float32(0)
-            for p in range(p0, p1):
-                for q in range(q0, q1):
-                    h0, h1, w0, w1 = window(p, q, H, W)
-                    count = KH * KW if count_include_pad else (h1 - h0) * (w1 - w0)
-                    acc += to32(DY[n, c, p, q]) / float32(count)
-            DX[n, c, h, w] = cvt(acc)
-            i += cuda.gridsize(1)
-
-    return avg_pool_backward, types.void(_arr(dtype), _arr(dtype))
+    return _build_avg(geom, dtype, count_include_pad, True)
 
 
 _BUILDERS = {

@@ -46,99 +46,104 @@ def _select(xf, base, H, W, h0, w0, KH, KW, lowest):
     return best
 
 
-@njit(nogil=True)
-def max_pool(t, T, x, out, KH, KW, sh, sw, plh, plw, lowest):
-    B, H, W = x.shape
-    OH, OW = out.shape[1], out.shape[2]
-    xf = x.reshape(-1)
-    of = out.reshape(-1)
-    for b in range(t * B // T, (t + 1) * B // T):
-        for oh in range(OH):
-            h0 = oh * sh - plh
-            ka, kb = max(0, -h0), min(KH, H - h0)
-            for ow in range(OW):
-                w0 = ow * sw - plw
-                la, lb = max(0, -w0), min(KW, W - w0)
-                m = lowest
-                for kh in range(ka, kb):
-                    row = _U((b * H + h0 + kh) * W + w0)
-                    for kw in range(_U(la), _U(lb)):
-                        v = xf[row + kw]
-                        if v > m or v != v:
-                            m = v
-                of[_U((b * OH + oh) * OW + ow)] = m
+def _folding(fold):
+    """A pooling kernel ``(t, T, x, out, KH, KW, sh, sw, plh, plw, init)`` folding
+    ``acc = fold(acc, tap)`` from ``init`` over each window's in-bounds taps in row-major
+    order: one window walk for every reduction (``fold`` is inlined into it)."""
+
+    @njit(nogil=True)
+    def pool(t, T, x, out, KH, KW, sh, sw, plh, plw, init):
+        (B, H, W), (OH, OW) = x.shape, out.shape[1:]
+        xf, of = x.reshape(-1), out.reshape(-1)
+        for b in range(t * B // T, (t + 1) * B // T):
+            for oh in range(OH):
+                h0 = oh * sh - plh
+                ka, kb = max(0, -h0), min(KH, H - h0)
+                for ow in range(OW):
+                    w0 = ow * sw - plw
+                    la, lb = max(0, -w0), min(KW, W - w0)
+                    acc = init
+                    for kh in range(ka, kb):
+                        row = _U((b * H + h0 + kh) * W + w0)
+                        for kw in range(_U(la), _U(lb)):
+                            acc = fold(acc, xf[row + kw])
+                    of[_U((b * OH + oh) * OW + ow)] = acc
+
+    return pool
+
+
+@njit
+def _max(m, v):
+    return v if v > m or v != v else m
+
+
+@njit
+def _add(acc, v):
+    return acc + v
+
+
+max_pool = _folding(_max)   # init: the dtype's lowest value
+sum_pool = _folding(_add)   # init: 0; sums in the input dtype, as the eager impl
+
+
+@njit
+def _quad(xf, i0, i1, j):
+    """The 2x2 window at column ``j`` of the row pair starting at flat ``i0``, ``i1``."""
+    return xf[i0 + j], xf[i0 + j + _U(1)], xf[i1 + j], xf[i1 + j + _U(1)]
 
 
 @njit(nogil=True)
 def max_pool_2x2(t, T, x, out):
     """The common case: 2x2 windows, stride 2, no padding."""
-    B, H, W = x.shape
-    OH, OW = out.shape[1], out.shape[2]
-    xf = x.reshape(-1)
-    of = out.reshape(-1)
+    (B, H, W), (OH, OW) = x.shape, out.shape[1:]
+    xf, of = x.reshape(-1), out.reshape(-1)
     for b in range(t * B // T, (t + 1) * B // T):
         for oh in range(OH):
             i0 = _U((b * H + 2 * oh) * W)
-            i1 = i0 + _U(W)
             o = _U((b * OH + oh) * OW)
             for ow in range(_U(OW)):
-                j = ow + ow
-                a, c = xf[i0 + j], xf[i0 + j + _U(1)]
+                a, c, d, e = _quad(xf, i0, i0 + _U(W), ow + ow)
                 m = a if (a > c or a != a) else c
-                d, e = xf[i1 + j], xf[i1 + j + _U(1)]
                 m2 = d if (d > e or d != d) else e
                 of[o + ow] = m if (m > m2 or m != m) else m2
 
 
-@njit(nogil=True)
-def sum_pool(t, T, x, out, KH, KW, sh, sw, plh, plw, zero):
-    """Sums in row-major tap order, in the input dtype (as the eager impl)."""
-    B, H, W = x.shape
-    OH, OW = out.shape[1], out.shape[2]
-    xf = x.reshape(-1)
-    of = out.reshape(-1)
-    for b in range(t * B // T, (t + 1) * B // T):
-        for oh in range(OH):
-            h0 = oh * sh - plh
-            ka, kb = max(0, -h0), min(KH, H - h0)
-            for ow in range(OW):
-                w0 = ow * sw - plw
-                la, lb = max(0, -w0), min(KW, W - w0)
-                acc = zero
-                for kh in range(ka, kb):
-                    row = _U((b * H + h0 + kh) * W + w0)
-                    for kw in range(_U(la), _U(lb)):
-                        acc += xf[row + kw]
-                of[_U((b * OH + oh) * OW + ow)] = acc
+def _through_selection(scatter):
+    """select_and_scatter_add (``scatter``: ``a`` (B, OH, OW) added at each window's
+    selected tap of x (B, H, W) into out (B, H, W)) or select_and_gather_add (out
+    (B, OH, OW) = ``a`` (B, H, W) at each window's selected tap): one window walk for both
+    (``scatter`` is a compile-time constant)."""
+
+    @njit(nogil=True)
+    def kernel(t, T, a, x, out, KH, KW, sh, sw, plh, plw, lowest, zero):
+        (B, H, W), (OH, OW) = x.shape, (a if scatter else out).shape[1:]
+        xf, af, of = x.reshape(-1), a.reshape(-1), out.reshape(-1)
+        for b in range(t * B // T, (t + 1) * B // T):
+            base = b * H * W
+            if scatter:
+                for k in range(_U(H * W)):
+                    of[_U(base) + k] = zero
+            for oh in range(OH):
+                for ow in range(OW):
+                    i = _select(xf, base, H, W, oh * sh - plh, ow * sw - plw, KH, KW, lowest)
+                    o = _U((b * OH + oh) * OW + ow)
+                    if scatter:
+                        if i >= 0:
+                            of[_U(i)] += af[o]
+                    else:
+                        of[o] = af[_U(i)] if i >= 0 else zero
+
+    return kernel
 
 
-@njit(nogil=True)
-def scatter_max(t, T, src, x, out, KH, KW, sh, sw, plh, plw, lowest, zero):
-    """select_and_scatter_add: src (B, OH, OW) added at each window's selected tap of x
-    (B, H, W) into out (B, H, W)."""
-    B, H, W = x.shape
-    OH, OW = src.shape[1], src.shape[2]
-    xf = x.reshape(-1)
-    of = out.reshape(-1)
-    sf = src.reshape(-1)
-    for b in range(t * B // T, (t + 1) * B // T):
-        base = b * H * W
-        for k in range(_U(H * W)):
-            of[_U(base) + k] = zero
-        for oh in range(OH):
-            for ow in range(OW):
-                i = _select(xf, base, H, W, oh * sh - plh, ow * sw - plw, KH, KW, lowest)
-                if i >= 0:
-                    of[_U(i)] += sf[_U((b * OH + oh) * OW + ow)]
+scatter_max = _through_selection(True)
+gather_max = _through_selection(False)
 
 
 @njit(nogil=True)
 def scatter_max_2x2(t, T, src, x, out, zero):
-    B, H, W = x.shape
-    OH, OW = src.shape[1], src.shape[2]
-    xf = x.reshape(-1)
-    of = out.reshape(-1)
-    sf = src.reshape(-1)
+    (B, H, W), (OH, OW) = x.shape, src.shape[1:]
+    xf, sf, of = x.reshape(-1), src.reshape(-1), out.reshape(-1)
     for b in range(t * B // T, (t + 1) * B // T):
         for oh in range(OH):
             i0 = _U((b * H + 2 * oh) * W)
@@ -146,8 +151,7 @@ def scatter_max_2x2(t, T, src, x, out, zero):
             s = _U((b * OH + oh) * OW)
             for ow in range(_U(OW)):
                 j = ow + ow
-                a, c = xf[i0 + j], xf[i0 + j + _U(1)]
-                d, e = xf[i1 + j], xf[i1 + j + _U(1)]
+                a, c, d, e = _quad(xf, i0, i1, j)
                 v = sf[s + ow]
                 if (a == a) & (c == c) & (d == d) & (e == e) & (v - v == 0):
                     # no NaN in the window, a finite cotangent: branch-free masks (the
@@ -178,20 +182,3 @@ def scatter_max_2x2(t, T, src, x, out, zero):
                 of[i1 + _U(W - 1)] = zero
         for k in range(_U(2 * OH * W), _U(H * W)):   # nor a last odd row
             of[_U(b * H * W) + k] = zero
-
-
-@njit(nogil=True)
-def gather_max(t, T, tan, x, out, KH, KW, sh, sw, plh, plw, lowest, zero):
-    """select_and_gather_add: out (B, OH, OW) = tan (B, H, W) at each window's selected
-    tap."""
-    B, H, W = x.shape
-    OH, OW = out.shape[1], out.shape[2]
-    xf = x.reshape(-1)
-    tf = tan.reshape(-1)
-    of = out.reshape(-1)
-    for b in range(t * B // T, (t + 1) * B // T):
-        base = b * H * W
-        for oh in range(OH):
-            for ow in range(OW):
-                i = _select(xf, base, H, W, oh * sh - plh, ow * sw - plw, KH, KW, lowest)
-                of[_U((b * OH + oh) * OW + ow)] = tf[_U(i)] if i >= 0 else zero

@@ -165,90 +165,53 @@ def _lowest(dt):
     return dt.type(-np.inf) if dt.kind == "f" else dt.type(np.iinfo(dt).min)
 
 
-def reduce_window_max(eqn):
-    x = eqn.inputs[0].aval
-    out = eqn.outputs[0].aval
+_2X2 = (2, 2, 2, 2, 0, 0)   # 2x2 windows, stride 2, no padding: the specialised kernels
+
+
+def _pool_kernel(eqn, grid, label, general, special=None):
+    """The Op running a ``pool_kernels`` kernel on the eqn's operands (the pooled input x
+    last) then its output, or None when none applies (the eager impl runs). ``general`` is
+    for any window, ``special`` (if given) for ``_2X2``: each is (kernel name, names of its
+    trailing scalars). ``grid`` is the aval shaped like the window grid (B x OH x OW); the
+    other arrays are shaped like x."""
+    x = eqn.inputs[-1].aval
     geo = _pool_geometry(eqn, x)
-    if geo is None or not _pool_dtype_ok(x.dtype):
+    if geo is None or not _pool_dtype_ok(x.dtype) or any(v.aval.dtype != x.dtype
+                                                         for v in eqn.inputs):
         return None
-    B, H, W, KH, KW, sh, sw, plh, plw = geo
-    OH, OW = (out.shape[-2], out.shape[-1]) if x.ndim > 1 else (1, out.shape[0])
+    B, H, W, *window = geo
+    OH, OW = (grid.shape[-2], grid.shape[-1]) if x.ndim > 1 else (1, grid.shape[0])
+    *ins, out = [(B, OH, OW) if v.aval.shape == grid.shape else (B, H, W)
+                 for v in (*eqn.inputs, *eqn.outputs)]
+    # the 2x2 kernels take no window constants (part of the Shares key, so of the cached code)
+    (name, scalars), consts = ((special, ()) if special and tuple(window) == _2X2
+                               else (general, window))
+    values = [{"lowest": _lowest(x.dtype), "zero": x.dtype.type(0)}[s] for s in scalars]
     from .parallel import Shares
-    lowest = _lowest(x.dtype)
-    if (KH, KW, sh, sw, plh, plw) == (2, 2, 2, 2, 0, 0):
-        kernel = Shares("pool_kernels", "max_pool_2x2", x.dtype, (3, 3))
+    kernel = Shares("pool_kernels", name, x.dtype, (3,) * (len(ins) + 1), consts, len(values))
 
-        def fn(x, out):
-            kernel(np.ascontiguousarray(x).reshape(B, H, W), out.reshape(B, OH, OW))
-    else:
-        kernel = Shares("pool_kernels", "max_pool", x.dtype, (3, 3),
-                        (KH, KW, sh, sw, plh, plw), 1)
+    def fn(*arrays):
+        # inputs made contiguous; the output buffer is written in place
+        kernel(*[np.ascontiguousarray(a).reshape(s) for a, s in zip(arrays, ins)],
+               arrays[-1].reshape(out), *values)
 
-        def fn(x, out):
-            kernel(np.ascontiguousarray(x).reshape(B, H, W), out.reshape(B, OH, OW), lowest)
+    return Op(fn, label)
 
-    return Op(fn, "max pool kernel")
+
+def reduce_window_max(eqn):
+    return _pool_kernel(eqn, eqn.outputs[0].aval, "max pool kernel",
+                        ("max_pool", ("lowest",)), ("max_pool_2x2", ()))
 
 
 def reduce_window_sum(eqn):
-    x = eqn.inputs[0].aval
-    out = eqn.outputs[0].aval
-    geo = _pool_geometry(eqn, x)
-    if geo is None or not _pool_dtype_ok(x.dtype):
-        return None
-    B, H, W, KH, KW, sh, sw, plh, plw = geo
-    OH, OW = (out.shape[-2], out.shape[-1]) if x.ndim > 1 else (1, out.shape[0])
-    from .parallel import Shares
-    zero = x.dtype.type(0)
-    kernel = Shares("pool_kernels", "sum_pool", x.dtype, (3, 3), (KH, KW, sh, sw, plh, plw), 1)
-
-    def fn(x, out):
-        kernel(np.ascontiguousarray(x).reshape(B, H, W), out.reshape(B, OH, OW), zero)
-
-    return Op(fn, "sum pool kernel")
+    return _pool_kernel(eqn, eqn.outputs[0].aval, "sum pool kernel", ("sum_pool", ("zero",)))
 
 
 def select_and_scatter_add(eqn):
-    src, x = (v.aval for v in eqn.inputs)
-    geo = _pool_geometry(eqn, x)
-    if geo is None or not _pool_dtype_ok(x.dtype) or src.dtype != x.dtype:
-        return None
-    B, H, W, KH, KW, sh, sw, plh, plw = geo
-    OH, OW = (src.shape[-2], src.shape[-1]) if x.ndim > 1 else (1, src.shape[0])
-    from .parallel import Shares
-    lowest, zero = _lowest(x.dtype), x.dtype.type(0)
-    if (KH, KW, sh, sw, plh, plw) == (2, 2, 2, 2, 0, 0):
-        kernel = Shares("pool_kernels", "scatter_max_2x2", x.dtype, (3, 3, 3), (), 1)
-
-        def fn(s, x, out):
-            kernel(np.ascontiguousarray(s).reshape(B, OH, OW),
-                   np.ascontiguousarray(x).reshape(B, H, W), out.reshape(B, H, W), zero)
-    else:
-        kernel = Shares("pool_kernels", "scatter_max", x.dtype, (3, 3, 3),
-                        (KH, KW, sh, sw, plh, plw), 2)
-
-        def fn(s, x, out):
-            kernel(np.ascontiguousarray(s).reshape(B, OH, OW),
-                   np.ascontiguousarray(x).reshape(B, H, W), out.reshape(B, H, W), lowest, zero)
-
-    return Op(fn, "max pool gradient kernel")
+    return _pool_kernel(eqn, eqn.inputs[0].aval, "max pool gradient kernel",
+                        ("scatter_max", ("lowest", "zero")), ("scatter_max_2x2", ("zero",)))
 
 
 def select_and_gather_add(eqn):
-    t, x = (v.aval for v in eqn.inputs)
-    out = eqn.outputs[0].aval
-    geo = _pool_geometry(eqn, x)
-    if geo is None or not _pool_dtype_ok(x.dtype) or t.dtype != x.dtype:
-        return None
-    B, H, W, KH, KW, sh, sw, plh, plw = geo
-    OH, OW = (out.shape[-2], out.shape[-1]) if x.ndim > 1 else (1, out.shape[0])
-    from .parallel import Shares
-    lowest, zero = _lowest(x.dtype), x.dtype.type(0)
-    kernel = Shares("pool_kernels", "gather_max", x.dtype, (3, 3, 3),
-                    (KH, KW, sh, sw, plh, plw), 2)
-
-    def fn(t, x, out):
-        kernel(np.ascontiguousarray(t).reshape(B, H, W),
-               np.ascontiguousarray(x).reshape(B, H, W), out.reshape(B, OH, OW), lowest, zero)
-
-    return Op(fn, "max pool tangent kernel")
+    return _pool_kernel(eqn, eqn.outputs[0].aval, "max pool tangent kernel",
+                        ("gather_max", ("lowest", "zero")))
