@@ -464,3 +464,152 @@ def test_cross_entropy_matches_numpy(smoothing, weighted, ignore):
                            weight=ft.asarray(w.astype(np.float32)) if weighted else None,
                            ignore_index=ignore, label_smoothing=smoothing)
     close(mean, per.sum() / w_t.sum())
+
+
+# ------------------------------------------------------------------------------ argument checks
+# PyTorch raises for these; funtorch raises a ValueError naming the op, the values and the fix.
+
+def test_class_index_out_of_range_raises_when_concrete():
+    x = ft.ones((3, 4))
+    with pytest.raises(ValueError, match=r"cross_entropy: target 7 .*4 classes"):
+        F.cross_entropy(x, ft.tensor([0, 1, 7]))
+    with pytest.raises(IndexError, match=r"nll_loss: target -2 .*4 classes"):   # PyTorch's type
+        F.nll_loss(x, ft.tensor([0, 1, -2]))
+    with pytest.raises(ValueError, match=r"target 4 "):
+        F.cross_entropy(x, ft.tensor([0, 1, 4]), label_smoothing=0.1)
+    with pytest.raises(ValueError, match=r"target 5 .*dim 0"):
+        F.cross_entropy(ft.ones(4), ft.tensor(5))
+    # ignore_index entries may lie outside [0, C)
+    close(F.nll_loss(x, ft.tensor([0, 1, -100])), -1.0)
+    close(F.cross_entropy(x, ft.tensor([0, 9, 1]), ignore_index=9), np.log(4.0))
+    # concrete under grad and vmap too
+    with pytest.raises(ValueError, match="out of bounds"):
+        ft.grad(lambda a: F.cross_entropy(a, ft.tensor([0, 1, 7])))(x)
+    with pytest.raises(ValueError, match="out of bounds"):
+        ft.vmap(F.cross_entropy)(x, ft.tensor([0, 1, 7]))
+
+
+def test_class_index_out_of_range_under_jit_follows_jax():
+    """Traced labels are unknown when tracing: no error; the bad label picks no class."""
+    x = ft.asarray(rand(3, 4))
+    per = F.cross_entropy(x, ft.tensor([0, 1, 2]), reduction="none")
+    out = ft.jit(lambda a, t: F.cross_entropy(a, t, reduction="none"))(x, ft.tensor([0, 1, 7]))
+    close(out, np.concatenate([np.asarray(per)[:2], [0.0]]))
+
+
+def test_loss_class_weight_shape():
+    with pytest.raises(ValueError, match=r"cross_entropy: weight .*\(4,\), got shape \(3,\)"):
+        F.cross_entropy(ft.ones((3, 4)), ft.tensor([0, 1, 2]), weight=ft.ones(3))
+    with pytest.raises(ValueError, match=r"nll_loss: weight"):
+        F.nll_loss(ft.ones((3, 4)), ft.tensor([0, 1, 2]), weight=ft.ones(5))
+    with pytest.raises(ValueError, match=r"cross_entropy: weight"):
+        F.cross_entropy(ft.ones((3, 4)), ft.ones((3, 4)) / 4, weight=ft.ones(5))
+
+
+def test_one_hot_checks_class_values(torch):
+    with pytest.raises(ValueError, match=r"one_hot: class values must be smaller than "
+                                         r"num_classes=3, got 5"):
+        F.one_hot(ft.tensor([0, 5]), 3)
+    with pytest.raises(IndexError, match="non-negative, got -1"):
+        F.one_hot(ft.tensor([0, -1]), 3)
+    with pytest.raises(ValueError, match="non-negative"):
+        F.one_hot(ft.tensor([0, -1]))
+    with pytest.raises(ValueError, match="empty"):
+        F.one_hot(ft.zeros((0,), ft.int64))
+    with pytest.raises(ValueError, match="num_classes must be non-negative"):
+        F.one_hot(ft.tensor([0]), -2)
+    with pytest.raises(ValueError, match="num_classes=0"):
+        F.one_hot(ft.tensor([0]), 0)
+    assert F.one_hot(ft.zeros((0,), ft.int64), 3).shape == (0, 3)
+    t = np.array([[0, 2], [1, 1]])
+    close(F.one_hot(ft.asarray(t)), torch.nn.functional.one_hot(torch.tensor(t)).numpy())
+    with pytest.raises(ValueError, match="smaller than num_classes"):
+        ft.vmap(lambda a: F.one_hot(a, 3))(ft.tensor([0, 5]))
+    with pytest.raises(ft.ConcretizationTypeError, match="num_classes="):
+        ft.vmap(F.one_hot)(ft.tensor([0, 2]))
+    # under jit the values are unknown: an all-zero row, as jax.nn.one_hot
+    close(ft.jit(lambda a: F.one_hot(a, 3))(ft.tensor([0, 5])), [[1, 0, 0], [0, 0, 0]])
+
+
+@pytest.mark.parametrize("x,w,kw,sizes", [
+    ((1, 1, 2, 2), (2, 1, 3, 3), {}, r"\(2 x 2\)\. Kernel size: \(3 x 3\)"),
+    ((1, 1, 4, 4), (2, 1, 3, 3), {"dilation": 2}, r"\(4 x 4\)\. Kernel size.*: \(5 x 5\)"),
+    ((1, 1, 3, 9), (2, 1, 5, 3), {"padding": (0, 1)}, r"\(3 x 11\)\. Kernel size: \(5 x 3\)"),
+    ((1, 2), (2, 1, 3), {}, r"\(2\)\. Kernel size: \(3\)"),
+])
+def test_conv_kernel_larger_than_padded_input(x, w, kw, sizes):
+    conv = F.conv1d if len(w) == 3 else F.conv2d
+    with pytest.raises(ValueError, match=conv.__name__ + r": calculated padded input size per "
+                                         r"channel: " + sizes):
+        conv(ft.ones(x), ft.ones(w), **kw)
+    # padding that makes room is fine
+    pad = (w[-1] - 1) * kw.get("dilation", 1)
+    assert conv(ft.ones(x), ft.ones(w), padding=pad, dilation=kw.get("dilation", 1)).size > 0
+
+
+def test_conv_argument_checks():
+    x, w = ft.ones((1, 2, 5, 5)), ft.ones((4, 1, 3, 3))
+    for kw, msg in [({"stride": 0}, "stride must be positive"),
+                    ({"dilation": (1, 0)}, "dilation must be positive"),
+                    ({"padding": -1}, "padding must be non-negative"),
+                    ({"groups": 0}, "groups must be a positive int"),
+                    ({"bias": ft.ones(3)}, r"bias to be 1-D with 4 elements"),]:
+        with pytest.raises(ValueError, match=msg):
+            F.conv2d(x, w, **({"groups": 2} | kw))
+    with pytest.raises(ValueError, match="not divisible by groups=2"):
+        F.conv2d(x, ft.ones((3, 1, 3, 3)), groups=2)
+
+
+def test_pool_argument_checks():
+    x = ft.ones((1, 1, 4, 4))
+    with pytest.raises(ValueError, match="avg_pool2d: stride must be positive"):
+        F.avg_pool2d(x, 2, 0)
+    with pytest.raises(ValueError, match="max_pool2d: kernel_size must be positive"):
+        F.max_pool2d(x, 0)
+    with pytest.raises(ValueError, match="padding must be non-negative"):
+        F.avg_pool2d(x, 2, padding=-1)
+
+
+def test_linear_shape_checks(torch):
+    x = ft.asarray(rand(2, 3))
+    with pytest.raises(ValueError, match=r"linear: bias of shape \(5,\) .*\(2, 4\)"):
+        F.linear(x, ft.ones((4, 3)), ft.ones(5))
+    with pytest.raises(ValueError, match=r"linear: .*weight \(1, 4, 3\)"):
+        F.linear(x, ft.ones((1, 4, 3)))
+    with pytest.raises(ValueError, match=r"linear: .*input \(\)"):
+        F.linear(ft.ones(()), ft.ones((4, 1)))
+    # a 1-D weight is a dot product, as in PyTorch
+    w = rand(3)
+    close(F.linear(x, ft.asarray(w)), torch.nn.functional.linear(tt(torch, x), tt(torch, w)))
+
+
+def test_norm_parameter_shape_checks():
+    with pytest.raises(ValueError, match=r"layer_norm: expected weight .*\(3,\), got \(4,\)"):
+        F.layer_norm(ft.ones((2, 3)), (3,), ft.ones(4))
+    with pytest.raises(ValueError, match=r"layer_norm: expected bias"):
+        F.layer_norm(ft.ones((2, 3)), (3,), None, ft.ones(1))
+    x = ft.ones((2, 3, 4))
+    with pytest.raises(ValueError, match="batch_norm: running_mean should contain 3 elements"):
+        F.batch_norm(x, ft.zeros(2), ft.ones(3))
+    with pytest.raises(ValueError, match="batch_norm: weight should contain 3 elements"):
+        F.batch_norm(x, ft.zeros(3), ft.ones(3), ft.ones(4))
+    with pytest.raises(ValueError, match="batch_norm: running_var"):
+        F.batch_norm(x, ft.zeros(3), ft.ones(2), training=True)
+
+
+def test_embedding_checks():
+    w = ft.asarray(rand(4, 2))
+    with pytest.raises(IndexError, match=r"embedding: index 5 is out of range .*\[0, 3\]"):
+        F.embedding(ft.tensor([0, 5]), w)
+    with pytest.raises(ValueError, match=r"embedding: index -1"):
+        F.embedding(ft.tensor([0, -1]), w)
+    with pytest.raises(ValueError, match="weight must be 2-D"):
+        F.embedding(ft.tensor([0, 1]), ft.ones(4))
+    with pytest.raises(ValueError, match="padding_idx -5"):
+        F.embedding(ft.tensor([0, 1]), w, padding_idx=-5)
+    close(F.embedding(ft.tensor([3]), w, padding_idx=-1), np.asarray(w)[3:])
+
+
+def test_bce_with_logits_target_shape():
+    with pytest.raises(ValueError, match=r"target size \(3,\) must be the same as input size"):
+        F.binary_cross_entropy_with_logits(ft.ones((2, 3)), ft.ones(3))

@@ -14,7 +14,9 @@ import numpy as np
 from .. import lax, random
 from .. import numpy as fnp
 from ..core import dtypes
+from ..core.array import to_numpy
 from ..core.errors import ConcretizationTypeError
+from ..core.trace import Tracer
 
 __all__ = [
     "relu", "leaky_relu", "gelu", "silu", "sigmoid", "tanh", "softmax", "log_softmax",
@@ -58,6 +60,34 @@ def _check_rank(name, x, ranks, layout):
         expected = " or ".join(f"{r}-D" for r in ranks)
         raise ValueError(f"funtorch.nn.functional.{name}: expected a {expected} input "
                          f"({layout}), got shape {tuple(x.shape)}")
+
+
+class IndexOutOfBoundsError(ValueError, IndexError):
+    """A concrete class index / embedding index outside its range. Both a ValueError and
+    an IndexError (what PyTorch raises), so either ``except`` catches it."""
+
+
+def _known_values(x):
+    """The numpy values of ``x`` when they are known now (eager arrays, or tracers of
+    grad/jvp and of vmap over concrete data), else None (traced under jit: unknown until
+    run). For elementwise range checks only: under vmap it is the whole batch."""
+    while isinstance(x, Tracer):
+        val = getattr(x, "val", None)           # BatchTracer: check every example at once
+        if val is not None and getattr(x, "batch_dim", None) is not None:
+            x = val
+            continue
+        try:
+            return np.asarray(x.to_concrete("a range check"))
+        except ConcretizationTypeError:
+            return None
+    return to_numpy(x)
+
+
+def _check_positive(name, arg, values, minimum=1):
+    if any(v < minimum for v in values):
+        what = "positive" if minimum == 1 else "non-negative"
+        raise ValueError(f"funtorch.nn.functional.{name}: {arg} must be {what}, got "
+                         f"{values if len(values) > 1 else values[0]}")
 
 
 def _reduce(name, loss, reduction):
@@ -130,18 +160,49 @@ def log_softmax(input, dim=None, *, axis=None, dtype=None):
 
 
 def one_hot(tensor, num_classes=-1):
-    """int64 one-hot along a new last axis; under jit pass ``num_classes`` explicitly."""
+    """int64 one-hot along a new last axis.
+
+    ``num_classes=-1`` (PyTorch's default) infers ``max + 1`` from the data, so it needs
+    concrete values: under jit or vmap pass ``num_classes`` explicitly. With known values
+    (eager) a label that is negative or ``>= num_classes`` raises, as in PyTorch; under jit
+    the values are unknown when tracing, so, as ``jax.nn.one_hot``, such a label gives an
+    all-zero row instead of an error.
+    """
     t = _arr(tensor)
     if not dtypes.is_int(t.dtype):
         raise TypeError(f"funtorch.nn.functional.one_hot: expected an integer tensor, got "
                         f"{t.dtype}")
+    if isinstance(num_classes, bool) or not isinstance(num_classes, (int, np.integer)):
+        raise TypeError(f"funtorch.nn.functional.one_hot: num_classes must be an int (or -1 "
+                        f"to infer it from the data), got {num_classes!r}")
+    num_classes = int(num_classes)
+    if num_classes < -1:
+        raise ValueError(f"funtorch.nn.functional.one_hot: num_classes must be non-negative, "
+                         f"or -1 to infer it from the data (max + 1), got {num_classes}")
     if num_classes == -1:
         try:
-            num_classes = int(fnp.max(t)) + 1
+            values = np.asarray(t.to_concrete("one_hot") if isinstance(t, Tracer)
+                                else to_numpy(t))
         except ConcretizationTypeError:
             raise ConcretizationTypeError(
                 t, "funtorch.nn.functional.one_hot with num_classes=-1 (it reads the data to "
-                "count the classes; pass num_classes= instead)") from None
+                "count the classes, unknown under jit or vmap; pass num_classes= instead)"
+            ) from None
+        if values.size == 0:
+            raise ValueError(f"funtorch.nn.functional.one_hot: cannot infer the number of "
+                             f"classes from an empty tensor of shape {tuple(t.shape)}; pass "
+                             f"num_classes=")
+        num_classes = max(int(values.max()) + 1, 0)
+    else:
+        values = _known_values(t)
+    if values is not None and values.size:
+        lo, hi = values.min(), values.max()
+        if lo < 0:
+            raise IndexOutOfBoundsError(f"funtorch.nn.functional.one_hot: class values must "
+                                        f"be non-negative, got {lo}")
+        if hi >= num_classes:
+            raise IndexOutOfBoundsError(f"funtorch.nn.functional.one_hot: class values must "
+                                        f"be smaller than num_classes={num_classes}, got {hi}")
     classes = lax.iota(t.dtype, num_classes)
     return fnp.astype(fnp.expand_dims(t, -1) == classes, dtypes.int64)
 
@@ -151,12 +212,28 @@ def one_hot(tensor, num_classes=-1):
 def linear(input, weight, bias=None):
     """x @ weight.T + bias, with PyTorch's [out_features, in_features] weight."""
     x, w = _arr(input), _arr(weight)
-    if x.shape[-1:] != w.shape[1:]:
+    if x.ndim == 0 or w.ndim not in (1, 2):
+        raise ValueError(f"funtorch.nn.functional.linear: expected an input of rank >= 1 and "
+                         f"a 2-D weight [out_features, in_features] (or 1-D [in_features]), "
+                         f"got input {tuple(x.shape)} and weight {tuple(w.shape)}")
+    if x.shape[-1] != w.shape[-1]:
         raise ValueError(f"funtorch.nn.functional.linear: input's last dimension "
                          f"{x.shape[-1:]} does not match weight [out_features, in_features] = "
                          f"{tuple(w.shape)}")
     y = fnp.matmul(x, fnp.transpose(w))
-    return y if bias is None else y + bias
+    if bias is None:
+        return y
+    b_shape = tuple(np.shape(bias))
+    try:
+        ok = np.broadcast_shapes(b_shape, tuple(y.shape)) == tuple(y.shape)
+    except ValueError:
+        ok = False
+    if not ok:
+        expected = (w.shape[0],) if w.ndim == 2 else ()
+        raise ValueError(f"funtorch.nn.functional.linear: bias of shape {b_shape} does not "
+                         f"broadcast to the output shape {tuple(y.shape)} (expected "
+                         f"[out_features] = {expected})")
+    return y + bias
 
 
 def _conv_padding(name, padding, kernel, dilation, stride):
@@ -189,13 +266,36 @@ def _conv(name, n, input, weight, bias, stride, padding, dilation, groups):
     unbatched = x.ndim == n + 1
     if unbatched:
         x = fnp.expand_dims(x, 0)
-    if x.shape[1] != w.shape[1] * groups or w.shape[0] % groups:
+    if isinstance(groups, bool) or not isinstance(groups, (int, np.integer)) or groups < 1:
+        raise ValueError(f"funtorch.nn.functional.{name}: groups must be a positive int, got "
+                         f"{groups!r}")
+    if w.shape[0] % groups:
+        raise ValueError(f"funtorch.nn.functional.{name}: out_channels {w.shape[0]} of weight "
+                         f"{tuple(w.shape)} is not divisible by groups={groups}")
+    if x.shape[1] != w.shape[1] * groups:
         raise ValueError(f"funtorch.nn.functional.{name}: input of shape {tuple(x.shape)} has "
                          f"{x.shape[1]} channels, but weight {tuple(w.shape)} with groups="
                          f"{groups} expects {w.shape[1] * groups}")
     stride = _tuple(name, "stride", stride, n)
     dilation = _tuple(name, "dilation", dilation, n)
+    _check_positive(name, "stride", stride)
+    _check_positive(name, "dilation", dilation)
+    if not isinstance(padding, str):
+        _check_positive(name, "padding", _tuple(name, "padding", padding, n), minimum=0)
     pads = _conv_padding(name, padding, w.shape[2:], dilation, stride)
+    padded = tuple(size + lo + hi for size, (lo, hi) in zip(x.shape[2:], pads))
+    kernel = tuple((k - 1) * d + 1 for k, d in zip(w.shape[2:], dilation))
+    if any(p < k for p, k in zip(padded, kernel)):
+        dil = f" (dilation {dilation})" if any(d != 1 for d in dilation) else ""
+        raise ValueError(f"funtorch.nn.functional.{name}: calculated padded input size per "
+                         f"channel: ({' x '.join(map(str, padded))}). Kernel size{dil}: "
+                         f"({' x '.join(map(str, kernel))}). Kernel size can't be greater than "
+                         f"the actual input size: pad the input (padding=) or use a smaller "
+                         f"kernel (input {tuple(x.shape)}, weight {tuple(w.shape)})")
+    if bias is not None and tuple(np.shape(bias)) != (w.shape[0],):
+        raise ValueError(f"funtorch.nn.functional.{name}: given weight of shape "
+                         f"{tuple(w.shape)}, expected bias to be 1-D with {w.shape[0]} "
+                         f"elements (out_channels), got shape {tuple(np.shape(bias))}")
     y = lax.conv_general_dilated(x, w, window_strides=stride, padding=pads,
                                  rhs_dilation=dilation, feature_group_count=groups)
     if bias is not None:
@@ -238,6 +338,9 @@ def _pool_args(name, input, kernel_size, stride, padding, dilation, ceil_mode):
     s = k if stride is None or stride == () else _tuple(name, "stride", stride, 2)
     p = _tuple(name, "padding", padding, 2)
     d = _tuple(name, "dilation", dilation, 2)
+    for arg, v in (("kernel_size", k), ("stride", s), ("dilation", d)):
+        _check_positive(name, arg, v)
+    _check_positive(name, "padding", p, minimum=0)
     geo = [_pool_geometry(name, x.shape[-2 + i], k[i], s[i], p[i], d[i], ceil_mode)
            for i in range(2)]
     return x, k, s, p, d, geo
@@ -249,8 +352,9 @@ def _window_padding(x, p, geo):
     return ((0, 0),) * (x.ndim - 2) + tuple((p[i], geo[i][1]) for i in range(2))
 
 
-def _dilated_max(x, k, s, d, pads, geo):
-    """Max pooling with dilated windows: the max over the k[0]*k[1] strided taps."""
+def _window_taps(x, k, s, d, pads, geo):
+    """The k[0]*k[1] taps of every window in row-major order, each shaped like the output:
+    strided slices of x padded with -inf."""
     xp = lax.pad(x, np.array(-np.inf, x.dtype), [(lo, hi, 0) for lo, hi in pads])
     lead = (0,) * (x.ndim - 2)
     taps = []
@@ -260,15 +364,42 @@ def _dilated_max(x, k, s, d, pads, geo):
             limit = xp.shape[:-2] + (start[-2] + (geo[0][0] - 1) * s[0] + 1,
                                      start[-1] + (geo[1][0] - 1) * s[1] + 1)
             taps.append(lax.slice(xp, start, limit, (1,) * len(lead) + s))
-    return fnp.max(fnp.stack(taps), axis=0)
+    return taps
+
+
+def _dilated_max(x, k, s, d, pads, geo):
+    """Max pooling with dilated windows: the max over the k[0]*k[1] strided taps."""
+    return fnp.max(fnp.stack(_window_taps(x, k, s, d, pads, geo)), axis=0)
+
+
+def _max_indices(x, k, s, p, d, pads, geo):
+    """PyTorch's max_pool2d indices (int64 ``h * W + w`` within each input plane), found the
+    way its CPU kernel finds them, so ties and NaNs pick the same tap: walk the window's
+    taps in row-major order from the first in-bounds one, taking a tap greater than the
+    running max or NaN (the first max, the last NaN). Padding taps are -inf: never taken.
+    Tap coordinates are static, so this is a fold of ``where``s over the taps."""
+    H, W = x.shape[-2:]
+    # (out, k) input row / column of every tap, and each window's first in-bounds one
+    h, w = (np.arange(geo[a][0])[:, None] * s[a] - p[a] + np.arange(k[a]) * d[a]
+            for a in range(2))
+    first = [c[np.arange(len(c)), np.argmax((c >= 0) & (c < n), axis=1)]
+             for c, n in ((h, H), (w, W))]
+    idx = first[0][:, None] * W + first[1]
+    taps = _window_taps(lax.stop_gradient(x), k, s, d, pads, geo)
+    best = fnp.full_like(taps[0], -np.inf)
+    for t, v in enumerate(taps):
+        take = fnp.logical_or(v > best, fnp.isnan(v))
+        best = fnp.where(take, v, best)
+        idx = fnp.where(take, h[:, t // k[1], None] * W + w[:, t % k[1]], idx)
+    return fnp.broadcast_to(idx, best.shape)
 
 
 def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False,
                return_indices=False):
-    """Max over HW windows; padding counts as -inf, so it is never the max."""
-    if return_indices:
-        raise NotImplementedError("funtorch.nn.functional.max_pool2d: return_indices=True is "
-                                  "not supported")
+    """Max over HW windows; padding counts as -inf, so it is never the max.
+
+    ``return_indices=True`` also returns PyTorch's int64 indices (see ``_max_indices``); the
+    values and their gradient are those of ``return_indices=False``."""
     x, k, s, p, d, geo = _pool_args("max_pool2d", input, kernel_size, stride, padding,
                                     dilation, ceil_mode)
     if not dtypes.is_float(x.dtype):
@@ -276,9 +407,13 @@ def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode
                         f"{x.dtype}")
     pads = _window_padding(x, p, geo)
     if d != (1, 1):
-        return _dilated_max(x, k, s, d, pads, geo)
-    lead = (1,) * (x.ndim - 2)
-    return lax.reduce_window_max(x, lead + k, lead + s, pads)
+        y = _dilated_max(x, k, s, d, pads, geo)
+    else:
+        lead = (1,) * (x.ndim - 2)
+        y = lax.reduce_window_max(x, lead + k, lead + s, pads)
+    if return_indices:
+        return y, _max_indices(x, k, s, p, d, pads, geo)
+    return y
 
 
 def _avg_divisor(size, k, s, p, out, count_include_pad):
@@ -342,6 +477,13 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
     _check_rank("batch_norm", x, (2, 3, 4, 5), "[N,C], [N,C,L], [N,C,H,W] or [N,C,D,H,W]")
     axes = (0,) + tuple(range(2, x.ndim))
     shape = (1, x.shape[1]) + (1,) * (x.ndim - 2)
+    for arg, v in (("running_mean", running_mean), ("running_var", running_var),
+                   ("weight", weight), ("bias", bias)):
+        if v is not None and int(np.prod(np.shape(v))) != x.shape[1]:
+            raise ValueError(f"funtorch.nn.functional.batch_norm: {arg} should contain "
+                             f"{x.shape[1]} elements (one per channel of input "
+                             f"{tuple(x.shape)}, channels along dim 1), got shape "
+                             f"{tuple(np.shape(v))}")
     if training:
         n = x.size // x.shape[1]
         if n <= 1:
@@ -375,6 +517,11 @@ def layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-5):
         raise ValueError(f"funtorch.nn.functional.layer_norm: normalized_shape "
                          f"{normalized_shape} does not match the trailing dimensions of input "
                          f"shape {tuple(x.shape)}")
+    for arg, v in (("weight", weight), ("bias", bias)):
+        if v is not None and tuple(np.shape(v)) != normalized_shape:
+            raise ValueError(f"funtorch.nn.functional.layer_norm: expected {arg} to have the "
+                             f"shape of normalized_shape {normalized_shape}, got "
+                             f"{tuple(np.shape(v))}")
     axes = tuple(range(x.ndim - n, x.ndim))
     mean = fnp.mean(x, axis=axes, keepdims=True)
     var = fnp.var(x, axis=axes, keepdims=True)
@@ -388,16 +535,36 @@ def layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-5):
 
 def embedding(input, weight, padding_idx=None):
     """Rows of ``weight`` [num_embeddings, dim] at the integer ``input``; the row at
-    ``padding_idx`` gets no gradient, as in PyTorch."""
+    ``padding_idx`` gets no gradient, as in PyTorch.
+
+    Indices outside ``[0, num_embeddings)`` raise a ValueError (also an IndexError, as in
+    PyTorch) when their values are known (eager, grad, vmap of concrete data). Under jit
+    they are unknown when tracing: nothing raises and they are clamped into range, as
+    ``jnp.take``'s default."""
     idx, w = _arr(input), _arr(weight)
     if not dtypes.is_int(idx.dtype):
         raise TypeError(f"funtorch.nn.functional.embedding: indices must be integers, got "
                         f"{idx.dtype}")
+    if w.ndim != 2:
+        raise ValueError(f"funtorch.nn.functional.embedding: weight must be 2-D "
+                         f"[num_embeddings, embedding_dim], got shape {tuple(w.shape)}")
+    num = w.shape[0]
+    if padding_idx is not None and not -num <= padding_idx < num:
+        raise ValueError(f"funtorch.nn.functional.embedding: padding_idx {padding_idx} must "
+                         f"be within num_embeddings: in [{-num}, {num})")
+    values = _known_values(idx)
+    if values is not None:
+        bad = values[(values < 0) | (values >= num)]
+        if bad.size:
+            raise IndexOutOfBoundsError(
+                f"funtorch.nn.functional.embedding: index {bad.flat[0]} is out of range for "
+                f"weight {tuple(w.shape)}: indices must be in [0, {num - 1}] (num_embeddings "
+                f"{num}; negative indices are not allowed, as in PyTorch)")
     out = fnp.take(w, idx, axis=0)
     if padding_idx is None:
         return out
     if padding_idx < 0:
-        padding_idx += w.shape[0]
+        padding_idx += num
     pad = fnp.expand_dims(idx == padding_idx, -1)
     return fnp.where(pad, lax.stop_gradient(out), out)
 
@@ -417,6 +584,15 @@ def _class_mask(name, input, target, ignore_index):
     if not dtypes.is_int(t.dtype):
         raise TypeError(f"funtorch.nn.functional.{name}: class-index targets must be integers, "
                         f"got {t.dtype} (probability targets must have the input's shape)")
+    values = _known_values(t)
+    if values is not None:
+        n = x.shape[cdim]
+        bad = values[(values != ignore_index) & ((values < 0) | (values >= n))]
+        if bad.size:
+            raise IndexOutOfBoundsError(
+                f"funtorch.nn.functional.{name}: target {bad.flat[0]} is out of bounds for "
+                f"{n} classes (input {tuple(x.shape)}, classes along dim {cdim}): class "
+                f"indices must be in [0, {n - 1}], or equal ignore_index={ignore_index}")
     valid = t != ignore_index
     tc = fnp.expand_dims(t, cdim)
     classes = fnp.reshape(lax.iota(t.dtype, x.shape[cdim]),
@@ -429,9 +605,16 @@ def _class_weight(weight, ndim, cdim):
     return fnp.reshape(_arr(weight), (-1,) + (1,) * (ndim - cdim - 1))
 
 
+def _check_class_weight(name, weight, n_classes):
+    if weight is not None and tuple(np.shape(weight)) != (n_classes,):
+        raise ValueError(f"funtorch.nn.functional.{name}: weight must have one entry per "
+                         f"class, shape ({n_classes},), got shape {tuple(np.shape(weight))}")
+
+
 def _nll_parts(name, logp, target, weight, ignore_index):
     """Per-element -w[t] * logp[t] and w[t] (0 where ignored), and the class geometry."""
     cdim, mask, valid = _class_mask(name, logp, target, ignore_index)
+    _check_class_weight(name, weight, logp.shape[cdim])
     zero = fnp.zeros_like(logp)
     picked = fnp.sum(fnp.where(mask, logp, zero), axis=cdim)
     if weight is None:
@@ -450,7 +633,14 @@ def _check_reduction(name, reduction):
 
 def nll_loss(input, target, weight=None, ignore_index=-100, reduction="mean"):
     """Negative log-likelihood of class indices under log-probabilities ``input``; 'mean'
-    divides by the total weight of the non-ignored targets, as in PyTorch."""
+    divides by the total weight of the non-ignored targets, as in PyTorch.
+
+    Class indices are checked when their values are known (eager, grad, vmap over concrete
+    data): one outside ``[0, C)`` that is not ``ignore_index`` raises a ValueError (also an
+    IndexError, what PyTorch raises). Under jit the values are unknown when tracing, so, as
+    in JAX, there is no error: such an index selects no class, its loss term is 0, and
+    without ``weight`` it still counts in the 'mean' denominator (with ``weight`` it has
+    weight 0)."""
     _check_reduction("nll_loss", reduction)
     loss, w_t, _, _ = _nll_parts("nll_loss", _arr(input), target, weight, ignore_index)
     if reduction == "mean":
@@ -465,6 +655,12 @@ def cross_entropy(input, target, weight=None, ignore_index=-100, reduction="mean
     ``target`` holds class indices (any int dtype; entries equal to ``ignore_index`` are
     skipped) or, with the input's shape, class probabilities. ``label_smoothing`` mixes the
     target with the uniform distribution, with PyTorch's normalisation under ``weight``.
+
+    Class indices outside ``[0, C)`` (other than ``ignore_index``) raise a ValueError (also an
+    IndexError, as in PyTorch) when their values are known: eagerly, under grad, or under
+    vmap of concrete data. Under jit they are unknown when tracing and, JAX-style, nothing
+    raises: such an index behaves as in ``nll_loss`` (no class picked; its term is 0, or only
+    the label-smoothing part).
     """
     _check_reduction("cross_entropy", reduction)
     if not 0.0 <= label_smoothing <= 1.0:
@@ -491,6 +687,7 @@ def _soft_cross_entropy(logp, t, weight, reduction, label_smoothing, cdim):
         raise ValueError(f"funtorch.nn.functional.cross_entropy: probability targets must have "
                          f"the input's shape {tuple(logp.shape)}, got {tuple(t.shape)}")
     n_classes = logp.shape[cdim]
+    _check_class_weight("cross_entropy", weight, n_classes)
     if label_smoothing > 0:
         t = t * (1 - label_smoothing) + label_smoothing / n_classes
     prod = logp * t
@@ -512,6 +709,10 @@ def binary_cross_entropy_with_logits(input, target, weight=None, reduction="mean
     """Sigmoid + binary cross-entropy in one stable expression; ``pos_weight`` scales the
     positive term, as in PyTorch."""
     x, t = _arr(input), _arr(target)
+    if tuple(t.shape) != tuple(x.shape):
+        raise ValueError(f"funtorch.nn.functional.binary_cross_entropy_with_logits: target "
+                         f"size {tuple(t.shape)} must be the same as input size "
+                         f"{tuple(x.shape)}")
     neg_log_sigmoid = fnp.log1p(fnp.exp(-fnp.abs(x))) + fnp.maximum(-x, 0.0)
     if pos_weight is None:
         loss = (1 - t) * x + neg_log_sigmoid
