@@ -82,9 +82,30 @@ def test_jvp_tangent_dtype_must_match_the_primal_kind():
     with pytest.raises(TypeError, match=r"jvp: a primal of dtype int64 .*needs a float0 "
                                         r"tangent.*got a tangent of dtype float64"):
         ft.jvp(lambda n: n * 2, (np.int64(2),), (np.float64(1.0),))
-    with pytest.raises(TypeError, match=r"jvp: a primal of dtype float64 .*floating-point "
+    with pytest.raises(TypeError, match=r"jvp: a primal of dtype float64 .*needs a float64 "
                                         r"tangent.*got a tangent of dtype float0"):
         ft.jvp(ft.sin, (X3,), (np.zeros(3, ft.float0),))
+
+
+def test_jvp_tangent_dtype_must_equal_the_float_primal_dtype():
+    # JAX: "primal and tangent arguments to jax.jvp do not match; dtypes must be equal"
+    with pytest.raises(TypeError) as ei:
+        ft.jvp(lambda a: a * a, (ft.ones(3),), (ft.ones(3, ft.float64),))
+    msg = str(ei.value)
+    assert "float32" in msg and "float64" in msg and "dtypes must be equal" in msg
+    assert ".astype(ft.float32)" in msg
+    with pytest.raises(TypeError, match=r"bfloat16 .*needs a bfloat16 tangent.*float16"):
+        ft.jvp(ft.sin, (ft.ones(2, ft.bfloat16),), (ft.ones(2, ft.float16),))
+    with pytest.raises(TypeError, match=r"int32 .*needs a float0 tangent.*int32"):
+        ft.jvp(lambda n: n * 2, (ft.ones(2, ft.int32),), (ft.ones(2, ft.int32),))
+    with pytest.raises(ValueError, match=r"jvp: primal shape \(3,\) and tangent shape \(2,\)"):
+        ft.jvp(lambda a: a, (ft.ones(3),), (ft.ones(2),))
+    # matching tangents, Python scalar tangents and float0 tangents are fine
+    _, t = ft.jvp(lambda a: a * a, (ft.ones(3, ft.float16),), (ft.ones(3, ft.float16),))
+    assert t.dtype == ft.float16
+    _, t = ft.jvp(lambda a: a * a, (ft.tensor(3.0),), (1.0,))
+    assert t.dtype == ft.float32 and float(t) == 6.0
+    ft.jvp(lambda n: n * 2, (ft.ones(2, ft.int32),), (np.zeros(2, ft.float0),))
 
 
 def test_vjp_float_output_needs_a_float_cotangent():
@@ -308,6 +329,14 @@ def test_vmap_in_axes_out_of_range_and_malformed():
         ft.vmap(lambda a: a, in_axes=2)(np.ones((3, 4)))
     msg = str(ei.value)
     assert "in_axes=2" in msg and "rank 2" in msg
+    assert "'a'" in msg and "[-2, 2)" in msg and "None" in msg   # the argument and the fix
+    with pytest.raises(ValueError, match=r"in_axes=1 .*argument 1 \('y'\).*rank 1"):
+        ft.vmap(lambda x, y: x, in_axes=(0, 1))(np.ones((3, 4)), np.ones(3))
+    with pytest.raises(ValueError, match=r"in_axes=3 .*'p'\) leaf 0.*\[-2, 2\)"):
+        ft.vmap(lambda p: p["a"], in_axes=({"a": 3, "b": 0},))({"a": np.ones((3, 4)),
+                                                                "b": np.ones(3)})
+    with pytest.raises(TypeError, match=r"in_axes entries must be ints or None, got 1.5"):
+        ft.vmap(lambda a: a, in_axes=(1.5,))(X3)
     with pytest.raises(ValueError, match="rank 2"):
         ft.vmap(lambda a: a, in_axes=-3)(np.ones((3, 4)))
     with pytest.raises(ValueError, match="rank 0"):

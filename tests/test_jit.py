@@ -203,6 +203,85 @@ def test_jit_constant_output_and_unused_input():
           np.full(3, 2.0))
 
 
+@pytest.mark.parametrize("dtype,scalar", [
+    (ft.float32, 2), (ft.float16, 2.0), (ft.bfloat16, 2.0), (ft.int32, 2), (ft.uint8, 2),
+    (ft.int64, 2.0), (ft.float32, True)])
+def test_jit_python_scalar_arguments_are_weakly_typed(dtype, scalar):
+    x = ft.ones(3, dtype)
+    want = (x * scalar).dtype   # eager: a Python scalar never widens the array
+    assert ft.jit(lambda a, s: a * s)(x, scalar).dtype == want
+    assert ft.jit(lambda a, s: s + a)(x, scalar).dtype == want
+    # weakness survives arithmetic on weak values (JAX's weak-type propagation)
+    assert ft.jit(lambda a, s: a * (s + 1))(x, scalar).dtype == (x * (scalar + 1)).dtype
+    assert ft.jit(lambda a, s: a - (-s) * 2)(x, scalar).dtype == want
+    # and through a nested jit, vmap, grad and the control-flow primitives
+    assert ft.jit(lambda a, s: ft.jit(lambda b, t: b * t)(a, s))(x, scalar).dtype == want
+    assert ft.jit(lambda a, s: ft.vmap(lambda b: b * s)(a))(x, scalar).dtype == want
+    assert ft.jit(lambda a, s: ft.cond(True, lambda: a * s, lambda: s * a))(x, scalar).dtype \
+        == want
+
+
+def test_jit_weak_scalar_values_and_standalone_dtypes():
+    x = ft.ones(3, ft.float16)
+    close(ft.jit(lambda a, s: a * (s * 0.5))(x, 3), np.full(3, 1.5))
+    assert ft.jit(lambda a, s: a * (s * 0.5))(x, 3).dtype == ft.float16
+    # alone, a Python scalar argument has the default dtype of its kind
+    assert ft.jit(lambda s: s * 2)(2).dtype == ft.int64
+    assert ft.jit(lambda s: s * 2)(2.0).dtype == ft.float32
+    assert ft.jit(lambda s: s)(True).dtype == ft.bool_
+    # an explicit cast, numpy scalars and arrays made inside the function are strong
+    assert ft.jit(lambda a, s: a * s.astype(ft.float16))(ft.ones(3), 2).dtype == ft.float32
+    assert ft.jit(lambda a, s: a * s)(ft.ones(3, ft.float16), np.float32(2)).dtype == ft.float32
+    assert ft.jit(lambda a, s: a + ft.zeros(3) * s)(x, 2.0).dtype == ft.float32
+    # the graph records the promotion once, where the weak value meets the array
+    g = str(ft.make_graph(lambda a, s: a * s)(ft.ones(3), 2))
+    assert "f32[3]" in g and "f64" not in g
+    # a weak carry of a loop takes the body's dtype, as a Python scalar init does
+    out = ft.jit(lambda s: ft.scan(lambda c, y: (c + y * s, c), s, ft.ones(2, ft.float16)))(2.0)
+    assert out[0].dtype == ft.float16
+    assert ft.jit(lambda s: ft.fori_loop(0, 3, lambda i, c: c + x[0], s))(1.0).dtype == \
+        ft.float16
+
+
+def test_jit_weak_and_strong_calls_do_not_share_a_trace():
+    c = Counter(lambda a, s: a * s)
+    f = ft.jit(c)
+    x = ft.ones(3)
+    assert f(x, 2).dtype == ft.float32
+    assert f(x, ft.tensor(2)).dtype == ft.float64        # an int64 array is strong
+    assert f(x, 2).dtype == ft.float32
+    assert f(x, 3).dtype == ft.float32
+    assert f(x, ft.tensor(3)).dtype == ft.float64        # ... also via the fast path
+    assert c.n == 2 and f.cache_size == 2
+    close(f(x, 5), np.full(3, 5.0))
+
+
+def test_jit_static_argnums_and_argnames_by_position_or_keyword():
+    f = ft.jit(lambda a, n=1: a * n if n > 1 else a, static_argnums=(1,))
+    close(f(X3, n=3), 3 * X3)               # static_argnums, passed by keyword
+    close(f(X3, 3), 3 * X3)
+    close(f(X3), X3)                        # the default
+    assert f.static_argnames == ("n",)
+    g = ft.jit(lambda a, n=1: a * n if n > 1 else a, static_argnames="n")
+    close(g(X3, 2), 2 * X3)                 # static_argnames, passed by position
+    assert g.static_argnums == (1,)
+    h = ft.jit(lambda a, *, k: a * k if k > 1 else a, static_argnames="k")
+    close(h(X3, k=4), 4 * X3)               # keyword-only: no position to map
+
+
+def test_jit_all_arguments_donated():
+    close(ft.jit(lambda a: a + 1, donate_argnums=0)(ft.ones(3)), np.full(3, 2.0))
+    close(ft.jit(lambda a, b: a * b, donate_argnums=(0, 1))(ft.ones(3), ft.ones(3) * 2),
+          np.full(3, 2.0))
+    x = ft.ones(3)   # the same buffer donated twice is copied, not aliased
+    close(ft.jit(lambda a, b: a + b, donate_argnums=(0, 1))(x, x), np.full(3, 2.0))
+    p = {"w": ft.ones((2, 2)), "b": [ft.zeros(2), ft.ones(2)]}
+    out = ft.jit(lambda p: ft.tree.map(lambda v: v * 2 + 1, p), donate_argnums=0)(p)
+    tree_close(out, {"w": np.full((2, 2), 3.0), "b": [np.ones(2), np.full(2, 3.0)]})
+    close(ft.jit(lambda p: p["w"].sum(), donate_argnums=0)(
+        {"w": ft.ones((2, 2)), "b": [ft.zeros(2)]}), 4.0)
+
+
 # --------------------------------------------------------------------------- the IR
 
 def _check_graph(closed):

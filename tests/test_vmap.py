@@ -58,6 +58,26 @@ def test_vmap_out_axes_variants():
         ft.vmap(lambda a: a, out_axes=None)(A)
 
 
+@pytest.mark.parametrize("out_axes", [3, 2, -3, 10])
+def test_vmap_out_axes_out_of_range_is_an_error(out_axes):
+    with pytest.raises(ValueError) as ei:
+        ft.vmap(lambda x: x, out_axes=out_axes)(ft.ones((3, 2)))
+    msg = str(ei.value)
+    assert f"out_axes={out_axes}" in msg and "rank 2" in msg and "[-2, 2)" in msg
+
+
+def test_vmap_out_axes_range_per_output_and_unbatched_outputs():
+    A = rng(17).normal(size=(3, 2))
+    close(ft.vmap(lambda a: a, out_axes=-2)(A), A)
+    close(ft.vmap(lambda a: ft.ones(2), out_axes=1)(A), np.ones((2, 3)))  # broadcast output
+    with pytest.raises(ValueError, match=r"out_axes=2 .*output 1.*rank 2"):
+        ft.vmap(lambda a: (ft.sum(a), a), out_axes=(0, 2))(A)
+    with pytest.raises(ValueError, match=r"out_axes=2 .*rank 2"):
+        ft.vmap(lambda a: ft.ones(2), out_axes=2)(A)
+    with pytest.raises(TypeError, match=r"out_axes entries must be ints or None"):
+        ft.vmap(lambda a: a, out_axes="0")(A)
+
+
 def test_vmap_axis_size_without_batched_input():
     out = ft.vmap(lambda c: c * 2.0, in_axes=None, axis_size=4)(np.array([1.0, 2.0]))
     close(out, np.tile([2.0, 4.0], (4, 1)))

@@ -8,12 +8,18 @@ from . import dtypes
 
 
 class ShapedArray:
-    __slots__ = ("shape", "dtype")
+    """``weak_type`` marks a value that came from a Python scalar (a jit argument, or
+    computed only from such values): like a Python scalar, it takes the dtype of the
+    strongly typed array it meets (JAX's weak types). It does not enter ``==``: it
+    matters only while Python code runs on tracers, never to a graph's types."""
+
+    __slots__ = ("shape", "dtype", "weak_type")
     array_abstraction_level = 1
 
-    def __init__(self, shape, dtype):
+    def __init__(self, shape, dtype, weak_type=False):
         self.shape = tuple(int(d) for d in shape)
         self.dtype = np.dtype(dtype)
+        self.weak_type = weak_type
 
     @property
     def ndim(self):
@@ -36,7 +42,8 @@ class ShapedArray:
     __str__ = str_short
 
     def __repr__(self):
-        return f"ShapedArray({self.shape}, {self.dtype})"
+        weak = ", weak_type=True" if self.weak_type else ""
+        return f"ShapedArray({self.shape}, {self.dtype}{weak})"
 
     def update(self, shape=None, dtype=None):
         return ShapedArray(self.shape if shape is None else shape,

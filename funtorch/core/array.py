@@ -13,6 +13,7 @@ class Array(ArrayMethods):
     """An immutable n-d array on a device (numpy storage on the CPU)."""
 
     __slots__ = ("_value", "_device", "__weakref__")
+    weak_type = False   # concrete arrays are strongly typed (only tracers may be weak)
 
     def __init__(self, value, device: str = "cpu"):
         if device == "cpu" and not isinstance(value, np.ndarray):

@@ -93,9 +93,14 @@ def _promote2(a: np.dtype, b: np.dtype) -> np.dtype:
 
 
 def result_type(*args) -> np.dtype:
-    """Promote the dtypes of ``args``; Python scalars are weak (JAX semantics)."""
-    strong = [_dtype_of(a) for a in args if not is_weak(a)]
-    weak = [a for a in args if is_weak(a)]
+    """Promote the dtypes of ``args``; Python scalars are weak (JAX semantics), and so
+    are traced values marked ``weak_type`` (Python scalars passed to ``jit``)."""
+    strong, weak = [], []
+    for a in args:
+        if is_weak(a) or getattr(a, "weak_type", False):
+            weak.append(a)
+        else:
+            strong.append(_dtype_of(a))
     if strong:
         out = strong[0]
         for d in strong[1:]:
@@ -126,11 +131,14 @@ def scalar_kind(x) -> str:
         return "f"
     if isinstance(x, complex):
         raise TypeError("funtorch: complex numbers are not supported")
+    if getattr(x, "weak_type", False):   # a weakly typed traced value
+        return kind(x.dtype)
     raise TypeError(f"funtorch: {type(x).__name__} is not a scalar")
 
 
 def is_weak(x) -> bool:
-    """Python scalars (not numpy scalars) are weakly typed."""
+    """Python scalars (not numpy scalars) are weakly typed. (Traced values may be weak
+    too, see ``ShapedArray.weak_type``; ``result_type`` honours both.)"""
     return isinstance(x, (bool, int, float, complex)) and not isinstance(x, np.generic)
 
 

@@ -142,6 +142,11 @@ class Tracer(ArrayMethods):
     def dtype(self):
         return self.aval.dtype
 
+    @property
+    def weak_type(self):
+        """Whether this value is weakly typed (from a Python scalar; see ShapedArray)."""
+        return self.aval.weak_type
+
     def full_lower(self):
         return self
 
@@ -264,6 +269,9 @@ def _eval_primitive(prim, args, params):
         elif t is Array:
             from ..backends import eager_impl
             return eager_impl(a._device, prim, args, params)
+        elif dtypes.is_weak(a):
+            # the dtype ``get_aval`` gives it (float -> float32), as a traced call would
+            vals.append(np.asarray(a, dtypes.canonical_python_dtype(a)))
         else:
             vals.append(np.asarray(a))
     impl = impl_rules.get(prim)

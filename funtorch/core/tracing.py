@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import tree as tree_util
+from . import dtypes
 from .abstract import ShapedArray
 from .array import Array
 from .graph import ClosedGraph, Eqn, Graph, Literal, Var
@@ -36,6 +37,7 @@ class GraphBuilder:
         self.const_tracers = {}   # id(value) -> tracer
         self.const_vals = {}      # var -> value
         self.tracers = []         # keep alive so ids stay unique
+        self.neutral = set()      # ids of tracers of numpy/Python constants (weak typing)
 
     def new_tracer(self, trace, aval, origin=None):
         t = GraphTracer(trace, aval, origin)
@@ -106,8 +108,12 @@ class GraphTrace(Trace):
     def get_or_make_const_tracer(self, val):
         t = self.builder.const_tracers.get(id(val))
         if t is None:
-            t = self.builder.new_tracer(self, ShapedArray(*_shape_dtype(val)), "a constant")
+            weak = isinstance(val, Tracer) and val.aval.weak_type
+            t = self.builder.new_tracer(self, ShapedArray(*_shape_dtype(val), weak),
+                                        "a constant")
             self.builder.add_const(t, val)
+            if not isinstance(val, (Array, Tracer)):
+                self.builder.neutral.add(id(t))
         return t
 
     pure = lift = get_or_make_const_tracer
@@ -116,11 +122,39 @@ class GraphTrace(Trace):
         avals_in = [t.aval for t in tracers]
         avals_out = abstract_eval(prim, avals_in, params)
         origin = _joint_origin(tracers)
+        status = _weak_status(self.builder.neutral, prim, tracers, avals_out)
+        if status == "weak":
+            avals_out = [ShapedArray(a.shape, a.dtype, True) for a in avals_out]
         out_tracers = [self.builder.new_tracer(self, a, origin) for a in avals_out]
+        if status == "neutral":
+            self.builder.neutral.update(id(t) for t in out_tracers)
         inputs = [self.builder.getvar(t) for t in tracers]
         outvars = [self.builder.add_var(t) for t in out_tracers]
         self.builder.eqns.append(Eqn(prim, inputs, outvars, params))
         return out_tracers
+
+
+def _weak_status(neutral, prim, tracers, avals_out):
+    """JAX's weak-type rule, as far as staging sees it: an op on weakly typed values
+    (Python scalars passed to jit) and numpy/Python constants (what the numpy layer makes
+    of Python scalars) gives a weakly typed value when it keeps their dtype, or when it
+    is the promotion of a weak value to a default dtype (int + 2.5). An op on constants
+    alone gives a "neutral" value (a constant in waiting); anything else is strong."""
+    if prim.multiple_results or not tracers:
+        return None
+    weak_dtype = None
+    for t in tracers:
+        if t.aval.weak_type:
+            weak_dtype = t.aval.dtype
+        elif id(t) not in neutral:
+            return None
+    if weak_dtype is None:
+        return "neutral"
+    d = avals_out[0].dtype
+    if d == weak_dtype or (prim.name == "convert_element_type" and d in (
+            dtypes.default_float, dtypes.default_int, dtypes.bool_)):
+        return "weak"
+    return None
 
 
 def _joint_origin(tracers):
@@ -163,6 +197,15 @@ def trace_to_graph(f, in_avals, origins=None, closed=False):
     return graph, consts
 
 
+def weak_aval(x):
+    """The abstract value of a function argument: a Python scalar is weakly typed (JAX's
+    rule for arguments of jit and make_jaxpr), so ``f32_array * s`` stays float32."""
+    a = get_aval(x)
+    if dtypes.is_weak(x):
+        return ShapedArray(a.shape, a.dtype, True)
+    return a
+
+
 def make_graph(f, *, static_argnums=()):
     """``ft.make_graph(f)(*args)``: the IR of ``f`` at these arguments, printable."""
     static_argnums = (static_argnums,) if isinstance(static_argnums, int) else tuple(
@@ -171,7 +214,7 @@ def make_graph(f, *, static_argnums=()):
     def wrapped(*args, **kwargs):
         dyn = [a for i, a in enumerate(args) if i not in static_argnums]
         flat, treedef = tree_util.flatten((dyn, kwargs))
-        avals = [get_aval(x) for x in flat]
+        avals = [weak_aval(x) for x in flat]
         out_tree = []
 
         def flat_fun(*xs):

@@ -93,17 +93,20 @@ def jvp(fun, primals, tangents, has_aux=False):
         ap, at = get_aval(p), get_aval(t)
         if ap.shape != at.shape:
             raise ValueError(f"funtorch.jvp: primal shape {ap.shape} and tangent shape "
-                             f"{at.shape} differ")
+                             f"{at.shape} differ; each tangent must have its primal's shape "
+                             "(and dtype)")
         if dtypes.is_weak(t) and dtypes.is_float(ap.dtype):
             continue   # a Python scalar tangent takes the primal's dtype
-        if dtypes.is_float(ap.dtype) != dtypes.is_float(at.dtype) or (
-                not dtypes.is_float(ap.dtype) and at.dtype != dtypes.float0):
-            want = ("a floating-point tangent" if dtypes.is_float(ap.dtype) else
-                    "a float0 tangent, e.g. np.zeros(shape, ft.float0)")
-            raise TypeError(f"funtorch.jvp: a primal of dtype {ap.dtype} (shape {ap.shape}) "
-                            f"needs {want}, got a tangent of dtype "
-                            f"{'float0' if at.dtype == dtypes.float0 else at.dtype}. Integer and "
-                            "boolean values have float0 tangents, as in JAX.")
+        want = ap.dtype if dtypes.is_float(ap.dtype) else dtypes.float0
+        if at.dtype != want:
+            # JAX's rule: a tangent has exactly its primal's dtype (float0 for int/bool)
+            fix = (f"cast the tangent with .astype(ft.{want})" if dtypes.is_float(ap.dtype)
+                   else "pass np.zeros(shape, ft.float0)")
+            raise TypeError(
+                f"funtorch.jvp: a primal of dtype {ap.dtype} (shape {ap.shape}) needs a "
+                f"{_dtype_name(want)} tangent, got a tangent of dtype {_dtype_name(at.dtype)}. "
+                "Primal and tangent dtypes must be equal, or in case of an int/bool primal "
+                "the tangent dtype must be float0 (as in JAX); " + fix)
     flat_p = [_asarray(p) for p in flat_p]
     flat_t = [(_asarray(np.asarray(t, get_aval(p).dtype)) if dtypes.is_weak(t) else
                _asarray(t)) if _is_float(p) else Zero.from_value(p)
@@ -116,6 +119,10 @@ def jvp(fun, primals, tangents, has_aux=False):
     if has_aux:
         return out[0], tout[0], out[1]
     return out, tout
+
+
+def _dtype_name(d):
+    return "float0" if d == dtypes.float0 else str(d)
 
 
 def linearize_flat(f, primals):
@@ -377,12 +384,19 @@ def vmap(fun, in_axes=0, out_axes=0, axis_size=None):
         vals, dims = [], []
         sizes = []
         for i, (x, ax) in enumerate(zip(leaves, axes_flat)):
+            if ax is not None and type(ax) is not int:
+                ax = batching.axis_index(ax, "in_axes",
+                                         _arg_names(fun, args, kwargs).get(i, f"leaf {i}"))
             x = _asarray(x) if ax is not None else x
             if ax is not None:
                 nd = get_aval(x).ndim
                 if not -nd <= ax < nd:
-                    raise ValueError(f"funtorch.vmap: in_axes={ax} is out of bounds for an "
-                                     f"argument of rank {nd} (shape {get_aval(x).shape})")
+                    name = _arg_names(fun, args, kwargs).get(i, f"leaf {i}")
+                    fix = (f"in_axes must be within range [{-nd}, {nd}) for it, or None to "
+                           "pass it unmapped" if nd else
+                           "a rank-0 argument has no axis to map: use in_axes=None for it")
+                    raise ValueError(f"funtorch.vmap: in_axes={ax} is out of range for {name} "
+                                     f"of rank {nd} (shape {get_aval(x).shape}); {fix}")
                 ax = ax % nd
                 sizes.append((i, get_aval(x).shape, ax, get_aval(x).shape[ax]))
             vals.append(x)
@@ -433,7 +447,8 @@ def vmap(fun, in_axes=0, out_axes=0, axis_size=None):
                     continue
                 shape = list(float0_outs[i])
                 if d is not None:
-                    shape.insert(d % (len(shape) + 1), size)
+                    shape.insert(batching.canonical_out_axis(d, shape, size, f"output {i}"),
+                                 size)
                 res.append(_float0_zeros(shape))
             outs = res
         return tree_util.unflatten(out_tree[0][0], list(outs))

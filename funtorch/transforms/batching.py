@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import operator
+
 from ..core.abstract import ShapedArray
 from ..core.errors import ConcretizationTypeError
 from ..core.trace import Trace, Tracer, bind, concrete_or_error, get_aval, new_main
@@ -115,7 +117,7 @@ def vmap_flat(f, axis_size, vals, in_dims, out_dims_fn):
         outs = f(*tracers)
         out_dims = out_dims_fn(len(outs))
         results = []
-        for o, od in zip(outs, out_dims):
+        for k, (o, od) in enumerate(zip(outs, out_dims)):
             if isinstance(o, BatchTracer) and o._trace.main is main:
                 v, d = o.val, o.batch_dim
             else:
@@ -126,9 +128,37 @@ def vmap_flat(f, axis_size, vals, in_dims, out_dims_fn):
                         "vmap: out_axes=None for an output that varies along the mapped axis")
                 results.append(v)
             else:
-                results.append(matchaxis(v, d, od if od >= 0 else od + get_aval(v).ndim + (
-                    1 if d is None else 0), axis_size))
+                a = get_aval(v)
+                shape = a.shape if d is None else a.shape[:d] + a.shape[d + 1:]
+                where = f"output {k}" if len(outs) > 1 else "the output"
+                od = canonical_out_axis(od, shape, axis_size, where)
+                results.append(matchaxis(v, d, od, axis_size))
     return results
+
+
+def axis_index(ax, what, where):
+    """An in_axes/out_axes entry as a Python int (numpy integers too; not bools)."""
+    if not isinstance(ax, bool):
+        try:
+            return operator.index(ax)
+        except TypeError:
+            pass
+    raise TypeError(f"funtorch.vmap: {what} entries must be ints or None, got {ax!r} for "
+                    f"{where}")
+
+
+def canonical_out_axis(od, shape, axis_size, where="the output"):
+    """``out_axes`` entry ``od`` for an output of per-example ``shape``, made non-negative;
+    it must index the batched output, of rank ``len(shape) + 1`` (JAX's range check)."""
+    od = axis_index(od, "out_axes", where)
+    nd = len(shape) + 1
+    if not -nd <= od < nd:
+        raise ValueError(
+            f"funtorch.vmap: out_axes={od} is out of range for {where}: it has shape "
+            f"{tuple(shape)} per example, so rank {nd} with the mapped axis (of size "
+            f"{axis_size}); out_axes must be within range [{-nd}, {nd}), e.g. out_axes=0 "
+            "puts the mapped axis first")
+    return od % nd
 
 
 # --- helpers for writing batching rules next to primitives

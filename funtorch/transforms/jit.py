@@ -224,8 +224,6 @@ class JitFunction:
     def __init__(self, fun, static_argnums=(), static_argnames=(), donate_argnums=(),
                  device=None):
         self.fun = fun
-        self.static_argnums = _tuple(static_argnums)
-        self.static_argnames = _tuple(static_argnames)
         self.donate_argnums = _tuple(donate_argnums)
         self.device = device
         self._cache = {}
@@ -235,6 +233,8 @@ class JitFunction:
             self._sig = inspect.signature(fun)
         except (TypeError, ValueError):
             pass
+        self.static_argnums, self.static_argnames = _infer_static(
+            self._sig, _tuple(static_argnums), _tuple(static_argnames))
         functools.update_wrapper(self, fun, updated=())  # never copy fun.__dict__ over ours
 
     def __get__(self, obj, objtype=None):
@@ -242,13 +242,10 @@ class JitFunction:
 
     def _split(self, args, kwargs):
         nargs = len(args)
+        # static_argnums/static_argnames already hold each other's positional-or-keyword
+        # parameters (see _infer_static), so an argument is static however it is passed
         static_nums = tuple(i % nargs if nargs else i for i in self.static_argnums
                             if -nargs <= i < nargs)
-        if self._sig is not None and self.static_argnames:
-            params = list(self._sig.parameters)
-            for nm in self.static_argnames:
-                if nm in params and params.index(nm) < nargs:
-                    static_nums += (params.index(nm),)
         statics = tuple((i, args[i]) for i in sorted(set(static_nums)))
         static_kw = tuple(sorted((k, v) for k, v in kwargs.items()
                                  if k in self.static_argnames))
@@ -276,20 +273,26 @@ class JitFunction:
                     [Array(o, device) for o in run(*const_bufs, *[x._value for x in leaves])])
         statics, static_kw, dyn_args, dyn_kwargs, static_nums = self._split(args, kwargs)
         leaves, in_tree = tree_util.flatten((dyn_args, dyn_kwargs))
+        # Python scalars (and weakly typed tracers of an enclosing jit) are weak: they
+        # trace as weakly typed values, and never share a trace with strong arrays
+        weak = tuple(type(x) is not Array and (dtypes.is_weak(x) or (
+            isinstance(x, Tracer) and x.aval.weak_type)) for x in leaves)
+        weak = weak if any(weak) else None
         leaves = [x if isinstance(x, (Array, Tracer)) else _to_array(x) for x in leaves]
         # a tracer has no device; host arrays share its key, so jit(f) called eagerly and
         # under grad/vmap traces once per shape/dtype signature
         sig = (in_tree, statics, static_kw,
                tuple((x.shape, x.dtype, x._device if type(x) is Array and x._device != "cpu"
-                      else None) for x in leaves))
+                      else None) for x in leaves), weak)
         entry = self._cache.get(sig)
         if entry is None:
-            entry = self._trace(args, kwargs, statics, static_kw, static_nums, in_tree, leaves)
+            entry = self._trace(args, kwargs, statics, static_kw, static_nums, in_tree, leaves,
+                                weak)
             if entry.reusable:
                 self._cache[sig] = entry
         if eager_mode() and entry.compiled is not None and all(
                 type(x) is Array and x._device == "cpu" for x in leaves):
-            if not kwargs and not statics:
+            if not kwargs and not statics and weak is None:
                 self._fast[_fast_key(tree_util.structure(args), leaves)] = (
                     entry.compiled, entry.const_bufs, entry.out_tree, "cpu")
             outs = [Array(o) for o in entry.compiled(*entry.const_bufs,
@@ -302,7 +305,8 @@ class JitFunction:
                         **_params(entry.graph, getattr(self.fun, "__name__", "jit")))
         return tree_util.unflatten(entry.out_tree, outs)
 
-    def _trace(self, args, kwargs, statics, static_kw, static_nums, in_tree, leaves):
+    def _trace(self, args, kwargs, statics, static_kw, static_nums, in_tree, leaves,
+               weak=None):
         origins = _describe_args(self.fun, len(args))
         dyn_origins = [o for i, o in enumerate(origins) if i not in static_nums]
         leaf_origins = []
@@ -326,7 +330,11 @@ class JitFunction:
             out_tree.append(ot)
             return ls
 
-        graph, consts = trace_to_graph(flat_fun, [get_aval(x) for x in leaves], leaf_origins)
+        avals = [get_aval(x) for x in leaves]
+        if weak is not None:
+            avals = [ShapedArray(a.shape, a.dtype, True) if w else a
+                     for a, w in zip(avals, weak)]
+        graph, consts = trace_to_graph(flat_fun, avals, leaf_origins)
         e = _CacheEntry()
         e.graph, e.consts, e.out_tree = graph, consts, out_tree[0]
         e.origins = leaf_origins
@@ -388,6 +396,21 @@ def _to_array(x):
         return asarray(x)
     raise TypeError(f"funtorch.jit: argument of type {type(x).__name__} is not an array; mark "
                     "it static with static_argnums/static_argnames")
+
+
+def _infer_static(sig, argnums, argnames):
+    """JAX's ``_infer_argnums_and_argnames``: a static parameter named by position is
+    static when passed by keyword too, and one named by name when passed by position."""
+    if sig is None:
+        return argnums, argnames
+    params = list(sig.parameters.values())
+    pos_or_kw = inspect.Parameter.POSITIONAL_OR_KEYWORD
+    argnames += tuple(p.name for i, p in enumerate(params)
+                      if p.kind is pos_or_kw and i in argnums and p.name not in argnames)
+    argnums += tuple(i for i, p in enumerate(params)
+                     if p.kind in (pos_or_kw, inspect.Parameter.POSITIONAL_ONLY)
+                     and p.name in argnames and i not in argnums)
+    return argnums, argnames
 
 
 def _tuple(x):

@@ -218,8 +218,8 @@ class Driver:
             # copied first: the outputs then overwrite the private copies
             g["_claim"] = _claim
             names = ", ".join(self.donated)
-            others = ", ".join(a for a in self.args if a not in self.donated)
-            head.append(f"({names},) = _claim(({names},), ({others},))")
+            others = "".join(f"{a}, " for a in self.args if a not in self.donated)
+            head.append(f"({names},) = _claim(({names},), ({others}))")
         body = self.lines
         if self.ws_recipes:
             g["_pool"] = []

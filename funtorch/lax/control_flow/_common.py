@@ -26,14 +26,26 @@ def trace_fun(fun, in_tree, in_avals, what, weak_out=None, cast_out=None):
         leaves, ot = tree_util.flatten(out)
         out_tree.append(ot)
         if weak_out is not None:
-            weak_out[:] = [dtypes.is_weak(x) for x in leaves]
-        if cast_out is not None:   # only Python scalars are cast: convert the exact value
-            leaves = [np.asarray(x, d) if d is not None and dtypes.is_weak(x) else x
+            weak_out[:] = [_is_weak(x) for x in leaves]
+        if cast_out is not None:   # only weak values are cast: convert the exact value
+            leaves = [_cast_weak(x, d) if d is not None and _is_weak(x) else x
                       for x, d in zip(leaves, cast_out, strict=True)]
         return [as_array(x, what) for x in leaves]
 
     graph, consts = trace_to_graph(flat, in_avals)
     return graph, consts, out_tree[0]
+
+
+def _is_weak(x):
+    """A Python scalar, or a weakly typed traced value (a Python scalar given to jit)."""
+    return dtypes.is_weak(x) or (isinstance(x, Tracer) and x.aval.weak_type)
+
+
+def _cast_weak(x, dtype):
+    if isinstance(x, Tracer):
+        from ... import lax
+        return lax.convert_element_type(x, dtype)
+    return np.asarray(x, dtype)
 
 
 def as_array(x, what):
@@ -72,8 +84,8 @@ def promote_weak_init(raw_leaves, leaves, out_avals):
     new, changed = list(leaves), False
     for i, (raw, a_out) in enumerate(zip(raw_leaves, out_avals, strict=True)):
         a_in = get_aval(leaves[i])
-        if dtypes.is_weak(raw) and a_in.shape == a_out.shape and a_in.dtype != a_out.dtype:
-            new[i] = as_array(np.asarray(raw, a_out.dtype), "loop")   # the exact value
+        if _is_weak(raw) and a_in.shape == a_out.shape and a_in.dtype != a_out.dtype:
+            new[i] = as_array(_cast_weak(raw, a_out.dtype), "loop")   # the exact value
             changed = True
     return new if changed else None
 
