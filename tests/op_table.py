@@ -209,6 +209,9 @@ register(
     OpInfo("divide", ft.divide, np.divide, binary(low2=0.5, high2=3.0)),
     OpInfo("power", ft.power, np.power, binary(low=0.5, high=3.0, low2=-2.0, high2=2.0),
            rtol=1e-4),
+    # integer ** integer array (numpy raises on negative exponents: none sampled here)
+    OpInfo("power_int", ft.power, np.power, binary(low=-4, high=4, low2=0, high2=5),
+           dtypes=(np.int64, np.int32), differentiable=False),
     OpInfo("maximum", ft.maximum, np.maximum, binary()),
     OpInfo("minimum", ft.minimum, np.minimum, binary()),
     OpInfo("arctan2", ft.arctan2, np.arctan2, binary(low2=0.5, high2=3.0), rtol=1e-5),

@@ -202,12 +202,25 @@ class TestWeakTyping:
         assert_same(x ** 2, np.arange(4).astype(dtype) ** 2)
         assert_same(ft.power(x, 3), np.arange(4).astype(dtype) ** 3)
 
-    @pytest.mark.xfail(strict=True, reason="BUG: integer base with a Python-int or integer "
-                       "array exponent raises TypeError (numpy/JAX return integers)")
     def test_int_scalar_to_int_array_power(self):
         x = ft.arange(4)
         assert_same(2 ** x, 2 ** np.arange(4))
         assert_same(x ** ft.tensor([1, 2, 3, 0]), np.arange(4) ** np.array([1, 2, 3, 0]))
+
+    @pytest.mark.parametrize("backend", ["numba", "interpret"])
+    def test_int_power_negative_exponent_eager_and_jit(self, backend, monkeypatch):
+        """numpy raises on negative integer exponents; funtorch returns trunc(1 / x**-y)
+        (0 for x == 0), since a compiled graph cannot check values; the same compiled."""
+        monkeypatch.setenv("FUNTORCH_CPU_BACKEND", backend)
+        x = ft.tensor([2, -1, -1, 1, 0, 3, -3, 5])
+        y = ft.tensor([-1, -1, -2, -5, -1, 2, 3, 0])
+        want = np.array([0, -1, 1, 1, 0, 9, -27, 1])
+        assert_same(x ** y, want)
+        assert_same(ft.jit(lambda a, b: a ** b)(x, y), want)
+        for dt in (ft.int32, ft.uint8, ft.int8):
+            a = np.arange(6).astype(dt)
+            assert_same(ft.jit(lambda b: 3 ** b)(ft.asarray(a)), np.power(np.asarray(3, dt), a))
+        assert_same(ft.vmap(lambda b: 2 ** b)(ft.arange(4)), 2 ** np.arange(4))
 
     @pytest.mark.parametrize("a,b", [
         (ft.float16, ft.float32), (ft.bfloat16, ft.float32), (ft.float32, ft.float64),
@@ -244,9 +257,6 @@ class TestWeakTyping:
         assert ft.grad(lambda a: ft.sum(a * 2.5).astype(ft.float32))(x).dtype == dtype
         assert ft.vmap(lambda a, s: a * s, in_axes=(0, None))(x, 2.5).dtype == dtype
 
-    @pytest.mark.xfail(strict=True, reason="BUG: Python scalars passed as (dynamic) jit "
-                       "arguments are strongly typed: f32*2 -> float64, f16+2.0 -> float32, "
-                       "int32+2 -> int64 under jit (eager keeps the array's dtype)")
     @pytest.mark.parametrize("dtype,scalar", [
         (ft.float32, 2), (ft.float16, 2.0), (ft.bfloat16, 2.0), (ft.int32, 2),
         (ft.uint8, 2), (ft.int64, 2.0),
@@ -256,11 +266,12 @@ class TestWeakTyping:
         eager = (x * scalar).dtype
         assert ft.jit(lambda a, s: a * s)(x, scalar).dtype == eager
 
-    @pytest.mark.xfail(strict=True, reason="BUG: a Python float returned from a jitted or "
-                       "vmapped function comes back float64 (Python floats are float32)")
     def test_python_float_output_of_jit_and_vmap_is_float32(self):
         assert ft.jit(lambda a: (a, 2.5))(ft.ones(2))[1].dtype == np.float32
         assert ft.vmap(lambda a: 1.0)(ft.ones(4)).dtype == np.float32
+        assert ft.vmap(lambda a: (a, 2))(ft.ones(4))[1].dtype == np.int64
+        assert ft.jit(ft.vmap(lambda a: 1.0))(ft.ones(4)).dtype == np.float32
+        assert ft.lax.broadcast_in_dim(1.0, (2,), ()).dtype == np.float32   # eager lax
 
     def test_python_int_and_bool_outputs_of_jit(self):
         assert ft.jit(lambda a: 3)(ft.ones(2)).dtype == np.int64
@@ -442,12 +453,17 @@ class TestOperators:
         assert_same(ft.tensor([1.0, -1.0, 0.0]) / 0, np.array([np.inf, -np.inf, np.nan],
                                                                np.float32))
 
-    @pytest.mark.xfail(strict=True, reason="BUG: divmod(x, y) is not supported "
-                       "(Array has no __divmod__/__rdivmod__; numpy and JAX arrays do)")
     def test_divmod(self):
         q, r = divmod(ft.tensor([7, -7]), 3)
         assert_same(q, np.array([2, -3]))
         assert_same(r, np.array([1, 2]))
+        q, r = divmod(-7, ft.tensor([2, -2]))
+        assert_same(q, np.array([-4, 3]))
+        assert_same(r, np.array([1, -1]))
+        f = np.array([-5.5, 5.5], np.float32)
+        for got in (ft.divmod(ft.asarray(f), 2.0), ft.jit(ft.divmod)(ft.asarray(f), 2.0)):
+            for g, w in zip(got, np.divmod(f, np.float32(2))):
+                assert_same(g, w)
 
     @pytest.mark.parametrize("sa,sb", [
         ((3,), (3,)), ((2, 3), (3,)), ((3,), (3, 4)), ((2, 3), (3, 4)), ((5, 2, 3), (3, 4)),
@@ -467,14 +483,22 @@ class TestOperators:
         np.testing.assert_allclose(np.asarray(got, np.float64),
                                    a.astype(np.float64) @ a.T.astype(np.float64))
 
-    @pytest.mark.xfail(strict=True, reason="BUG: numpy functions that call methods or ufuncs "
-                       "reject Arrays: np.sum(x) -> TypeError (unexpected keyword 'out'), "
-                       "np.isnan(x)/np.abs(x) -> TypeError (__array_ufunc__=None)")
     def test_numpy_functions_accept_arrays(self):
         x = ft.arange(4.0)
         assert float(np.sum(x)) == 6.0
         assert float(np.max(x)) == 3.0
         assert np.isnan(x).sum() == 0
+        assert float(np.mean(x)) == 1.5 and int(np.argmax(x)) == 3
+        assert_same(np.cumsum(x), np.arange(4.0, dtype=np.float32).cumsum())
+        assert_same(np.clip(x, 1, 2), np.clip(np.arange(4.0, dtype=np.float32), 1, 2))
+        assert isinstance(np.exp(x), np.ndarray)        # ufuncs run on a host copy
+        with pytest.raises(TypeError, match="out"):
+            np.sum(x, out=np.zeros((), np.float32))    # arrays are immutable
+        # numpy's operators still defer to the funtorch Array on the right
+        assert isinstance(np.ones(4, np.float32) * x, ft.Array)
+        assert isinstance(np.ones(4) < x, ft.Array)
+        with pytest.raises(ft.ConcretizationTypeError):
+            ft.jit(np.isnan)(x)
 
 
 # --------------------------------------------------------------------------- indexing
@@ -688,10 +712,13 @@ class TestReductions:
         assert float(ft.logsumexp(ft.tensor([np.inf, 1.0]))) == np.inf
         assert ft.logsumexp(ft.tensor([1, 2])).dtype == np.float32
 
-    @pytest.mark.xfail(strict=True, reason="BUG: logsumexp over an empty axis raises "
-                       "'zero-size reduction ... has no identity' (scipy/JAX give -inf)")
     def test_logsumexp_of_empty_is_minus_inf(self):
         assert_same(ft.logsumexp(ft.zeros((0, 3)), axis=0), np.full(3, -np.inf, np.float32))
+        assert_same(ft.jit(lambda a: ft.logsumexp(a, axis=0, keepdims=True))(ft.zeros((0, 3))),
+                    np.full((1, 3), -np.inf, np.float32))
+        assert float(ft.logsumexp(ft.zeros((2, 0)))) == -np.inf
+        assert_same(ft.grad(lambda a: ft.sum(ft.exp(ft.logsumexp(a, axis=0))))(ft.zeros((0, 3))),
+                    np.zeros((0, 3), np.float32))
 
     def test_nan_propagation(self):
         a = np.array([1.0, np.nan, 2.0], np.float32)
@@ -1055,9 +1082,6 @@ class TestFunctionalVsTorch:
         fa = _vs_torch(torch, F.one_hot, torch.nn.functional.one_hot, (lab, n))
         assert fa.dtype == np.int64
 
-    @pytest.mark.xfail(strict=True, reason="BUG: F.one_hot silently gives an all-zero row for "
-                       "a label >= num_classes (PyTorch raises 'Class values must be smaller "
-                       "than num_classes')")
     def test_one_hot_out_of_range_label_raises(self):
         with pytest.raises((ValueError, IndexError, RuntimeError)):
             F.one_hot(ft.tensor([0, 5]), 3)
@@ -1106,9 +1130,6 @@ class TestFunctionalVsTorch:
         _vs_torch(torch, F.conv1d, tf, (_X3, rand(3, 1, 2)), {"groups": 3}, rtol=1e-4, atol=1e-4)
         _vs_torch(torch, F.conv1d, tf, (_X3[0], rand(4, 3, 3), rand(4)), rtol=1e-4, atol=1e-4)
 
-    @pytest.mark.xfail(strict=True, reason="BUG: conv2d with a kernel larger than the (padded) "
-                       "input silently returns an empty array; PyTorch raises 'Kernel size "
-                       "can't be greater than actual input size' (max_pool2d does raise)")
     def test_conv2d_kernel_larger_than_input_raises(self):
         with pytest.raises(ValueError, match=r"conv2d"):
             F.conv2d(ft.ones((1, 1, 2, 2)), ft.ones((2, 1, 3, 3)))
@@ -1210,9 +1231,6 @@ class TestFunctionalVsTorch:
         # every target ignored: PyTorch returns nan for the mean
         _vs_torch(torch, F.cross_entropy, tf, (_V, np.full(4, -100)))
 
-    @pytest.mark.xfail(strict=True, reason="BUG: cross_entropy/nll_loss with an out-of-range "
-                       "class index (eager, concrete) silently return a number; PyTorch raises "
-                       "'Target 7 is out of bounds'")
     def test_cross_entropy_out_of_range_label_raises(self):
         with pytest.raises((ValueError, IndexError)):
             F.cross_entropy(ft.ones((3, 4)), ft.tensor([0, 1, 7]))
@@ -1374,9 +1392,6 @@ class TestGradFamily:
         with pytest.raises(ValueError, match=r"vjp.*\(3,\).*\(2,\)"):
             ft.vjp(lambda x: x * 2, ft.ones(2))[1](ft.ones(3))
 
-    @pytest.mark.xfail(strict=True, reason="BUG: jvp accepts a tangent whose dtype differs "
-                       "from the primal (float64 tangent for float32 primal) and returns a "
-                       "float64 tangent; JAX raises TypeError")
     def test_jvp_tangent_dtype_must_match(self):
         with pytest.raises(TypeError):
             ft.jvp(lambda a: a * a, (ft.ones(3),), (ft.ones(3, ft.float64),))
@@ -1439,8 +1454,6 @@ class TestVmap:
         got = ft.vmap(lambda v: v * 2, out_axes=out_axes)(ft.asarray(a))
         assert_same(got, np.moveaxis(a * 2, 0, out_axes))
 
-    @pytest.mark.xfail(strict=True, reason="BUG: vmap with an out-of-range out_axes (3 for a "
-                       "rank-2 result) silently returns a result instead of raising")
     def test_out_axes_out_of_range_raises(self):
         with pytest.raises(ValueError, match=r"out_axes"):
             ft.vmap(lambda x: x, out_axes=3)(ft.ones((3, 2)))
@@ -1526,9 +1539,6 @@ class TestJit:
         assert_same(ft.jit(f, static_argnames=("n",))(_XA, 3), 3 * np.asarray(_XA))
         assert_same(ft.jit(f, static_argnames="n")(_XA), np.asarray(_XA))
 
-    @pytest.mark.xfail(strict=True, reason="BUG: jit(static_argnums=(1,)) called with that "
-                       "argument by keyword traces it (ConcretizationTypeError); JAX maps "
-                       "static_argnums to parameter names via the signature")
     def test_static_argnums_passed_by_keyword(self):
         f = ft.jit(lambda a, n=1: a * n if n > 1 else a, static_argnums=(1,))
         assert_same(f(_XA, n=3), 3 * np.asarray(_XA))
@@ -1556,8 +1566,6 @@ class TestJit:
         f = ft.jit(lambda a, b: (a * 2, b), donate_argnums=1)
         assert_same(f(x, ft.ones(3))[0], 2 * np.ones(3, np.float32))
 
-    @pytest.mark.xfail(strict=True, reason="BUG: jit with every argument donated fails to "
-                       "compile: SyntaxError in the generated CPU driver ('_claim((a0,), (,))')")
     def test_donate_all_arguments(self):
         assert_same(ft.jit(lambda a: a + 1, donate_argnums=0)(ft.ones(3)), np.full(3, 2.0,
                                                                                     np.float32))
@@ -2363,9 +2371,6 @@ class TestLowPrecisionAccumulation:
         assert float(ft.sum(ft.ones(5000, ft.float16))) == 5000.0
         assert float(ft.jit(ft.sum)(ft.ones(5000, ft.float16))) == 5000.0
 
-    @pytest.mark.xfail(strict=True, reason="BUG: ft.mean/var/std on float16 accumulate in "
-                       "float16: mean of 1000 x 100.0 -> inf, of 70000 x 2.0 -> nan "
-                       "(numpy, JAX and PyTorch give 100.0 / 2.0); layer_norm/mse_loss inherit it")
     @pytest.mark.parametrize("n,v", [(1000, 100.0), (70000, 2.0)])
     def test_float16_mean_var_std(self, n, v):
         x = ft.full((n,), v, dtype=ft.float16)
@@ -2374,9 +2379,27 @@ class TestLowPrecisionAccumulation:
         assert float(ft.var(x)) == 0.0 and float(ft.std(x)) == 0.0
         assert float(F.mse_loss(x, ft.zeros(n, ft.float16))) == v * v
 
-    @pytest.mark.xfail(strict=True, reason="BUG: bfloat16 reductions accumulate in bfloat16: "
-                       "sum of 5000 ones -> 256 (PyTorch/JAX: 4992), mean of 1000 x 2.0 -> "
-                       "0.51, mse_loss of 1000 x 2 vs 0 -> 1.02 (expected 4)")
+    @pytest.mark.parametrize("backend", ["numba", "interpret"])
+    @pytest.mark.parametrize("dtype", [ft.float16, ft.bfloat16], ids=["f16", "bf16"])
+    def test_half_reductions_under_jit_vmap_and_grad(self, dtype, backend, monkeypatch):
+        """Accumulate in float32, round once: eagerly, compiled, batched, differentiated."""
+        monkeypatch.setenv("FUNTORCH_CPU_BACKEND", backend)
+        x = ft.full((4, 1000), 2.0, dtype=dtype)
+        want = {"sum": 8000.0, "mean": 2.0, "var": 0.0, "std": 0.0}
+        for name, v in want.items():
+            fn = getattr(ft, name)
+            for run in (fn, ft.jit(fn)):
+                got = run(x)
+                assert got.dtype == dtype and float(got) == v, (name, run)
+            got = ft.vmap(fn)(x)
+            assert got.dtype == dtype, name
+            assert_same(got, np.full(4, v / 4 if name == "sum" else v, np.float32),
+                        check_dtype=False)
+        for run in (lambda f: f, ft.jit):
+            g = run(ft.grad(lambda a: ft.mean(a * a).astype(ft.float32)))(x)
+            assert g.dtype == dtype
+            assert_same(g, np.full((4, 1000), 1e-3, np.float32), rtol=1e-2, check_dtype=False)
+
     def test_bfloat16_reductions(self):
         assert float(ft.sum(ft.ones(5000, ft.bfloat16))) == 4992.0
         assert float(ft.mean(ft.full((1000,), 2.0, dtype=ft.bfloat16))) == 2.0
@@ -2391,9 +2414,6 @@ class TestPythonListOperands:
         assert ft.concatenate([[1.0, 2.0], [3.0]]).dtype == np.float32
         assert ft.stack([[1.0, 2.0], [3.0, 4.0]]).dtype == np.float32
 
-    @pytest.mark.xfail(strict=True, reason="BUG: Python lists of floats given to binary ops "
-                       "become float64 (ft.add/maximum/where/matmul/dot/outer/einsum), while "
-                       "ft.tensor/asarray/sum/concatenate make them float32")
     @pytest.mark.parametrize("fn", [
         lambda a, b: ft.add(a, b), lambda a, b: ft.maximum(a, b),
         lambda a, b: ft.where([True, False], a, b), lambda a, b: ft.matmul(a, b),
@@ -2402,6 +2422,8 @@ class TestPythonListOperands:
     ], ids=["add", "maximum", "where", "matmul", "dot", "outer", "einsum"])
     def test_binary_ops_treat_float_lists_as_float32(self, fn):
         assert fn([1.0, 2.0], [3.0, 4.0]).dtype == np.float32
+        assert ft.jit(lambda a: fn(a, [3.0, 4.0]))(ft.ones(2)).dtype == np.float32
+        assert ft.jit(lambda a: fn([a[0], 2.0], [3.0, 4.0]))(ft.ones(2)).dtype == np.float32
 
 
 _A4 = np.arange(2 * 3 * 4 * 5, dtype=np.float32).reshape(2, 3, 4, 5)

@@ -110,6 +110,8 @@ def test_dtypes_and_integer_semantics():
     i = RNG.integers(-9, 9, (4, 5)).astype(np.int32)
     j = RNG.integers(1, 5, (4, 5)).astype(np.int32) * np.where(RNG.random((4, 5)) < .5, -1, 1)
     check(lambda a, b: (ft.lax.div(a, b), ft.lax.rem(a, b), a * b + 3), i, j.astype(np.int32))
+    # integer powers, negative exponents included (trunc(1 / a**-b), as the eager impl)
+    check(lambda a, b: (a ** b, 3 ** b, a ** ft.abs(b)), i, j.astype(np.int32))
     u = RNG.integers(0, 2**32, (6,), dtype=np.uint64).astype(np.uint32)
     check(lambda a: (ft.lax.shift_right_logical(a, ft.full_like(a, 13)) ^ (a << 3)) + a, u)
     check(lambda a, b: ft.logical_and(a > 0, b < 0) | ~(a == b), _x(3, 3), _x(3, 3))

@@ -234,7 +234,21 @@ def _trunc(x):
     return select_n(lt(x, _full_like(x, 0)), floor(x), ceil(x))
 
 
-pow_p = binop("pow", lambda x, y: np.asarray(np.power(x, y), x.dtype), kinds="f")
+def _pow_impl(x, y):
+    if not dtypes.is_int(x.dtype):
+        return np.asarray(np.power(x, y), x.dtype)
+    # integers wrap on overflow, as numpy; a negative exponent gives trunc(1 / x**-y)
+    # (0 for x == 0) where numpy raises, since a compiled graph cannot raise on values
+    neg = y < 0
+    out = np.power(x, np.where(neg, 0, y).astype(y.dtype))
+    if np.any(neg):
+        odd = (y % 2) != 0
+        inv = np.where(x == 1, 1, np.where(x == -1, np.where(odd, -1, 1), 0))
+        out = np.where(neg, inv, out)
+    return np.asarray(out, x.dtype)
+
+
+pow_p = binop("pow", _pow_impl, kinds="fi")
 
 
 def _pow_jvp_x(t, ans, x, y):

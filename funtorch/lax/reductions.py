@@ -30,11 +30,19 @@ def _keepdims_broadcast(y, shape, axes):
     return broadcast_in_dim(y, shape, kept)
 
 
-def reduction(name, impl, *, int_ok=True, out_dtype=None):
+_HALVES = frozenset([dtypes.float16, dtypes.bfloat16])
+
+
+def reduction(name, impl, *, int_ok=True, out_dtype=None, widen_halves=False):
+    """``widen_halves``: float16/bfloat16 accumulate in float32 and round once, as the CUDA
+    kernels do (numpy's bfloat16 sum runs in bfloat16, where 256 + 1 == 256)."""
     prim = Primitive(name)
 
     def impl_(x, *, axes):
-        out = impl(x, axis=axes)
+        if widen_halves and x.dtype in _HALVES:
+            out = impl(x, axis=axes, dtype=np.float32)
+        else:
+            out = impl(x, axis=axes)
         return np.asarray(out, dtype=out_dtype or x.dtype)
 
     def shape_rule(x, *, axes):
@@ -54,7 +62,7 @@ def reduction(name, impl, *, int_ok=True, out_dtype=None):
 
 # --------------------------------------------------------------------------- sum
 
-reduce_sum_p = reduction("reduce_sum", np.sum)
+reduce_sum_p = reduction("reduce_sum", np.sum, widen_halves=True)
 ad.deflinear(reduce_sum_p, lambda ct, x, *, axes: [
     _keepdims_broadcast(ct, x.aval.shape, axes)])
 
@@ -112,7 +120,7 @@ def reduce_min(x, axes):
 
 # --------------------------------------------------------------------------- prod
 
-reduce_prod_p = reduction("reduce_prod", np.prod)
+reduce_prod_p = reduction("reduce_prod", np.prod, widen_halves=True)
 
 
 def _prod_jvp(primals, tangents, *, axes):

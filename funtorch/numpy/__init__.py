@@ -105,6 +105,7 @@ from .ufuncs import (  # noqa: F401
                            clip,
                            cos,
                            divide,
+                           divmod,
                            equal,
                            erf,
                            exp,

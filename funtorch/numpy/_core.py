@@ -63,6 +63,9 @@ def _flat(x):
 
 def promote(name, *args):
     """Convert ``args`` to arrays of one dtype (Python scalars are weak)."""
+    # Python sequences first become arrays as ft.asarray makes them (floats -> float32),
+    # not as numpy reads them (float64)
+    args = [asarray(a) if isinstance(a, (list, tuple)) else a for a in args]
     dt = dtypes.result_type(*args)
     out = []
     for a in args:

@@ -23,6 +23,22 @@ def _defer(fn):
     return op
 
 
+def _np_method(fn):
+    """A method numpy's functions may call: np.sum(x) calls x.sum(axis=None, dtype=None,
+    out=None), np.max(x) x.max(axis=None, out=None), ... An ``out`` cannot be written (arrays
+    are immutable), so only None is accepted."""
+
+    def method(self, *args, out=None, **kwargs):
+        if out is not None:
+            raise TypeError(f"funtorch: {fn.__name__}(out=...) is not supported: arrays are "
+                            "immutable; use the returned array")
+        return fn(self, *args, **kwargs)
+
+    method.__name__ = fn.__name__
+    method.__doc__ = fn.__doc__
+    return method
+
+
 def _reshape(self, *shape, order="C"):
     return S.reshape(self, *shape, order=order)
 
@@ -64,6 +80,7 @@ METHODS = {
     "__truediv__": _defer(U.true_divide), "__rtruediv__": _defer(_swap(U.true_divide)),
     "__floordiv__": _defer(U.floor_divide), "__rfloordiv__": _defer(_swap(U.floor_divide)),
     "__mod__": _defer(U.remainder), "__rmod__": _defer(_swap(U.remainder)),
+    "__divmod__": _defer(U.divmod), "__rdivmod__": _defer(_swap(U.divmod)),
     "__pow__": _defer(U.power), "__rpow__": _defer(_swap(U.power)),
     "__matmul__": _defer(_matmul), "__rmatmul__": _defer(_swap(_matmul)),
     "__and__": _defer(U.bitwise_and), "__rand__": _defer(_swap(U.bitwise_and)),
@@ -77,11 +94,13 @@ METHODS = {
     "__neg__": U.negative, "__pos__": U.positive, "__abs__": U.abs, "__invert__": U.invert,
     "__getitem__": _getitem, "__setitem__": _setitem,
     "astype": _astype, "reshape": _reshape, "transpose": _transpose,
-    "sum": R.sum, "prod": R.prod, "mean": R.mean, "var": R.var, "std": R.std,
-    "max": R.max, "min": R.min, "argmax": R.argmax, "argmin": R.argmin,
-    "all": R.all, "any": R.any, "cumsum": R.cumsum,
     "squeeze": S.squeeze, "ravel": S.ravel, "flatten": S.ravel, "swapaxes": S.swapaxes,
-    "clip": U.clip, "round": U.round, "repeat": S.repeat,
+    "repeat": S.repeat,
+    **{name: _np_method(fn) for name, fn in {
+        "sum": R.sum, "prod": R.prod, "mean": R.mean, "var": R.var, "std": R.std,
+        "max": R.max, "min": R.min, "argmax": R.argmax, "argmin": R.argmin,
+        "all": R.all, "any": R.any, "cumsum": R.cumsum, "clip": U.clip, "round": U.round,
+    }.items()},
 }
 
 PROPERTIES = {
@@ -96,7 +115,9 @@ def install():
         setattr(ArrayMethods, name, fn)
     for name, fn in PROPERTIES.items():
         setattr(ArrayMethods, name, property(fn))
-    # numpy must defer to our reflected operators (np.float32(2) * x -> x.__rmul__)
-    ArrayMethods.__array_ufunc__ = None
+    # No __array_ufunc__, as JAX arrays: numpy's operators defer to our reflected ones
+    # through __array_priority__ (np.ones(2) + x -> x.__radd__, a funtorch Array), while
+    # numpy's ufuncs called directly (np.isnan(x)) run on a host copy via __array__ and
+    # return numpy arrays.
 
 

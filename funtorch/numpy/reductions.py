@@ -27,18 +27,31 @@ def _sum_dtype(x, dtype):
     return x.dtype
 
 
+_HALVES = frozenset([dtypes.float16, dtypes.bfloat16])
+
+
+def _compute_dtype(out_dtype):
+    """The dtype a reduction with result ``out_dtype`` accumulates in. float16/bfloat16
+    compute in float32 and round once at the end, as JAX (upcast_f16_for_computation) and
+    PyTorch do: a 16-bit running sum overflows (float16 past 65504) or stalls (bfloat16:
+    256 + 1 == 256)."""
+    return dtypes.float32 if out_dtype in _HALVES else out_dtype
+
+
+def _reduce(name, reduce, x, axis, keepdims, out_dtype):
+    axes = axes_tuple(name, axis, x.ndim)
+    y = reduce(lax.convert_element_type(x, _compute_dtype(out_dtype)), axes)
+    return _keep(name, lax.convert_element_type(y, out_dtype), x.shape, axes, keepdims)
+
+
 def sum(x, axis=None, keepdims=False, dtype=None):  # noqa: A001
     x = _arr(x)
-    axes = axes_tuple("sum", axis, x.ndim)
-    x = lax.convert_element_type(x, _sum_dtype(x, dtype))
-    return _keep("sum", lax.reduce_sum(x, axes), x.shape, axes, keepdims)
+    return _reduce("sum", lax.reduce_sum, x, axis, keepdims, _sum_dtype(x, dtype))
 
 
 def prod(x, axis=None, keepdims=False, dtype=None):
     x = _arr(x)
-    axes = axes_tuple("prod", axis, x.ndim)
-    x = lax.convert_element_type(x, _sum_dtype(x, dtype))
-    return _keep("prod", lax.reduce_prod(x, axes), x.shape, axes, keepdims)
+    return _reduce("prod", lax.reduce_prod, x, axis, keepdims, _sum_dtype(x, dtype))
 
 
 def _count(x, axes):
@@ -48,40 +61,61 @@ def _count(x, axes):
     return n
 
 
-def mean(x, axis=None, keepdims=False, dtype=None):
-    x = _arr(x)
-    axes = axes_tuple("mean", axis, x.ndim)
-    if not dtypes.is_float(x.dtype):
-        x = lax.convert_element_type(x, dtype or dtypes.default_float)
-    elif dtype is not None:
-        x = lax.convert_element_type(x, dtype)
+def _float_dtype(x, dtype):
+    """The result dtype of mean/var/std: ``dtype``, else a float ``x``'s own, else float32."""
+    if dtype is not None:
+        return dtypes.dtype(dtype)
+    return x.dtype if dtypes.is_float(x.dtype) else dtypes.default_float
+
+
+def _mean(x, axes):
+    """The mean over ``axes`` in ``x``'s (float) dtype; NaN over no elements."""
     s = lax.reduce_sum(x, axes)
     n = _count(x, axes)
-    out = lax.div(s, lax.full_like(s, n)) if n else lax.div(s, lax.full_like(s, float("nan")))
-    return _keep("mean", out, x.shape, axes, keepdims)
+    return lax.div(s, lax.full_like(s, n if n else float("nan")))
+
+
+def mean(x, axis=None, keepdims=False, dtype=None):
+    x = _arr(x)
+    out_dtype = _float_dtype(x, dtype)
+    cdt = _compute_dtype(out_dtype)
+    if not dtypes.is_float(cdt):      # an integer dtype= : computed as numpy, then cast
+        cdt = dtypes.default_float
+    axes = axes_tuple("mean", axis, x.ndim)
+    out = _mean(lax.convert_element_type(x, cdt), axes)
+    return _keep("mean", lax.convert_element_type(out, out_dtype), x.shape, axes, keepdims)
+
+
+def _var(name, x, axis, ddof, correction, dtype):
+    """(variance in the compute dtype, result dtype, x's shape, reduced axes)."""
+    x = _arr(x)
+    out_dtype = _float_dtype(x, dtype)
+    cdt = _compute_dtype(out_dtype)
+    if not dtypes.is_float(cdt):
+        cdt = dtypes.default_float
+    x = lax.convert_element_type(x, cdt)
+    if correction is not None:
+        ddof = correction
+    axes = axes_tuple(name, axis, x.ndim)
+    kept = tuple(i for i in range(x.ndim) if i not in axes)
+    d = lax.sub(x, lax.broadcast_in_dim(_mean(x, axes), x.shape, kept))
+    s = lax.reduce_sum(lax.mul(d, d), axes)
+    n = _count(x, axes) - ddof
+    if n <= 0:
+        return lax.full_like(s, float("nan")), out_dtype, x.shape, axes
+    return lax.div(s, lax.full_like(s, n)), out_dtype, x.shape, axes
 
 
 def var(x, axis=None, keepdims=False, ddof=0, correction=None, dtype=None):
     """Variance; ``ddof`` (numpy) or ``correction`` (PyTorch / array API)."""
-    x = _arr(x)
-    if not dtypes.is_float(x.dtype):
-        x = lax.convert_element_type(x, dtypes.default_float)
-    if correction is not None:
-        ddof = correction
-    axes = axes_tuple("var", axis, x.ndim)
-    m = mean(x, axes, keepdims=True)
-    from .ufuncs import subtract
-    d = subtract(x, m)
-    s = lax.reduce_sum(lax.mul(d, d), axes)
-    n = _count(x, axes) - ddof
-    out = lax.div(s, lax.full_like(s, n if n > 0 else float("nan")))
-    if n <= 0:
-        out = lax.full_like(out, float("nan"))
-    return _keep("var", out, x.shape, axes, keepdims)
+    v, out_dtype, shape, axes = _var("var", x, axis, ddof, correction, dtype)
+    return _keep("var", lax.convert_element_type(v, out_dtype), shape, axes, keepdims)
 
 
 def std(x, axis=None, keepdims=False, ddof=0, correction=None, dtype=None):
-    return lax.sqrt(var(x, axis, keepdims, ddof, correction, dtype))
+    v, out_dtype, shape, axes = _var("std", x, axis, ddof, correction, dtype)
+    return _keep("std", lax.convert_element_type(lax.sqrt(v), out_dtype), shape, axes,
+                 keepdims)
 
 
 def max(x, axis=None, keepdims=False):  # noqa: A001
@@ -147,6 +181,11 @@ def logsumexp(x, axis=None, keepdims=False):
     if not dtypes.is_float(x.dtype):
         x = lax.convert_element_type(x, dtypes.default_float)
     axes = axes_tuple("logsumexp", axis, x.ndim)
+    if _count(x, axes) == 0:
+        # the log of an empty sum, as scipy and JAX (max has no identity to subtract)
+        out = lax.full(tuple(s for i, s in enumerate(x.shape) if i not in axes),
+                       float("-inf"), x.dtype)
+        return _keep("logsumexp", out, x.shape, axes, keepdims)
     m = lax.stop_gradient(lax.reduce_max(x, axes))
     finite = lax.is_finite(m)
     m = lax.select_n(finite, lax.full_like(m, 0), m)

@@ -65,17 +65,26 @@ def remainder(x, y):
 mod = remainder
 
 
+def divmod(x, y):  # noqa: A001
+    """``(floor_divide(x, y), remainder(x, y))``, as np.divmod and Python's divmod."""
+    return floor_divide(x, y), remainder(x, y)
+
+
 def fmod(x, y):
     return elementwise("fmod", lax.rem, x, y)
 
 
 def power(x, y):
+    """numpy's power. Integer operands give integers (wrapping on overflow, as numpy);
+    a negative integer exponent gives trunc(1 / x**-y) (1 for x == 1, +-1 for x == -1, else
+    0) where numpy raises, since under jit the exponent's values are unknown (JAX too
+    returns integers there)."""
     if isinstance(y, (int, np.integer)) and not isinstance(y, bool) and is_array(x):
         return lax.integer_pow(x, int(y))
     x, y = promote_broadcast("power", x, y)
-    if dtypes.is_int(x.dtype):
-        raise TypeError("funtorch.power: integer base with array exponent is not supported; "
-                        "cast to float")
+    if x.dtype == dtypes.bool_:
+        raise TypeError("funtorch.power: bool operands; cast them to an integer or float "
+                        "dtype first")
     return lax.pow(x, y)
 
 

@@ -115,7 +115,16 @@ def _rem(c, x, a, o, p):
 
 
 def _pow(c, x, a, o, p):
-    return f"{c.ty(o.dtype)}({x[0]} ** {x[1]})"
+    t = c.ty(o.dtype)
+    if _float(o.dtype) or _unsigned(o.dtype):
+        return f"{t}({x[0]} ** {x[1]})"
+    # signed integers: a negative exponent gives trunc(1 / x**-y), 0 for x == 0, as the
+    # eager impl (Numba and the CUDA simulator would raise or return INT_MIN). Numba's
+    # integer ** wraps as numpy's up to exponents of 2**16, past which it goes through
+    # math.pow (|x| >= 2 has overflowed long before: such results are unspecified)
+    neg = (f"({t}(1) if {x[0]} == 1 else ({t}(1 - 2 * ({x[1]} & 1)) if {x[0]} == -1 "
+           f"else {t}(0)))")
+    return f"({t}({x[0]} ** {x[1]}) if {x[1]} >= 0 else {neg})"
 
 
 def _max(c, x, a, o, p):
