@@ -30,17 +30,22 @@ BATCH = 128
 
 # --------------------------------------------------------------------------- workers
 
+def _model(nn, model_name):
+    """The workload from funtorch.nn or torch.nn: the two share these layers' names and
+    signatures."""
+    if model_name == "mlp":
+        return nn.Sequential(nn.Flatten(), nn.Linear(784, 512), nn.ReLU(), nn.Linear(512, 512),
+                             nn.ReLU(), nn.Linear(512, 10))
+    return nn.Sequential(nn.Conv2d(1, 32, 3), nn.ReLU(), nn.Conv2d(32, 64, 3), nn.ReLU(),
+                         nn.MaxPool2d(2), nn.Flatten(), nn.Linear(9216, 128), nn.ReLU(),
+                         nn.Linear(128, 10))
+
+
 def _funtorch(model_name):
     import funtorch as ft
     import funtorch.nn as nn
     import funtorch.nn.functional as F
-    if model_name == "mlp":
-        model = nn.Sequential(nn.Flatten(), nn.Linear(784, 512), nn.ReLU(), nn.Linear(512, 512),
-                              nn.ReLU(), nn.Linear(512, 10))
-    else:
-        model = nn.Sequential(nn.Conv2d(1, 32, 3), nn.ReLU(), nn.Conv2d(32, 64, 3), nn.ReLU(),
-                              nn.MaxPool2d(2), nn.Flatten(), nn.Linear(9216, 128), nn.ReLU(),
-                              nn.Linear(128, 10))
+    model = _model(nn, model_name)
     opt = ft.optim.adam(1e-3)
     params = model.init(ft.random.key(0))
     state = opt.init(params)
@@ -68,13 +73,7 @@ def _torch(model_name):
     import torch
     from torch import nn
     torch.manual_seed(0)
-    if model_name == "mlp":
-        model = nn.Sequential(nn.Flatten(), nn.Linear(784, 512), nn.ReLU(), nn.Linear(512, 512),
-                              nn.ReLU(), nn.Linear(512, 10))
-    else:
-        model = nn.Sequential(nn.Conv2d(1, 32, 3), nn.ReLU(), nn.Conv2d(32, 64, 3), nn.ReLU(),
-                              nn.MaxPool2d(2), nn.Flatten(), nn.Linear(9216, 128), nn.ReLU(),
-                              nn.Linear(128, 10))
+    model = _model(nn, model_name)
     opt = torch.optim.Adam(model.parameters(), 1e-3)
     loss_fn = nn.CrossEntropyLoss()
 

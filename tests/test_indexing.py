@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from helpers import fd_grad
 
 import funtorch as ft
 
@@ -18,13 +19,8 @@ def _x(*shape):
 
 
 def _numeric_grad(f, x, eps=1e-3):
-    x = np.array(x, np.float64)
-    g = np.zeros_like(x)
-    for i in np.ndindex(x.shape):
-        d = np.zeros_like(x)
-        d[i] = eps
-        g[i] = (float(f(ft.asarray(x + d))) - float(f(ft.asarray(x - d)))) / (2 * eps)
-    return g
+    """Central differences of a funtorch scalar function, in float64."""
+    return fd_grad(lambda a: float(f(ft.asarray(a))), x, h=eps)
 
 
 # --------------------------------------------------------------------------- out of range

@@ -90,19 +90,26 @@ def _random_like(rng, x):
     return rng.standard_normal(x.shape).astype(x.dtype)
 
 
-@pytest.mark.parametrize("op", DIFF, ids=[o.name for o in DIFF])
-def test_jvp_vs_finite_differences(op):
-    rng = np.random.default_rng(0)
+def _tangent_samples(op, rng):
+    """``(f, dyn, fpos, ts)`` for each float64 sample of ``op`` with float inputs: numpy
+    tangents, random at the float positions ``fpos`` and float0 zeros elsewhere."""
     for sample in samples(op, np.float64):
         f, dyn = call_ft(op, sample)
         fpos = float_positions(dyn)
-        if not fpos:
-            continue
+        if fpos:
+            yield f, dyn, fpos, [_random_like(rng, x) if i in fpos else
+                                 np.zeros(x.shape, ft.float0) for i, x in enumerate(dyn)]
+
+
+def _tangent_args(ts, fpos):
+    return tuple(ft.asarray(t) if i in fpos else t for i, t in enumerate(ts))
+
+
+@pytest.mark.parametrize("op", DIFF, ids=[o.name for o in DIFF])
+def test_jvp_vs_finite_differences(op):
+    for f, dyn, fpos, ts in _tangent_samples(op, np.random.default_rng(0)):
         x64 = [ft.asarray(x) for x in dyn]
-        ts = [_random_like(rng, x) if i in fpos else np.zeros(x.shape, ft.float0)
-              for i, x in enumerate(dyn)]
-        _, t_out = ft.jvp(f, tuple(x64), tuple(ft.asarray(t) if i in fpos else t
-                                               for i, t in enumerate(ts)))
+        _, t_out = ft.jvp(f, tuple(x64), _tangent_args(ts, fpos))
         eps = op.fd_eps
         plus = f(*[ft.asarray(x + eps * t) if i in fpos else ft.asarray(x)
                    for i, (x, t) in enumerate(zip(dyn, ts))])
@@ -120,15 +127,10 @@ def test_jvp_vs_finite_differences(op):
 def test_vjp_vs_jvp(op):
     """<ct, J t> == <J^T ct, t>: reverse mode is the transpose of forward mode."""
     rng = np.random.default_rng(1)
-    for sample in samples(op, np.float64):
-        f, dyn = call_ft(op, sample)
-        fpos = float_positions(dyn)
-        if not fpos:
-            continue
+    for f, dyn, fpos, ts in _tangent_samples(op, rng):
         xs = [ft.asarray(x) for x in dyn]
-        ts = [ft.asarray(_random_like(rng, x)) if i in fpos else np.zeros(x.shape, ft.float0)
-              for i, x in enumerate(dyn)]
-        out, t_out = ft.jvp(f, tuple(xs), tuple(ts))
+        ts = _tangent_args(ts, fpos)
+        out, t_out = ft.jvp(f, tuple(xs), ts)
         out2, vjp_fn = ft.vjp(f, *xs)
         cts = ft.tree.map(lambda o: ft.asarray(rng.standard_normal(np.shape(o)).astype(
             np.asarray(o).dtype)) if np.issubdtype(np.asarray(o).dtype, np.floating)

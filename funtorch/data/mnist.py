@@ -186,6 +186,11 @@ def _download_dir(spec, root):
     return (Path(env) if env else _cache_dir()) / spec.subdir
 
 
+def _listing(items):
+    """One indented line per place tried, for the not-found and download errors."""
+    return "\n".join(f"  {x}" for x in items)
+
+
 def _find(directory, stem):
     for name in _candidates(stem):
         path = directory / name
@@ -204,11 +209,9 @@ def _load(spec, split, root, download):
     else:
         dest = _download_dir(spec, root)
         if not download:
-            looked = "\n".join(f"  {d}" for d in dirs)
             raise FileNotFoundError(
                 f"{spec.title} {split} files not found and download=False; looked for "
-                f"{stems[0]}[.gz] and {stems[1]}[.gz] in:\n"
-                f"{looked}\n"
+                f"{stems[0]}[.gz] and {stems[1]}[.gz] in:\n{_listing(dirs)}\n"
                 f"Pass download=True to fetch them into {dest}, copy the IDX files there "
                 f"yourself, set $FUNTORCH_DATA, or use ft.data.mnist_sample() offline."
             )
@@ -295,10 +298,9 @@ def _download(spec, dest):
                 continue
             errors.append(f"{url}: SHA-256 {digest}, expected {expected}")
             break
-    tried = "\n".join(f"  {e}" for e in errors)
     raise DownloadError(
         f"could not download {spec.title} file {name} from any of {len(spec.mirrors)} "
-        f"mirror(s):\n{tried}\n"
+        f"mirror(s):\n{_listing(errors)}\n"
         f"Put the IDX files (gzip or raw) in {dest.parent} by hand, set $FUNTORCH_DATA to a "
         f"directory holding {spec.subdir}/, or use ft.data.mnist_sample() offline."
     )

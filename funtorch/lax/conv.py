@@ -11,8 +11,8 @@ from numpy.lib.stride_tricks import sliding_window_view
 from ..core import dtypes
 from ..core.abstract import ShapedArray
 from ..core.trace import Primitive, bind, get_aval
-from ..transforms import ad, batching
-from ..transforms.ad import defjvp, is_undefined
+from ..transforms import batching
+from ..transforms.ad import defbilinear, is_undefined
 from ..transforms.batching import moveaxis
 from ._util import fmt
 from .shape import _pad_impl, reshape, rev, transpose
@@ -203,10 +203,7 @@ def _conv_batch(vals, dims, *, feature_group_count, **params):
 
 conv_general_dilated_p.def_impl(_conv_impl)
 conv_general_dilated_p.def_abstract_eval(_conv_shape)
-defjvp(conv_general_dilated_p,
-       lambda t, ans, lhs, rhs, **params: bind(conv_general_dilated_p, t, rhs, **params),
-       lambda t, ans, lhs, rhs, **params: bind(conv_general_dilated_p, lhs, t, **params))
-ad.transpose_rules[conv_general_dilated_p] = _conv_transpose
+defbilinear(conv_general_dilated_p, _conv_transpose)
 batching.batching_rules[conv_general_dilated_p] = _conv_batch
 
 

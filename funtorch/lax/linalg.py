@@ -8,8 +8,8 @@ import numpy as np
 from ..core import dtypes
 from ..core.abstract import ShapedArray
 from ..core.trace import Primitive, bind, get_aval
-from ..transforms import ad, batching
-from ..transforms.ad import defjvp, is_undefined
+from ..transforms import batching
+from ..transforms.ad import defbilinear, is_undefined
 from ._util import fmt
 from .elementwise import convert_element_type
 from .shape import transpose
@@ -136,10 +136,7 @@ def _dot_general_batch(vals, dims, *, dimension_numbers, preferred_element_type)
 
 dot_general_p.def_impl(_dot_general_impl)
 dot_general_p.def_abstract_eval(_dot_general_shape)
-defjvp(dot_general_p,
-       lambda t, ans, lhs, rhs, **params: bind(dot_general_p, t, rhs, **params),
-       lambda t, ans, lhs, rhs, **params: bind(dot_general_p, lhs, t, **params))
-ad.transpose_rules[dot_general_p] = _dot_general_transpose
+defbilinear(dot_general_p, _dot_general_transpose)
 batching.batching_rules[dot_general_p] = _dot_general_batch
 
 

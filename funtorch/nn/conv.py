@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from . import functional as F
+from .functional._checks import _tuple
+from .functional.conv import _conv_padding
 from .linear import default_weight_and_bias
 from .module import Module
 
@@ -25,17 +27,16 @@ class _ConvNd(Module):
         n = self._n
         self.in_channels = in_channels
         self.out_channels = out_channels
-        self.kernel_size = F._tuple(name, "kernel_size", kernel_size, n)
-        self.stride = F._tuple(name, "stride", stride, n)
-        self.padding = padding if isinstance(padding, str) else F._tuple(name, "padding",
-                                                                          padding, n)
-        self.dilation = F._tuple(name, "dilation", dilation, n)
+        self.kernel_size = _tuple(name, "kernel_size", kernel_size, n)
+        self.stride = _tuple(name, "stride", stride, n)
+        self.padding = padding if isinstance(padding, str) else _tuple(name, "padding",
+                                                                        padding, n)
+        self.dilation = _tuple(name, "dilation", dilation, n)
         self.groups = groups
         self.bias = bias
         self.padding_mode = padding_mode
         # validates padding='same' against the stride now rather than at the first call
-        F._conv_padding(name.lower(), self.padding, self.kernel_size, self.dilation,
-                        self.stride)
+        _conv_padding(name.lower(), self.padding, self.kernel_size, self.dilation, self.stride)
 
     def reset_parameters(self, key):
         shape = (self.out_channels, self.in_channels // self.groups) + self.kernel_size

@@ -99,13 +99,16 @@ def positive(x):
     return asarray(x)
 
 
-def _float_unary(name, fn):
-    def op(x):
-        return fn(to_float(name, x))
-
+def _named(name, op, doc=None):
+    """``op`` under its numpy name, for the ops a factory below makes per lax primitive."""
     op.__name__ = name
-    op.__doc__ = f"Elementwise ``{name}`` (numpy semantics; ints become float32)."
+    op.__doc__ = doc
     return op
+
+
+def _float_unary(name, fn):
+    return _named(name, lambda x: fn(to_float(name, x)),
+                  f"Elementwise ``{name}`` (numpy semantics; ints become float32).")
 
 
 exp = _float_unary("exp", lax.exp)
@@ -223,11 +226,7 @@ def where(condition, x=None, y=None):
 
 
 def _compare(name, fn):
-    def op(x, y):
-        return elementwise(name, fn, x, y)
-
-    op.__name__ = name
-    return op
+    return _named(name, lambda x, y: elementwise(name, fn, x, y))
 
 
 equal = _compare("equal", lax.eq)
@@ -266,8 +265,7 @@ def _int_or_bool(name, fn):
             raise TypeError(f"funtorch.{name}: needs integer or bool operands, got {x.dtype}")
         return fn(x, y)
 
-    op.__name__ = name
-    return op
+    return _named(name, op)
 
 
 bitwise_and = _int_or_bool("bitwise_and", lax.bitwise_and)

@@ -156,6 +156,15 @@ def defjvp_zero(prim):
     jvp_rules[prim] = rule
 
 
+def defbilinear(prim, transpose_rule):
+    """A primitive linear in each of its two array arguments (dot_general, conv): the
+    tangent is ``f(t_lhs, rhs) + f(lhs, t_rhs)``, so only the transpose is its own."""
+    defjvp(prim,
+           lambda t, ans, lhs, rhs, **params: bind(prim, t, rhs, **params),
+           lambda t, ans, lhs, rhs, **params: bind(prim, lhs, t, **params))
+    transpose_rules[prim] = transpose_rule
+
+
 def deflinear(prim, transpose_rule):
     """A primitive linear in all its array arguments."""
 

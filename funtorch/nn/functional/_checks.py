@@ -1,0 +1,76 @@
+"""Argument checks shared by the nn.functional modules: PyTorch's messages, one place."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ... import numpy as fnp
+from ...core.array import to_numpy
+from ...core.errors import ConcretizationTypeError
+from ...core.trace import Tracer
+
+
+def _arr(x):
+    return fnp.asarray(x)
+
+
+def _tuple(name, arg, value, n):
+    """int -> n-tuple; a tuple must already have n entries (PyTorch's _pair/_single)."""
+    if isinstance(value, (int, np.integer)):
+        return (int(value),) * n
+    value = tuple(int(v) for v in value)
+    if len(value) != n:
+        raise ValueError(f"funtorch.nn.functional.{name}: {arg} must be an int or a tuple of "
+                         f"{n} ints, got {value}")
+    return value
+
+
+def _dim(name, dim, axis, ndim):
+    """PyTorch's ``dim`` or numpy's ``axis`` (one of them, required)."""
+    if dim is not None and axis is not None and dim != axis:
+        raise TypeError(f"funtorch.nn.functional.{name}: pass dim or axis, not both")
+    d = dim if dim is not None else axis
+    if d is None:
+        raise TypeError(f"funtorch.nn.functional.{name}: pass dim= (the axis to normalise "
+                        "over); PyTorch's implicit choice is deprecated and not supported")
+    if not -ndim <= d < max(ndim, 1):
+        raise ValueError(f"funtorch.nn.functional.{name}: dim {d} is out of range for an input "
+                         f"of rank {ndim}")
+    return d % max(ndim, 1)
+
+
+def _check_rank(name, x, ranks, layout):
+    if x.ndim not in ranks:
+        expected = " or ".join(f"{r}-D" for r in ranks)
+        raise ValueError(f"funtorch.nn.functional.{name}: expected a {expected} input "
+                         f"({layout}), got shape {tuple(x.shape)}")
+
+
+class IndexOutOfBoundsError(ValueError, IndexError):
+    """A concrete class index / embedding index outside its range. Both a ValueError and
+    an IndexError (what PyTorch raises), so either ``except`` catches it."""
+
+    __module__ = "funtorch.nn.functional"   # where users import it; tracebacks name it so
+
+
+def _known_values(x):
+    """The numpy values of ``x`` when they are known now (eager arrays, or tracers of
+    grad/jvp and of vmap over concrete data), else None (traced under jit: unknown until
+    run). For elementwise range checks only: under vmap it is the whole batch."""
+    while isinstance(x, Tracer):
+        val = getattr(x, "val", None)           # BatchTracer: check every example at once
+        if val is not None and getattr(x, "batch_dim", None) is not None:
+            x = val
+            continue
+        try:
+            return np.asarray(x.to_concrete("a range check"))
+        except ConcretizationTypeError:
+            return None
+    return to_numpy(x)
+
+
+def _check_positive(name, arg, values, minimum=1):
+    if any(v < minimum for v in values):
+        what = "positive" if minimum == 1 else "non-negative"
+        raise ValueError(f"funtorch.nn.functional.{name}: {arg} must be {what}, got "
+                         f"{values if len(values) > 1 else values[0]}")

@@ -1,0 +1,134 @@
+"""max_pool2d and avg_pool2d with PyTorch's window geometry (ceil_mode, padding, dilation)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ... import lax
+from ... import numpy as fnp
+from ...core import dtypes
+from ._checks import _arr, _check_positive, _check_rank, _tuple
+
+
+def _pool_geometry(name, size, k, s, p, d, ceil_mode):
+    """PyTorch's output length and the right padding that produces exactly that many windows
+    (negative when the last input elements are never covered)."""
+    if p > (d * (k - 1) + 1) // 2:
+        raise ValueError(f"funtorch.nn.functional.{name}: padding {p} should be at most half "
+                         f"of the effective kernel size {d * (k - 1) + 1} (as in PyTorch)")
+    span = size + 2 * p - d * (k - 1) - 1
+    out = (span + (s - 1 if ceil_mode else 0)) // s + 1
+    if ceil_mode and (out - 1) * s >= size + p:
+        out -= 1  # the last window must start inside the input or the left padding
+    if out < 1:
+        raise ValueError(f"funtorch.nn.functional.{name}: input size {size} is too small for "
+                         f"kernel {k} with padding {p} and dilation {d}")
+    return out, (out - 1) * s + d * (k - 1) + 1 - size - p
+
+
+def _pool_args(name, input, kernel_size, stride, padding, dilation, ceil_mode):
+    x = _arr(input)
+    _check_rank(name, x, (3, 4), "[N,C,H,W] or unbatched [C,H,W]")
+    k = _tuple(name, "kernel_size", kernel_size, 2)
+    s = k if stride is None or stride == () else _tuple(name, "stride", stride, 2)
+    p = _tuple(name, "padding", padding, 2)
+    d = _tuple(name, "dilation", dilation, 2)
+    for arg, v in (("kernel_size", k), ("stride", s), ("dilation", d)):
+        _check_positive(name, arg, v)
+    _check_positive(name, "padding", p, minimum=0)
+    geo = [_pool_geometry(name, x.shape[-2 + i], k[i], s[i], p[i], d[i], ceil_mode)
+           for i in range(2)]
+    return x, k, s, p, d, geo
+
+
+def _window_padding(x, p, geo):
+    """(lo, hi) per axis: PyTorch's padding on the left, and on the right whatever yields
+    exactly its output size (negative crops input no window reaches)."""
+    return ((0, 0),) * (x.ndim - 2) + tuple((p[i], geo[i][1]) for i in range(2))
+
+
+def _window_taps(x, k, s, d, pads, geo):
+    """The k[0]*k[1] taps of every window in row-major order, each shaped like the output:
+    strided slices of x padded with -inf."""
+    xp = lax.pad(x, np.array(-np.inf, x.dtype), [(lo, hi, 0) for lo, hi in pads])
+    lead = (0,) * (x.ndim - 2)
+    taps = []
+    for i in range(k[0]):
+        for j in range(k[1]):
+            start = lead + (i * d[0], j * d[1])
+            limit = xp.shape[:-2] + (start[-2] + (geo[0][0] - 1) * s[0] + 1,
+                                     start[-1] + (geo[1][0] - 1) * s[1] + 1)
+            taps.append(lax.slice(xp, start, limit, (1,) * len(lead) + s))
+    return taps
+
+
+def _dilated_max(x, k, s, d, pads, geo):
+    """Max pooling with dilated windows: the max over the k[0]*k[1] strided taps."""
+    return fnp.max(fnp.stack(_window_taps(x, k, s, d, pads, geo)), axis=0)
+
+
+def _max_indices(x, k, s, p, d, pads, geo):
+    """PyTorch's max_pool2d indices (int64 ``h * W + w`` within each input plane), found the
+    way its CPU kernel finds them, so ties and NaNs pick the same tap: walk the window's
+    taps in row-major order from the first in-bounds one, taking a tap greater than the
+    running max or NaN (the first max, the last NaN). Padding taps are -inf: never taken.
+    Tap coordinates are static, so this is a fold of ``where``s over the taps."""
+    H, W = x.shape[-2:]
+    # (out, k) input row / column of every tap, and each window's first in-bounds one
+    h, w = (np.arange(geo[a][0])[:, None] * s[a] - p[a] + np.arange(k[a]) * d[a]
+            for a in range(2))
+    first = [c[np.arange(len(c)), np.argmax((c >= 0) & (c < n), axis=1)]
+             for c, n in ((h, H), (w, W))]
+    idx = first[0][:, None] * W + first[1]
+    taps = _window_taps(lax.stop_gradient(x), k, s, d, pads, geo)
+    best = fnp.full_like(taps[0], -np.inf)
+    for t, v in enumerate(taps):
+        take = fnp.logical_or(v > best, fnp.isnan(v))
+        best = fnp.where(take, v, best)
+        idx = fnp.where(take, h[:, t // k[1], None] * W + w[:, t % k[1]], idx)
+    return fnp.broadcast_to(idx, best.shape)
+
+
+def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False,
+               return_indices=False):
+    """Max over HW windows; padding counts as -inf, so it is never the max.
+
+    ``return_indices=True`` also returns PyTorch's int64 indices (see ``_max_indices``); the
+    values and their gradient are those of ``return_indices=False``."""
+    x, k, s, p, d, geo = _pool_args("max_pool2d", input, kernel_size, stride, padding,
+                                    dilation, ceil_mode)
+    if not dtypes.is_float(x.dtype):
+        raise TypeError(f"funtorch.nn.functional.max_pool2d: expected a float input, got "
+                        f"{x.dtype}")
+    pads = _window_padding(x, p, geo)
+    if d != (1, 1):
+        y = _dilated_max(x, k, s, d, pads, geo)
+    else:
+        lead = (1,) * (x.ndim - 2)
+        y = lax.reduce_window_max(x, lead + k, lead + s, pads)
+    if return_indices:
+        return y, _max_indices(x, k, s, p, d, pads, geo)
+    return y
+
+
+def _avg_divisor(size, k, s, p, out, count_include_pad):
+    """Per-window element counts along one axis, PyTorch's way: windows include padding
+    (when asked) but never the ceil_mode overhang past it."""
+    start = np.arange(out) * s - p
+    end = np.minimum(start + k, size + p)
+    if not count_include_pad:
+        start, end = np.maximum(start, 0), np.minimum(end, size)
+    return end - start
+
+
+def avg_pool2d(input, kernel_size, stride=None, padding=0, ceil_mode=False,
+               count_include_pad=True, divisor_override=None):
+    x, k, s, p, _, geo = _pool_args("avg_pool2d", input, kernel_size, stride, padding, 1,
+                                    ceil_mode)
+    lead = (1,) * (x.ndim - 2)
+    y = lax.reduce_window_sum(x, lead + k, lead + s, _window_padding(x, p, geo))
+    if divisor_override:
+        return y / divisor_override
+    dh, dw = (_avg_divisor(x.shape[-2 + i], k[i], s[i], p[i], geo[i][0], count_include_pad)
+              for i in range(2))
+    return y / fnp.asarray(np.outer(dh, dw).astype(y.dtype))

@@ -1,0 +1,28 @@
+"""dropout with an explicit random key (funtorch has no global generator)."""
+
+from __future__ import annotations
+
+from ... import numpy as fnp
+from ... import random
+from ._checks import _arr
+
+
+def dropout(input, p=0.5, key=None, training=True):
+    """Zero each element with probability ``p`` and scale the rest by 1/(1-p).
+
+    The randomness comes from ``key`` (funtorch has no global generator), so the same key
+    gives the same mask. Outside training it is the identity.
+    """
+    if not 0.0 <= p <= 1.0:
+        raise ValueError(f"funtorch.nn.functional.dropout: p must be in [0, 1], got {p}")
+    x = _arr(input)
+    if not training or p == 0.0:
+        return x
+    if p == 1.0:
+        return fnp.zeros_like(x)
+    if key is None:
+        raise ValueError("funtorch.nn.functional.dropout: training-mode dropout needs a random "
+                         "key: pass key=ft.random.key(seed) (split it per step), or "
+                         "training=False")
+    keep = random.bernoulli(key, 1.0 - p, x.shape)
+    return fnp.where(keep, x / (1.0 - p), fnp.zeros_like(x))

@@ -1,0 +1,141 @@
+"""vmap over pytrees of arguments: axis specs, size checks, float0 outputs."""
+
+from __future__ import annotations
+
+import functools
+import inspect
+
+from ... import tree as tree_util
+from ...core.trace import get_aval
+from .. import batching
+from ._util import _asarray, _float0_zeros, _is_float0
+
+
+def _flatten_axes(name, axes, tree):
+    """Broadcast an axis spec (int/None or a prefix tree of them) to the leaves of ``tree``."""
+    import optree
+    try:
+        return optree.tree_broadcast_prefix(axes, tree, none_is_leaf=True,
+                                            namespace=tree_util.NAMESPACE)
+    except ValueError as e:
+        raise ValueError(f"funtorch.vmap: {name} {axes!r} does not match the structure of the "
+                         f"arguments: {e}") from None
+
+
+def vmap(fun, in_axes=0, out_axes=0, axis_size=None):
+    """Vectorise ``fun`` over a mapped axis of its arguments (JAX's vmap)."""
+    if isinstance(in_axes, list):
+        in_axes = tuple(in_axes)
+    if not (in_axes is None or isinstance(in_axes, (int, tuple, dict))):
+        raise TypeError(f"funtorch.vmap: in_axes must be an int, None or a tuple, got "
+                        f"{type(in_axes).__name__}")
+
+    @functools.wraps(fun)
+    def batched(*args, **kwargs):
+        if isinstance(in_axes, tuple) and len(in_axes) != len(args):
+            raise ValueError(f"funtorch.vmap: in_axes has {len(in_axes)} entries but the "
+                             f"function was called with {len(args)} positional arguments")
+        spec = in_axes if isinstance(in_axes, tuple) else (in_axes,) * len(args)
+        leaves, treedef = tree_util.flatten((list(args), kwargs))
+        axes_flat = _broadcast_leaves_axes(args, kwargs, spec)
+        vals, dims = [], []
+        sizes = []
+        for i, (x, ax) in enumerate(zip(leaves, axes_flat)):
+            if ax is not None and type(ax) is not int:
+                ax = batching.axis_index(ax, "in_axes",
+                                         _arg_names(fun, args, kwargs).get(i, f"leaf {i}"))
+            x = _asarray(x) if ax is not None else x
+            if ax is not None:
+                nd = get_aval(x).ndim
+                if not -nd <= ax < nd:
+                    name = _arg_names(fun, args, kwargs).get(i, f"leaf {i}")
+                    fix = (f"in_axes must be within range [{-nd}, {nd}) for it, or None to "
+                           "pass it unmapped" if nd else
+                           "a rank-0 argument has no axis to map: use in_axes=None for it")
+                    raise ValueError(f"funtorch.vmap: in_axes={ax} is out of range for {name} "
+                                     f"of rank {nd} (shape {get_aval(x).shape}); {fix}")
+                ax = ax % nd
+                sizes.append((i, get_aval(x).shape, ax, get_aval(x).shape[ax]))
+            vals.append(x)
+            dims.append(ax)
+        size = axis_size
+        found = {s for *_, s in sizes}
+        if len(found) > 1 or (size is not None and found and found != {size}):
+            names = _arg_names(fun, args, kwargs)
+            lines = [f"  {names.get(i, f'leaf {i}')} of shape {shp} has size {s} along axis {ax}"
+                     for i, shp, ax, s in sizes]
+            if size is not None:
+                lines.append(f"  axis_size={size} was given")
+            raise ValueError("funtorch.vmap: inconsistent sizes for the mapped axis:\n"
+                             + "\n".join(lines))
+        if size is None:
+            if not found:
+                raise ValueError("funtorch.vmap: no argument is mapped (all in_axes are None); "
+                                 "pass axis_size=")
+            size = found.pop()
+        out_tree, float0_outs = [], {}
+
+        def flat_fun(*xs):
+            a, kw = tree_util.unflatten(treedef, xs)
+            out = fun(*a, **kw)
+            ls, ot = tree_util.flatten(out)
+            out_tree.append((ot, out))
+            # float0 outputs (tangents of integers) hold no data: they skip batching and
+            # are rebuilt with the mapped axis below
+            float0_outs.update((i, get_aval(o).shape) for i, o in enumerate(ls)
+                               if _is_float0(o))
+            return [o for i, o in enumerate(ls) if i not in float0_outs]
+
+        def all_out_dims():
+            ot, out = out_tree[0]
+            spec_o = _flatten_axes("out_axes", out_axes, out)
+            return tree_util.leaves(spec_o, is_leaf=lambda x: x is None)
+
+        def out_dims_fn(n):
+            return [d for i, d in enumerate(all_out_dims()) if i not in float0_outs] if n \
+                else []
+
+        outs = iter(batching.vmap_flat(flat_fun, size, vals, dims, out_dims_fn))
+        if float0_outs:
+            res = []
+            for i, d in enumerate(all_out_dims()):
+                if i not in float0_outs:
+                    res.append(next(outs))
+                    continue
+                shape = list(float0_outs[i])
+                if d is not None:
+                    shape.insert(batching.canonical_out_axis(d, shape, size, f"output {i}"),
+                                 size)
+                res.append(_float0_zeros(shape))
+            outs = res
+        return tree_util.unflatten(out_tree[0][0], list(outs))
+
+    return batched
+
+
+def _broadcast_leaves_axes(args, kwargs, spec):
+    out = []
+    for a, s in zip(args, spec):
+        b = _flatten_axes("in_axes", s, a)
+        out.extend(tree_util.leaves(b, is_leaf=lambda x: x is None))
+    for k in sorted(kwargs):
+        out.extend([0] * len(tree_util.leaves(kwargs[k])))
+    return out
+
+
+def _arg_names(fun, args, kwargs=None):
+    try:
+        params = list(inspect.signature(fun).parameters)
+    except (TypeError, ValueError):
+        params = []
+    names = {}
+    idx = 0
+    labelled = [(f"argument {i}" + (f" ('{params[i]}')" if i < len(params) else ""), a)
+                for i, a in enumerate(args)]
+    labelled += [(f"keyword argument '{k}'", kwargs[k]) for k in sorted(kwargs or {})]
+    for label, a in labelled:
+        n = len(tree_util.leaves(a))
+        for j in range(n):
+            names[idx + j] = label if n == 1 else f"{label} leaf {j}"
+        idx += n
+    return names
