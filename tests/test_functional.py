@@ -608,6 +608,73 @@ def test_embedding_checks():
     with pytest.raises(ValueError, match="padding_idx -5"):
         F.embedding(ft.tensor([0, 1]), w, padding_idx=-5)
     close(F.embedding(ft.tensor([3]), w, padding_idx=-1), np.asarray(w)[3:])
+    with pytest.raises(NotImplementedError, match="embedding: sparse=True"):
+        F.embedding(ft.tensor([0, 1]), w, sparse=True)
+    with pytest.raises(ValueError, match="norm_type must be positive"):
+        F.embedding(ft.tensor([0, 1]), w, max_norm=1.0, norm_type=0)
+
+
+@pytest.mark.parametrize("kw", [dict(max_norm=1.0), dict(max_norm=2.0, norm_type=1.0),
+                                dict(max_norm=1.5, norm_type=float("inf")),
+                                dict(scale_grad_by_freq=True),
+                                dict(scale_grad_by_freq=True, padding_idx=2, max_norm=1.0)],
+                         ids=str)
+@pytest.mark.parametrize("jit", [False, True])
+def test_embedding_max_norm_and_scale_grad_by_freq(torch, kw, jit):
+    """The renormalised rows, and torch's gradient: the plain lookup's (renormalisation is
+    in place, outside autograd), divided by each index's count with scale_grad_by_freq."""
+    w, idx, ct = rand(5, 3) * 3, np.array([[1, 2, 1], [4, 2, 2]]), rand(2, 3, 3)
+    f = lambda w: F.embedding(ft.asarray(idx), w, **kw)   # noqa: E731
+    g = ft.grad(lambda w: (f(w) * ct).sum())
+    if jit:
+        f, g = ft.jit(f), ft.jit(g)
+    tw = tt(torch, w, grad=True)
+    ref = torch.nn.functional.embedding(torch.tensor(idx), tw, **kw)
+    (ref * tt(torch, ct)).sum().backward()
+    close(f(ft.asarray(w)), ref.detach(), 1e-6, 1e-6)
+    close(g(ft.asarray(w)), tw.grad, 1e-6, 1e-6)
+
+
+def test_mse_loss_weight_shape():
+    with pytest.raises(ValueError, match=r"mse_loss: weight must have the input's shape"):
+        F.mse_loss(ft.ones((2, 3)), ft.zeros((2, 3)), weight=ft.ones(3))
+    with pytest.raises(ValueError, match="reduction"):
+        F.mse_loss(ft.ones(2), ft.zeros(2), reduction="avg", weight=ft.ones(2))
+
+
+def test_cross_entropy_label_smoothing_bounds(torch):
+    x, y = rand(4, 3), np.array([0, 1, 2, 1])
+    for t in (ft.asarray(y), F.softmax(ft.asarray(rand(4, 3)), 1)):
+        close(F.cross_entropy(ft.asarray(x), t, label_smoothing=-0.1),   # acts as 0, as torch
+              F.cross_entropy(ft.asarray(x), t))
+    with pytest.raises(ValueError, match="label_smoothing must be at most 1.0"):
+        F.cross_entropy(ft.asarray(x), ft.asarray(y), label_smoothing=1.5)
+
+
+def test_pooling_dtype_rules():
+    with pytest.raises(TypeError, match="avg_pool2d: got int32 input"):
+        F.avg_pool2d(ft.zeros((1, 1, 4, 4), ft.int32), 2)
+    with pytest.raises(TypeError, match="max_pool2d: got a bool input"):
+        F.max_pool2d(ft.zeros((1, 1, 4, 4), ft.bool_), 2)
+    x = ft.asarray(np.arange(-8, 8).reshape(1, 1, 4, 4))
+    close(ft.jit(lambda x: F.avg_pool2d(x, 2))(x), [[[[-5, -3], [2, 4]]]])   # -5.5 -> -5
+    y = ft.jit(lambda x: F.max_pool2d(x, 3, 1, 1, dilation=2))(x.astype(ft.uint8))
+    assert y.dtype == np.uint8
+
+
+def test_softmax_dtype_and_infinities():
+    with pytest.raises(TypeError, match="softmax: expected a floating-point input, got int64"):
+        F.softmax(ft.tensor([1, 2]), 0)
+    with pytest.raises(TypeError, match="log_softmax: expected a floating-point input"):
+        F.log_softmax(ft.tensor([1, 2]), 0)
+    close(F.softmax(ft.tensor([1, 2]), 0, dtype=ft.float32), [0.26894142, 0.7310586])
+    x = ft.asarray(np.array([[np.inf, 0, 1], [-np.inf, 0, 1], [-np.inf] * 3], np.float32))
+    for f in (F.softmax, F.log_softmax):
+        out = np.asarray(ft.jit(lambda x, f=f: f(x, 1))(x))
+        assert np.isnan(out[0]).all() and np.isnan(out[2]).all()
+        assert np.isfinite(out[1, 1:]).all()
+        g = np.asarray(ft.jit(ft.grad(lambda x, f=f: (f(x, 1) * ft.arange(3.0)).sum()))(x))
+        assert np.isfinite(g[1]).all() and np.isnan(g[0]).all()
 
 
 def test_bce_with_logits_target_shape():

@@ -383,8 +383,77 @@ def test_state_dict_nesting_and_strict_loading():
         model.load_state_dict({**flat, "fc3.weight": np.zeros(1)})
     with pytest.raises(ValueError, match="fc1.weight"):
         model.load_state_dict({**flat, "fc1.weight": np.zeros((3, 2), np.float32)})
+    with pytest.raises(RuntimeError, match="fc1.weight"):   # PyTorch's type, too
+        model.load_state_dict({**flat, "fc1.weight": np.zeros((3, 2), np.float32)})
     with pytest.raises(ValueError, match="prefix"):
         nn.load_state_dict({"a": np.zeros(1), "a.b": np.zeros(1)})
+
+
+class NoSuperInit(nn.Module):
+    """Skips super().__init__(): the child registry still exists from construction."""
+
+    def __init__(self):
+        self.fc1 = nn.Linear(3, 4)
+        self.bn = nn.BatchNorm1d(4, affine=False)
+        self.fc2 = nn.Linear(4, 2)
+
+    def __call__(self, params, x, *, state, train=False):
+        x, s = self.bn({}, self.fc1(params["fc1"], x), state=state["bn"], train=train)
+        return self.fc2(params["fc2"], x), {"bn": s}
+
+
+def test_module_without_super_init_and_state_dict_in_module_order(torch):
+    model = NoSuperInit()
+    assert [n for n, _ in model.named_children()] == ["fc1", "bn", "fc2"]
+    params, state = model.init(ft.random.key(0)), model.init_state()
+    tn = torch.nn
+    ref = tn.ModuleDict({"fc1": tn.Linear(3, 4), "bn": tn.BatchNorm1d(4, affine=False),
+                         "fc2": tn.Linear(4, 2)})
+    # the trees alone cannot place 'bn' between fc1 and fc2; the model can
+    assert list(model.state_dict(params, state)) == list(ref.state_dict())
+    assert list(nn.state_dict(params, state, model=model)) == list(ref.state_dict())
+    assert list(nn.state_dict(params, state)) == ["fc1.weight", "fc1.bias", "fc2.weight",
+                                                 "fc2.bias", "bn.running_mean",
+                                                 "bn.running_var", "bn.num_batches_tracked"]
+    fc1 = {k: v for k, v in model.state_dict(params).items() if k.startswith("fc1.")}
+    with pytest.raises(KeyError, match=r"missing keys \['bn.running_mean', .*'fc2.bias'\]"):
+        model.load_state_dict(fc1)
+    out, _ = model(params, ft.ones((2, 3)), state=state)
+    assert out.shape == (2, 2)
+
+
+def test_zero_size_layers_initialise():
+    for m, shapes in [(nn.Linear(0, 3), {"weight": (3, 0), "bias": (3,)}),
+                      (nn.Conv2d(0, 4, 3), {"weight": (4, 0, 3, 3), "bias": (4,)}),
+                      (nn.Conv2d(4, 0, 3), {"weight": (0, 4, 3, 3), "bias": (0,)})]:
+        params = m.init(ft.random.key(0))
+        assert {k: tuple(v.shape) for k, v in params.items()} == shapes
+        assert not np.asarray(params["bias"]).any()   # U(-0, 0), as torch
+    assert nn.init.kaiming_normal(ft.random.key(0), (3, 0)).shape == (3, 0)
+    close(nn.init.uniform(ft.random.key(0), (2,), 0.5, 0.5), [0.5, 0.5])
+
+
+def test_inplace_activation_reprs(torch):
+    for ours, ref in [(nn.SiLU(True), torch.nn.SiLU(True)), (nn.SiLU(), torch.nn.SiLU()),
+                      (nn.ReLU(inplace=True), torch.nn.ReLU(inplace=True)),
+                      (nn.LeakyReLU(0.2, True), torch.nn.LeakyReLU(0.2, True)),
+                      (nn.LeakyReLU(), torch.nn.LeakyReLU()),
+                      (nn.Dropout(0.3, True), torch.nn.Dropout(0.3, True))]:
+        assert repr(ours) == repr(ref)
+    x = ft.asarray(rand(2, 3))
+    close(nn.SiLU(inplace=True)({}, x), F.silu(x))
+
+
+def test_embedding_module_options(torch):
+    kw = dict(max_norm=1.0, norm_type=1.0, scale_grad_by_freq=True, padding_idx=0)
+    ours, ref = nn.Embedding(5, 3, **kw), torch.nn.Embedding(5, 3, **kw)
+    assert repr(ours) == repr(ref)
+    w = from_torch(ref)["weight"] * 3
+    idx = np.array([[1, 2, 1], [0, 4, 1]])
+    out = ours({"weight": ft.asarray(w)}, ft.asarray(idx))
+    close(out, torch.nn.functional.embedding(torch.tensor(idx), torch.tensor(w), **kw))
+    with pytest.raises(NotImplementedError, match="sparse"):
+        nn.Embedding(5, 3, sparse=True)
 
 
 # ---------------------------------------------------------------- a jitted training step

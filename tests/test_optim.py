@@ -163,6 +163,15 @@ def test_join_and_jit():
         schedules.join([schedules.constant(1.0)], [3])
 
 
+def test_linear_warmup_factor_bounds(torch):
+    """LinearLR's bounds ([0, 1]), except that a start factor of 0 (the default) is fine."""
+    close(_ours_lrs(schedules.linear_warmup(0.1, 10, 0.0), 3), [0.0, 0.01, 0.02])
+    for kw in (dict(start_factor=1.5), dict(start_factor=-0.1), dict(end_factor=1.2),
+               dict(end_factor=-0.5)):
+        with pytest.raises(ValueError, match=f"{next(iter(kw))} must be in \\[0, 1\\]"):
+            schedules.linear_warmup(0.1, 10, **kw)
+
+
 @pytest.mark.parametrize("name,make_ours,make_torch", [
     ("sgd+step_lr", lambda s: optim.sgd(s, momentum=0.9),
      lambda torch, p: torch.optim.SGD(p, 0.05, momentum=0.9)),

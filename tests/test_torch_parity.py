@@ -159,9 +159,6 @@ def test_avg_pool2d_argument_space(torch, shape, kw, count_include_pad, divisor_
                    lambda x: torch.nn.functional.avg_pool2d(x, **kw), [rand(*shape)])
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: max_pool2d refuses integer input (TypeError "
-                   "'expected a float input'); torch max-pools uint8/int32/int64 and keeps the "
-                   "dtype, e.g. raw uint8 MNIST images")
 @pytest.mark.parametrize("dtype", [np.uint8, np.int32, np.int64])
 def test_max_pool2d_integer_input(torch, dtype):
     x = rng(0).integers(0, 200, (1, 2, 5, 5)).astype(dtype)
@@ -170,8 +167,6 @@ def test_max_pool2d_integer_input(torch, dtype):
     close(out, torch.nn.functional.max_pool2d(torch.tensor(x), 2, padding=1))
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: avg_pool2d of an int64 input returns float32 "
-                   "means (2.5); torch keeps int64 and truncates (2)")
 def test_avg_pool2d_integer_input(torch):
     x = np.arange(32).reshape(1, 2, 4, 4)
     out = F.avg_pool2d(ft.asarray(x), 2)
@@ -179,9 +174,6 @@ def test_avg_pool2d_integer_input(torch):
     close(out, torch.nn.functional.avg_pool2d(torch.tensor(x), 2))
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: avg_pool2d(divisor_override=0) silently returns "
-                   "the plain average (0 is treated as None); torch raises 'divisor must be "
-                   "not zero'")
 def test_avg_pool2d_zero_divisor_override_is_an_error(torch):
     with pytest.raises(RuntimeError):
         torch.nn.functional.avg_pool2d(torch.ones(1, 1, 4, 4), 2, divisor_override=0)
@@ -222,16 +214,12 @@ def test_softmax_masked_rows(torch, name):
     close(getattr(F, name)(ft.asarray(x), 1), getattr(torch, name)(tt(torch, x), 1))
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: softmax/log_softmax of a row holding +inf give "
-                   "[nan, 0, 0] / [nan, -inf, -inf]; torch gives NaN for the whole row")
 @pytest.mark.parametrize("name", ["softmax", "log_softmax"])
 def test_softmax_row_with_positive_inf(torch, name):
     x = np.array([[np.inf, 0.0, 1.0]], np.float32)
     close(getattr(F, name)(ft.asarray(x), 1), getattr(torch, name)(tt(torch, x), 1))
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: softmax/log_softmax of a 0-d input raise "
-                   "(IndexError for dim=0, ValueError for dim=-1); torch returns 1. / 0.")
 @pytest.mark.parametrize("name,dim", [("softmax", 0), ("softmax", -1), ("log_softmax", 0),
                                       ("log_softmax", -1)])
 def test_softmax_of_a_scalar(torch, name, dim):
@@ -355,10 +343,6 @@ def test_embedding_repeated_indices_and_padding_gradient(torch, padding_idx):
         assert not np.asarray(g)[padding_idx].any()
 
 
-@pytest.mark.xfail(strict=True, reason="BUG (gap): F.embedding / nn.Embedding take no "
-                   "max_norm/norm_type (torch renormalises looked-up rows to norm <= max_norm; "
-                   "its in-place update of weight is out of reach for funtorch, the output "
-                   "is not)")
 def test_embedding_max_norm(torch):
     W, idx = rand(5, 3) * 3, np.array([1, 2, 1, 4])
     close(F.embedding(ft.asarray(idx), ft.asarray(W), max_norm=1.0),
@@ -509,8 +493,6 @@ def test_bce_with_logits_extreme_logits(torch, pos_weight):
             pos_weight=None if pw is None else tt(torch, pw)), [x])
 
 
-@pytest.mark.xfail(strict=True, reason="BUG (gap): F.mse_loss has no weight= argument "
-                   "(torch 2.13: elementwise weight, 'mean' = sum(w*d^2)/numel)")
 @pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
 def test_mse_loss_weight(torch, reduction):
     a, b, w = rand(3, 4), rand(3, 4, seed=1), np.abs(rand(3, 4, seed=2))
@@ -741,9 +723,6 @@ def test_nested_custom_module_repr_state_dict_and_training_forward(torch):
     close(ours(params, ft.asarray(x), state=state)[0], back(torch.tensor(x)), 1e-4, 1e-4)
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: nn.state_dict lists a child that has buffers but "
-                   "no parameters (BatchNorm affine=False) after all parameterised siblings; "
-                   "torch keeps module order (0.*, 1.running_*, 2.*)")
 def test_state_dict_order_with_parameterless_stateful_child(torch):
     tn = torch.nn
     ours = nn.Sequential(nn.Linear(3, 4), nn.BatchNorm1d(4, affine=False), nn.Linear(4, 2))
@@ -767,8 +746,6 @@ def test_batchnorm_module_momentum_none_on_3d_input(torch):
     close(ours(params, ft.asarray(x), state=state)[0], ref(torch.tensor(x)), 1e-4, 1e-4)
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: nn.SiLU takes no inplace= (ReLU, LeakyReLU and "
-                   "Dropout accept it so torch code ports); torch's SiLU(inplace=True) exists")
 def test_silu_accepts_inplace(torch):
     assert repr(nn.SiLU(inplace=True)) == repr(torch.nn.SiLU(inplace=True))
 
@@ -782,8 +759,6 @@ def test_load_state_dict_takes_torch_tensors_directly(torch):
     close(params["0"]["weight"], ref[0].weight.detach().float())
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: an empty nn.Sequential() has no _modules: len(), "
-                   "iteration and calling it raise AttributeError; torch's is the identity")
 def test_empty_sequential_is_the_identity(torch):
     ours, ref = nn.Sequential(), torch.nn.Sequential()
     assert repr(ours) == repr(ref) and ours.init(ft.random.key(0)) == {}
@@ -865,8 +840,6 @@ def test_other_default_inits_match_torch(torch):
             assert np.dtype(flat[k].dtype) == v.numpy().dtype
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: Linear(0, n).init raises ZeroDivisionError in "
-                   "kaiming_uniform; torch makes an empty weight and a zero bias")
 def test_zero_in_features_linear(torch):
     params = nn.Linear(0, 3).init(ft.random.key(0))
     ref = torch.nn.Linear(0, 3)

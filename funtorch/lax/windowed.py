@@ -45,7 +45,8 @@ def _check(name, x, window_dimensions, window_strides, padding):
     return _out_shape(x.shape, window_dimensions, window_strides, padding)
 
 
-def _lowest(dtype):
+def lowest(dtype):
+    """The identity of max for ``dtype``: -inf, the integer minimum, or False (padding)."""
     if dtypes.is_float(dtype):
         return np.array(-np.inf, dtype)
     if dtypes.is_bool(dtype):
@@ -69,7 +70,7 @@ def _selections(operand, window_dimensions, window_strides, padding):
 
     Plain arithmetic on whole arrays: masked numpy updates (np.where, copyto) are several
     times slower on these random masks."""
-    taps = list(_taps(operand, _lowest(operand.dtype), window_dimensions, window_strides,
+    taps = list(_taps(operand, lowest(operand.dtype), window_dimensions, window_strides,
                       padding))
     best = taps[0].copy()
     for v in taps[1:]:
@@ -184,7 +185,7 @@ reduce_window_max_p = Primitive("reduce_window_max")
 
 def _reduce_window_max_impl(x, **params):
     out = None
-    for v in _taps(x, _lowest(x.dtype), **params):
+    for v in _taps(x, lowest(x.dtype), **params):
         out = v.copy() if out is None else np.maximum(out, v, out=out)
     return out
 

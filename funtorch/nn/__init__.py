@@ -15,4 +15,4 @@ from .linear import Linear  # noqa: F401
 from .module import Module  # noqa: F401
 from .normalization import BatchNorm1d, BatchNorm2d, LayerNorm  # noqa: F401
 from .pooling import AvgPool2d, MaxPool2d  # noqa: F401
-from .state_dict import load_state_dict, state_dict  # noqa: F401
+from .state_dict import StateDictMismatchError, load_state_dict, state_dict  # noqa: F401

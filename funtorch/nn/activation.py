@@ -8,30 +8,34 @@ from .module import Module
 __all__ = ["ReLU", "LeakyReLU", "GELU", "SiLU", "Sigmoid", "Tanh", "Softmax", "LogSoftmax"]
 
 
-class ReLU(Module):
+class _Inplace(Module):
+    """A layer PyTorch gives ``inplace=``: accepted (and shown in the repr) so PyTorch code
+    ports; funtorch arrays are never mutated, so it changes nothing."""
+
     def __init__(self, inplace=False):
         super().__init__()
-        self.inplace = inplace  # accepted so PyTorch code ports; arrays are never mutated
-
-    def __call__(self, params, x):
-        return F.relu(x)
+        self.inplace = inplace
 
     def extra_repr(self):
         return "inplace=True" if self.inplace else ""
 
 
-class LeakyReLU(Module):
+class ReLU(_Inplace):
+    def __call__(self, params, x):
+        return F.relu(x)
+
+
+class LeakyReLU(_Inplace):
     def __init__(self, negative_slope=0.01, inplace=False):
-        super().__init__()
+        super().__init__(inplace)
         self.negative_slope = negative_slope
-        self.inplace = inplace  # accepted so PyTorch code ports; arrays are never mutated
 
     def __call__(self, params, x):
         return F.leaky_relu(x, self.negative_slope)
 
     def extra_repr(self):
-        return f"negative_slope={self.negative_slope}" + (", inplace=True" if self.inplace
-                                                          else "")
+        return ", ".join(filter(None, [f"negative_slope={self.negative_slope}",
+                                       super().extra_repr()]))
 
 
 class GELU(Module):
@@ -46,7 +50,7 @@ class GELU(Module):
         return f"approximate={self.approximate!r}"
 
 
-class SiLU(Module):
+class SiLU(_Inplace):
     def __call__(self, params, x):
         return F.silu(x)
 

@@ -3,20 +3,19 @@
 from __future__ import annotations
 
 from . import functional as F
-from .module import Module
+from .activation import _Inplace
 
 __all__ = ["Dropout"]
 
 
-class Dropout(Module):
+class Dropout(_Inplace):
     """Needs ``key=`` when called with ``train=True`` (Sequential passes each layer its own)."""
 
     def __init__(self, p=0.5, inplace=False):
-        super().__init__()
+        super().__init__(inplace)
         if not 0.0 <= p <= 1.0:
             raise ValueError(f"Dropout: p must be in [0, 1], got {p}")
         self.p = p
-        self.inplace = inplace  # accepted so PyTorch code ports; arrays are never mutated
 
     def __call__(self, params, x, *, key=None, train=False):
         return F.dropout(x, self.p, key=key, training=train)

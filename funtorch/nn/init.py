@@ -63,7 +63,10 @@ def _shape(shape):
 
 
 def uniform(key, shape, a=0.0, b=1.0, dtype=dtypes.float32):
-    """U(a, b)."""
+    """U(a, b); ``a == b`` gives that constant, as ``torch.nn.init.uniform_`` (Linear and
+    Conv draw their bias from U(-0, 0) when fan_in is 0)."""
+    if isinstance(a, (int, float)) and isinstance(b, (int, float)) and a == b:
+        return fnp.full(_shape(shape), a + 0.0, dtype)   # -0.0 + 0.0 is 0.0, as torch's
     return random.uniform(key, _shape(shape), dtype, minval=a, maxval=b)
 
 
@@ -95,13 +98,19 @@ def xavier_normal(key, shape, gain=1.0, dtype=dtypes.float32):
     return normal(key, shape, 0.0, gain * math.sqrt(2.0 / (fan_in + fan_out)), dtype)
 
 
+def _kaiming_std(name, shape, a, mode, nonlinearity):
+    """gain / sqrt(fan); 0 for a zero-element shape (its fan may be 0), where PyTorch's
+    initialisation is a no-op: nothing is drawn, so the spread does not matter."""
+    fan = _fan(name, shape, mode)
+    return calculate_gain(nonlinearity, a) / math.sqrt(fan) if fan else 0.0
+
+
 def kaiming_uniform(key, shape, a=0.0, mode="fan_in", nonlinearity="leaky_relu",
                     dtype=dtypes.float32):
     """He: U(-b, b) with b = gain * sqrt(3 / fan). PyTorch's Linear and Conv weights use
     ``a=sqrt(5)``, which makes b = 1/sqrt(fan_in)."""
     shape = _shape(shape)
-    std = calculate_gain(nonlinearity, a) / math.sqrt(_fan("kaiming_uniform", shape, mode))
-    bound = math.sqrt(3.0) * std
+    bound = math.sqrt(3.0) * _kaiming_std("kaiming_uniform", shape, a, mode, nonlinearity)
     return uniform(key, shape, -bound, bound, dtype)
 
 
@@ -109,5 +118,5 @@ def kaiming_normal(key, shape, a=0.0, mode="fan_in", nonlinearity="leaky_relu",
                    dtype=dtypes.float32):
     """He: N(0, std**2) with std = gain / sqrt(fan)."""
     shape = _shape(shape)
-    std = calculate_gain(nonlinearity, a) / math.sqrt(_fan("kaiming_normal", shape, mode))
+    std = _kaiming_std("kaiming_normal", shape, a, mode, nonlinearity)
     return normal(key, shape, 0.0, std, dtype)

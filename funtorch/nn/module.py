@@ -12,6 +12,7 @@ import inspect
 
 from .. import random
 from .state_dict import load_into
+from .state_dict import state_dict as _state_dict
 
 __all__ = ["Module"]
 
@@ -43,27 +44,35 @@ class Module:
     and ``grads`` has exactly the structure of ``params``. Evaluation passes the state too
     (``model(params, x, state=state)``) and gets it back unchanged.
 
-    Writing a model: subclass, call ``super().__init__()``, assign submodules in
-    ``__init__``, and define ``__call__(self, params, x, ...)`` calling each submodule
-    with its own entry (``self.fc1(params['fc1'], x)``). A layer with tensors of its own
-    overrides ``reset_parameters(key) -> dict``; one with running statistics overrides
+    Writing a model: subclass, call ``super().__init__()`` (optional: the child registry
+    exists from construction), assign submodules in ``__init__``, and define
+    ``__call__(self, params, x, ...)`` calling each submodule with its own entry
+    (``self.fc1(params['fc1'], x)``). A layer with tensors of its own overrides
+    ``reset_parameters(key) -> dict``; one with running statistics overrides
     ``reset_state() -> dict`` and accepts and returns ``state`` as above.
+    ``model.state_dict(params, state)`` flattens both in PyTorch's names and order.
     """
 
+    def __new__(cls, *args, **kwargs):
+        # the child registry exists from construction, so a subclass that skips
+        # super().__init__() (or assigns no submodule, e.g. an empty Sequential) still works
+        self = super().__new__(cls)
+        object.__setattr__(self, "_modules", {})
+        return self
+
     def __setattr__(self, name, value):
-        modules = self.__dict__.setdefault("_modules", {})
         if isinstance(value, Module):
-            modules[name] = value
+            self._modules[name] = value
         else:
-            modules.pop(name, None)
+            self._modules.pop(name, None)
         object.__setattr__(self, name, value)
 
     def __delattr__(self, name):
-        self.__dict__.get("_modules", {}).pop(name, None)
+        self._modules.pop(name, None)
         object.__delattr__(self, name)
 
     def named_children(self):
-        return iter(self.__dict__.get("_modules", {}).items())
+        return iter(self._modules.items())
 
     def children(self):
         return (m for _, m in self.named_children())
@@ -108,9 +117,12 @@ class Module:
         unexpected names, like PyTorch's strict loading.
         """
         like_state = self.init_state()
-        params, state = load_into(flat, self.init(random.key(0)), like_state,
-                                  type(self).__name__)
+        params, state = load_into(flat, self.init(random.key(0)), like_state, self)
         return (params, state) if like_state else params
+
+    def state_dict(self, params, state=None) -> dict:
+        """``nn.state_dict(params, state)`` in this module tree's exact order (PyTorch's)."""
+        return _state_dict(params, state, model=self)
 
     # -------------------------------------------------------------- calling
 

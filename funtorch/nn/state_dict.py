@@ -11,26 +11,57 @@ import numpy as np
 
 from .. import numpy as fnp
 
-__all__ = ["state_dict", "load_state_dict"]
+__all__ = ["state_dict", "load_state_dict", "StateDictMismatchError"]
 
 
-def state_dict(params, state=None) -> dict:
+def state_dict(params, state=None, *, model=None) -> dict:
     """Flatten params (and running statistics) to dotted names, PyTorch's order: each
-    module's own parameters, then its own buffers, then its children."""
+    module's own parameters, then its own buffers, then its children in module order.
+
+    A child with buffers but no parameters (``BatchNorm(affine=False)``) appears only in
+    ``state``, so the trees alone do not say where it sits among its siblings: children
+    named by integers (Sequential) are placed by number, others after the parameterised
+    siblings they cannot be ordered against. Pass ``model=`` (or call
+    ``model.state_dict(params, state)``) for the module tree's exact order."""
     flat = {}
-    _flatten(params or {}, state or {}, "", flat)
+    _flatten(params or {}, state or {}, "", flat, model)
     return flat
 
 
-def _flatten(params, state, prefix, flat):
+def _flatten(params, state, prefix, flat, module):
     for tree in (params, state):
         for k, v in tree.items():
             if not isinstance(v, dict):
                 flat[prefix + k] = v
-    children = [k for k, v in params.items() if isinstance(v, dict)]
-    children += [k for k, v in state.items() if isinstance(v, dict) and k not in children]
-    for k in children:
-        _flatten(params.get(k, {}), state.get(k, {}), f"{prefix}{k}.", flat)
+    modules = module._modules if module is not None else {}
+    for k in _children(params, state, list(modules)):
+        _flatten(params.get(k, {}), state.get(k, {}), f"{prefix}{k}.", flat, modules.get(k))
+
+
+def _children(params, state, order):
+    """The child names of both trees, merged keeping each tree's order; ``order`` (the
+    module's child names) decides, else integer names by number, else params first."""
+    a = [k for k, v in params.items() if isinstance(v, dict)]
+    b = [k for k, v in state.items() if isinstance(v, dict)]
+    rank = {k: i for i, k in enumerate(order)}
+    out = []
+    while a or b:
+        if not a or not b or a[0] == b[0]:
+            k = (a or b)[0]
+        elif a[0] in b:          # b's names before a[0] come first
+            k = b[0]
+        elif b[0] in a:
+            k = a[0]
+        elif a[0] in rank and b[0] in rank:
+            k = min(a[0], b[0], key=rank.__getitem__)
+        elif a[0].isdigit() and b[0].isdigit():
+            k = min(a[0], b[0], key=int)
+        else:
+            k = a[0]
+        out.append(k)
+        a = [n for n in a if n != k]
+        b = [n for n in b if n != k]
+    return out
 
 
 def load_state_dict(flat) -> dict:
@@ -51,20 +82,28 @@ def load_state_dict(flat) -> dict:
     return tree
 
 
-def load_into(flat, params_like, state_like, model_name):
-    """(params, state) shaped like the given trees, from a flat dict; strict about names
-    and shapes, casting values to the model's dtypes."""
-    expected = state_dict(params_like, state_like)
+class StateDictMismatchError(ValueError, RuntimeError):
+    """A checkpoint tensor whose shape differs from the model's. Both a ValueError and a
+    RuntimeError (what PyTorch's load_state_dict raises), so either ``except`` catches it."""
+
+    __module__ = "funtorch.nn"   # where users import it; tracebacks name it so
+
+
+def load_into(flat, params_like, state_like, model):
+    """(params, state) shaped like the given trees of ``model``, from a flat dict; strict
+    about names and shapes, casting values to the model's dtypes."""
+    name = type(model).__name__
+    expected = state_dict(params_like, state_like, model=model)
     missing = [k for k in expected if k not in flat]
     unexpected = [k for k in flat if k not in expected]
     if missing or unexpected:
-        raise KeyError(f"Error(s) in loading state_dict for {model_name}: missing keys "
+        raise KeyError(f"Error(s) in loading state_dict for {name}: missing keys "
                        f"{missing}, unexpected keys {unexpected}")
     for k, like in expected.items():
         if tuple(np.shape(flat[k])) != tuple(like.shape):
-            raise ValueError(f"Error(s) in loading state_dict for {model_name}: {k!r} has shape "
-                             f"{tuple(np.shape(flat[k]))}, the model expects "
-                             f"{tuple(like.shape)}")
+            raise StateDictMismatchError(
+                f"Error(s) in loading state_dict for {name}: {k!r} has shape "
+                f"{tuple(np.shape(flat[k]))}, the model expects {tuple(like.shape)}")
     cast = {k: fnp.asarray(np.asarray(flat[k], dtype=like.dtype)) for k, like in
             expected.items()}
     return _rebuild(params_like, cast, ""), _rebuild(state_like, cast, "")

@@ -43,10 +43,18 @@ def cosine_decay(lr, decay_steps, alpha=0.0):
 
 def linear_warmup(lr, warmup_steps, start_factor=0.0, end_factor=1.0):
     """Linear ramp of the factor from start_factor to end_factor over warmup_steps, then
-    flat (torch.optim.lr_scheduler.LinearLR with total_iters=warmup_steps)."""
+    flat (torch.optim.lr_scheduler.LinearLR with total_iters=warmup_steps).
+
+    Both factors must lie in [0, 1], LinearLR's bounds, except that start_factor may be 0
+    (the default: warm up from lr 0). LinearLR refuses 0 only because its recursive update
+    divides by the previous factor; this closed form does not."""
     if warmup_steps <= 0:
         raise ValueError(f"funtorch.optim.schedules.linear_warmup: warmup_steps must be "
                          f"positive, got {warmup_steps}")
+    for name, factor in (("start_factor", start_factor), ("end_factor", end_factor)):
+        if not 0.0 <= factor <= 1.0:
+            raise ValueError(f"funtorch.optim.schedules.linear_warmup: {name} must be in "
+                             f"[0, 1] (as LinearLR's), got {factor}")
 
     def schedule(step):
         t = fnp.minimum(_step(step), warmup_steps) / warmup_steps

@@ -33,10 +33,11 @@ def _dim(name, dim, axis, ndim):
     if d is None:
         raise TypeError(f"funtorch.nn.functional.{name}: pass dim= (the axis to normalise "
                         "over); PyTorch's implicit choice is deprecated and not supported")
-    if not -ndim <= d < max(ndim, 1):
+    n = max(ndim, 1)   # a 0-d input takes dim 0 or -1, as in PyTorch
+    if not -n <= d < n:
         raise ValueError(f"funtorch.nn.functional.{name}: dim {d} is out of range for an input "
                          f"of rank {ndim}")
-    return d % max(ndim, 1)
+    return d % n
 
 
 def _check_rank(name, x, ranks, layout):

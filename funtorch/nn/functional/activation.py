@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
+
 from ... import lax
 from ... import numpy as fnp
+from ...core import dtypes
 from ._checks import _arr, _dim
 
 
@@ -46,20 +49,35 @@ def tanh(input):
 
 
 def _shifted(x, d):
-    """x minus its (gradient-stopped) max along ``d``: exp of it cannot overflow."""
+    """x minus its (gradient-stopped) max along ``d``: exp of it cannot overflow. A fully
+    masked (all -inf) slice is shifted by 0, so it stays -inf and normalises to NaN; a +inf
+    max is kept, so inf - inf makes its whole slice NaN: both as in PyTorch."""
     m = lax.stop_gradient(fnp.max(x, axis=d, keepdims=True))
-    return x - fnp.where(fnp.isfinite(m), m, fnp.zeros_like(m))
+    return x - fnp.where(m == -np.inf, fnp.zeros_like(m), m)
+
+
+def _softmax_input(name, input, dim, axis, dtype):
+    """The float input (cast to ``dtype`` first, if given) and the axis; a 0-d input is
+    one element along dim 0 or -1, as in PyTorch."""
+    x = _arr(input) if dtype is None else fnp.astype(_arr(input), dtype)
+    if not dtypes.is_float(x.dtype):
+        raise TypeError(f"funtorch.nn.functional.{name}: expected a floating-point input, got "
+                        f"{x.dtype} (PyTorch has no integer {name} either); pass "
+                        f"dtype=ft.float32 or cast the input")
+    return x, _dim(name, dim, axis, x.ndim)
 
 
 def softmax(input, dim=None, *, axis=None, dtype=None):
-    x = _arr(input) if dtype is None else fnp.astype(_arr(input), dtype)
-    d = _dim("softmax", dim, axis, x.ndim)
+    x, d = _softmax_input("softmax", input, dim, axis, dtype)
+    if x.ndim == 0:
+        return fnp.reshape(softmax(fnp.reshape(x, (1,)), 0), ())
     e = fnp.exp(_shifted(x, d))
     return e / fnp.sum(e, axis=d, keepdims=True)
 
 
 def log_softmax(input, dim=None, *, axis=None, dtype=None):
-    x = _arr(input) if dtype is None else fnp.astype(_arr(input), dtype)
-    d = _dim("log_softmax", dim, axis, x.ndim)
+    x, d = _softmax_input("log_softmax", input, dim, axis, dtype)
+    if x.ndim == 0:
+        return fnp.reshape(log_softmax(fnp.reshape(x, (1,)), 0), ())
     s = _shifted(x, d)
     return s - fnp.log(fnp.sum(fnp.exp(s), axis=d, keepdims=True))

@@ -105,7 +105,9 @@ def cross_entropy(input, target, weight=None, ignore_index=-100, reduction="mean
 
     ``target`` holds class indices (any int dtype; entries equal to ``ignore_index`` are
     skipped) or, with the input's shape, class probabilities. ``label_smoothing`` mixes the
-    target with the uniform distribution, with PyTorch's normalisation under ``weight``.
+    target with the uniform distribution, with PyTorch's normalisation under ``weight``; a
+    negative one is accepted and acts as 0, as in PyTorch (which checks only the upper
+    bound).
 
     Class indices outside ``[0, C)`` (other than ``ignore_index``) raise a ValueError (also an
     IndexError, as in PyTorch) when their values are known: eagerly, under grad, or under
@@ -114,9 +116,9 @@ def cross_entropy(input, target, weight=None, ignore_index=-100, reduction="mean
     the label-smoothing part).
     """
     _check_reduction("cross_entropy", reduction)
-    if not 0.0 <= label_smoothing <= 1.0:
-        raise ValueError(f"funtorch.nn.functional.cross_entropy: label_smoothing must be in "
-                         f"[0, 1], got {label_smoothing}")
+    if label_smoothing > 1.0:
+        raise ValueError(f"funtorch.nn.functional.cross_entropy: label_smoothing must be at "
+                         f"most 1.0, got {label_smoothing}")
     x, t = _arr(input), _arr(target)
     cdim = 0 if x.ndim == 1 else 1
     logp = log_softmax(x, dim=cdim)
@@ -150,9 +152,21 @@ def _soft_cross_entropy(logp, t, weight, reduction, label_smoothing, cdim):
     return _reduce("cross_entropy", loss, reduction)
 
 
-def mse_loss(input, target, reduction="mean"):
-    d = _arr(input) - target
-    return _reduce("mse_loss", d * d, reduction)
+def mse_loss(input, target, reduction="mean", weight=None):
+    """Squared error; ``weight`` (the input's shape) scales each element, and then 'mean' is
+    ``sum(weight * d**2) / sum(weight)``, as in PyTorch 2.13."""
+    x = _arr(input)
+    d = x - target
+    if weight is None:
+        return _reduce("mse_loss", d * d, reduction)
+    _check_reduction("mse_loss", reduction)
+    if tuple(np.shape(weight)) != tuple(x.shape):
+        raise ValueError(f"funtorch.nn.functional.mse_loss: weight must have the input's shape "
+                         f"{tuple(x.shape)}, got {tuple(np.shape(weight))}")
+    loss = d * d * weight
+    if reduction == "mean":
+        return fnp.sum(loss) / fnp.sum(weight)
+    return _reduce("mse_loss", loss, reduction)
 
 
 def binary_cross_entropy_with_logits(input, target, weight=None, reduction="mean",

@@ -7,6 +7,7 @@ import numpy as np
 from ... import lax
 from ... import numpy as fnp
 from ...core import dtypes
+from ...lax.windowed import lowest
 from ._checks import _arr, _check_positive, _check_rank, _tuple
 
 
@@ -49,8 +50,8 @@ def _window_padding(x, p, geo):
 
 def _window_taps(x, k, s, d, pads, geo):
     """The k[0]*k[1] taps of every window in row-major order, each shaped like the output:
-    strided slices of x padded with -inf."""
-    xp = lax.pad(x, np.array(-np.inf, x.dtype), [(lo, hi, 0) for lo, hi in pads])
+    strided slices of x padded with -inf (the integer minimum for integers)."""
+    xp = lax.pad(x, lowest(x.dtype), [(lo, hi, 0) for lo, hi in pads])
     lead = (0,) * (x.ndim - 2)
     taps = []
     for i in range(k[0]):
@@ -81,9 +82,9 @@ def _max_indices(x, k, s, p, d, pads, geo):
              for c, n in ((h, H), (w, W))]
     idx = first[0][:, None] * W + first[1]
     taps = _window_taps(lax.stop_gradient(x), k, s, d, pads, geo)
-    best = fnp.full_like(taps[0], -np.inf)
+    best = fnp.full_like(taps[0], lowest(x.dtype))
     for t, v in enumerate(taps):
-        take = fnp.logical_or(v > best, fnp.isnan(v))
+        take = fnp.logical_or(v > best, fnp.isnan(v)) if dtypes.is_float(x.dtype) else v > best
         best = fnp.where(take, v, best)
         idx = fnp.where(take, h[:, t // k[1], None] * W + w[:, t % k[1]], idx)
     return fnp.broadcast_to(idx, best.shape)
@@ -91,15 +92,16 @@ def _max_indices(x, k, s, p, d, pads, geo):
 
 def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False,
                return_indices=False):
-    """Max over HW windows; padding counts as -inf, so it is never the max.
+    """Max over HW windows; padding counts as -inf, so it is never the max. Integer inputs
+    (e.g. raw uint8 images) are pooled in their own dtype, as in PyTorch.
 
     ``return_indices=True`` also returns PyTorch's int64 indices (see ``_max_indices``); the
     values and their gradient are those of ``return_indices=False``."""
     x, k, s, p, d, geo = _pool_args("max_pool2d", input, kernel_size, stride, padding,
                                     dilation, ceil_mode)
-    if not dtypes.is_float(x.dtype):
-        raise TypeError(f"funtorch.nn.functional.max_pool2d: expected a float input, got "
-                        f"{x.dtype}")
+    if dtypes.is_bool(x.dtype):
+        raise TypeError("funtorch.nn.functional.max_pool2d: got a bool input (PyTorch has no "
+                        "bool max_pool2d either); cast it to uint8 first")
     pads = _window_padding(x, p, geo)
     if d != (1, 1):
         y = _dilated_max(x, k, s, d, pads, geo)
@@ -123,12 +125,25 @@ def _avg_divisor(size, k, s, p, out, count_include_pad):
 
 def avg_pool2d(input, kernel_size, stride=None, padding=0, ceil_mode=False,
                count_include_pad=True, divisor_override=None):
+    """Mean over HW windows. An int64 input stays int64, its means truncated toward zero,
+    as PyTorch's (which has no avg_pool2d for the other integer types)."""
     x, k, s, p, _, geo = _pool_args("avg_pool2d", input, kernel_size, stride, padding, 1,
                                     ceil_mode)
+    if not dtypes.is_float(x.dtype) and x.dtype != dtypes.int64:
+        raise TypeError(f"funtorch.nn.functional.avg_pool2d: got {x.dtype} input; PyTorch "
+                        f"averages floats and int64 only: cast to a float dtype (or int64 for "
+                        f"truncated integer means)")
+    if divisor_override == 0:
+        raise ValueError("funtorch.nn.functional.avg_pool2d: divisor_override must be not "
+                         "zero (None divides by the window size)")
     lead = (1,) * (x.ndim - 2)
     y = lax.reduce_window_sum(x, lead + k, lead + s, _window_padding(x, p, geo))
-    if divisor_override:
-        return y / divisor_override
-    dh, dw = (_avg_divisor(x.shape[-2 + i], k[i], s[i], p[i], geo[i][0], count_include_pad)
-              for i in range(2))
-    return y / fnp.asarray(np.outer(dh, dw).astype(y.dtype))
+    if divisor_override is not None:
+        divisor = np.array(divisor_override)
+    else:
+        divisor = np.outer(*(_avg_divisor(x.shape[-2 + i], k[i], s[i], p[i], geo[i][0],
+                                          count_include_pad) for i in range(2)))
+    divisor = fnp.asarray(divisor.astype(y.dtype))
+    if dtypes.is_float(y.dtype):
+        return y / divisor
+    return lax.div(y, fnp.broadcast_to(divisor, y.shape))   # truncates toward zero, as C
