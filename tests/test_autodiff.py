@@ -325,3 +325,91 @@ def test_mlp_per_example_grads_sum_to_batch_grad():
     for i in range(4):
         gi = _mlp_backprop_np(params, x[i:i + 1], lambda out, i=i: 2 * (out - y[i:i + 1]))
         tree_close(ft.tree.map(lambda a, i=i: np.asarray(a)[i], per), gi, rtol=1e-9)
+
+
+# ------------------------------------------------------------------------ JAX-parity fixes
+
+F3 = np.array([0.5, -1.0, 2.0], np.float32)
+
+
+def test_custom_vjp_fwd_calling_f_runs_primal_at_every_order():
+    @ft.custom_vjp
+    def f(x):
+        return ft.sin(x)
+    f.defvjp(lambda x: (f(x), ft.cos(x)), lambda c, g: (g * c,))
+    close(f(np.float64(1.0)), np.sin(1.0))
+    close(ft.jit(ft.grad(f))(np.float64(1.0)), np.cos(1.0))
+    close(ft.vmap(ft.grad(f))(X3), np.cos(X3))
+    close(ft.grad(ft.grad(f))(np.float64(1.0)), -np.sin(1.0))   # d/dx of the residual cos
+
+
+def test_custom_vjp_keywords_defaults_and_weak_int_arguments():
+    import functools
+
+    @functools.partial(ft.custom_vjp, nondiff_argnums=(1,))
+    def scale(x, k=2.0):
+        return x * k
+    scale.defvjp(lambda x, k: (x * k, None), lambda k, r, g: (g * k * 10,))
+    close(scale(X3), 2 * X3)                                   # default filled in
+    close(ft.grad(lambda x: ft.sum(scale(x, k=3.0)))(X3), np.full(3, 30.0))
+    mul = ft.custom_vjp(lambda x, n: x * n)
+    mul.defvjp(lambda x, n: (x * n, n), lambda n, g: (g * n, None))
+    assert mul(F3, 3).dtype == np.float32 and ft.jit(mul)(F3, 3).dtype == np.float32
+    assert ft.grad(lambda x: ft.sum(mul(x, n=3)))(F3).dtype == np.float32
+
+
+@pytest.mark.parametrize("bwd, exc, match", [
+    (lambda r, g: (ft.sum(g), g), ValueError, r"argument 0 .*f32\[\] for an input of f32\[3\]"),
+    (lambda r, g: (g, ft.ones(4)), ValueError, r"argument 1 .*f32\[4\]"),
+    (lambda r, g: (g,), TypeError, "per differentiable argument"),
+    (lambda r, g: ((g,), g), TypeError, "structure"),
+])
+def test_custom_vjp_checks_bwd_outputs(bwd, exc, match):
+    @ft.custom_vjp
+    def f(x, y):
+        return x * y
+    f.defvjp(lambda x, y: (x * y, (x, y)), bwd)
+    with pytest.raises(exc, match=match):
+        ft.grad(lambda x: ft.sum(f(x, F3)))(F3)
+
+
+@pytest.mark.parametrize("transform", [ft.grad, ft.value_and_grad, ft.jacrev, ft.jacfwd])
+def test_repeated_argnums_raise(transform):
+    with pytest.raises(ValueError, match="duplicates"):
+        transform(lambda a, b: a * b, argnums=(1, -1))(2.0, 3.0)
+
+
+def test_python_ints_stay_weak_through_vjp_jvp_and_linearize():
+    out, fn = ft.vjp(lambda x, n: x * (n + 1), F3, 3)
+    assert out.dtype == np.float32
+    g, gn = fn(np.ones(3, np.float32))
+    assert g.dtype == np.float32 and np.asarray(gn).dtype == ft.float0
+    _, t = ft.jvp(lambda x, n: x * (n + 1), (F3, 3), (np.ones(3, np.float32),
+                                                     np.zeros((), ft.float0)))
+    assert t.dtype == np.float32
+    y, f_jvp = ft.linearize(lambda x, n: x * n, F3, 3)
+    assert y.dtype == np.float32
+    close(f_jvp(np.ones(3, np.float32), np.zeros((), ft.float0)), np.full(3, 3.0))
+    # a Python float primal is weak too: it does not widen a float16 result
+    out, fn = ft.vjp(lambda x, s: x * s, F3.astype(np.float16), 2.0)
+    assert out.dtype == np.float16 and fn(np.ones(3, np.float16))[1].dtype == np.float32
+
+
+def test_has_aux_passes_non_array_values_through():
+    def f(x):
+        return ft.sum(x ** 2), {"name": "s", "x": x, "cls": object}
+    want = {"name": "s", "cls": object}
+    for aux in (ft.grad(f, has_aux=True)(X3)[1], ft.value_and_grad(f, has_aux=True)(X3)[0][1],
+                ft.vjp(f, X3, has_aux=True)[2], ft.jvp(f, (X3,), (X3,), has_aux=True)[2],
+                ft.jacfwd(f, has_aux=True)(X3)[1], ft.jacrev(f, has_aux=True)(X3)[1],
+                ft.hessian(f, has_aux=True)(X3)[1]):
+        assert {k: aux[k] for k in want} == want
+        close(aux["x"], X3)
+
+
+@pytest.mark.parametrize("transform", [ft.grad, ft.value_and_grad, ft.jacfwd, ft.jacrev,
+                                       ft.hessian])
+def test_holomorphic_keyword(transform):
+    transform(lambda x: x * x, holomorphic=False)(np.float64(2.0))
+    with pytest.raises(NotImplementedError, match="complex"):
+        transform(lambda x: x * x, holomorphic=True)

@@ -164,3 +164,20 @@ def test_python_scalar_branch_output_takes_the_other_branch_dtype():
     close(g(np.float64(0.5)), 0.0)
     out = ft.switch(2, [lambda: 1, lambda: np.int32(5), lambda: 2])
     assert np.asarray(out).dtype == np.int32 and int(out) == 2
+
+
+def test_python_int_operands_stay_weak():
+    x = np.array([0.5, -1.0, 2.0], np.float32)
+    out = ft.cond(True, lambda x, n: x * (n + 1), lambda x, n: x, x, 3)
+    assert out.dtype == np.float32
+    close(out, x * 4)
+    out = ft.switch(0, [lambda x, n: x * n, lambda x, n: x], x, 3)
+    assert out.dtype == np.float32
+
+
+def test_switch_rejects_a_non_integer_index():
+    with pytest.raises(TypeError, match="index must be an integer scalar, got float32"):
+        ft.switch(np.float32(1.0), [lambda: 1.0, lambda: 2.0])
+    with pytest.raises(TypeError, match="integer scalar"):
+        ft.switch(np.array([0, 1]), [lambda: 1.0, lambda: 2.0])
+    assert float(ft.jit(lambda i: ft.switch(i, [lambda: 1.0, lambda: 2.0]))(1)) == 2.0

@@ -1073,9 +1073,6 @@ def test_reduce_all_transpose():
 
 # =========================================================================== divergences
 
-@pytest.mark.xfail(strict=True, reason="BUG: custom_vjp fwd that calls the decorated function "
-                   "itself (JAX's documented pattern `f_fwd(x): return f(x), res`) recurses "
-                   "forever: __call__ always traces fwd, and fwd calls __call__")
 def test_custom_vjp_fwd_may_call_the_primal_function():
     @ft.custom_vjp
     def f(x):
@@ -1085,24 +1082,17 @@ def test_custom_vjp_fwd_may_call_the_primal_function():
     close(ft.grad(f)(f32(1.0)), np.cos(1.0))
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: fori_loop's index is a strong int64 (not weakly "
-                   "typed as in JAX), so `carry + i` turns a float32 carry into float64 and the "
-                   "loop raises a carry-type error")
 def test_fori_loop_index_is_weakly_typed():
     close(ft.fori_loop(0, 3, lambda i, c: c + i, f32(0)), 3.0)
     close(ft.grad(lambda x: ft.fori_loop(0, 4, lambda i, c: c * x + i, f32(1.0)))(f32(1.5)), 18.5)
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: fori_loop's index ignores an int32 carry: "
-                   "returning i into an int32 carry fails (JAX: i is weak, so int32 is kept)")
 def test_fori_loop_index_into_int32_carry():
     assert int(ft.fori_loop(0, 3, lambda i, c: i, np.int32(0))) == 2
     assert int(ft.fori_loop(0, 3, lambda i, c: c + i, np.int32(0))) == 3
     assert int(ft.fori_loop(5, 2, lambda i, c: c + i, np.int32(0))) == 0
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: fori_loop with traced bounds: index is a strong "
-                   "int64, `carry + i` promotes a float32 carry to float64")
 def test_fori_loop_traced_bounds_index_is_weak():
     close(ft.jit(lambda n: ft.fori_loop(0, n, lambda i, c: c + i, f32(0)))(3), 3.0)
 
@@ -1127,11 +1117,6 @@ _PY_INT_PATHS = {
 }
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: a Python int passed as a jvp/vjp primal, a "
-                   "cond/switch operand, a loop carry or a custom_vjp argument becomes a strong "
-                   "int64, so float32 * n widens to float64 (or the branch/carry type check "
-                   "fails); JAX keeps it weak and the result float32. Python floats, and "
-                   "Python ints given to grad/vmap/jit/linearize, are handled correctly")
 @pytest.mark.parametrize("path", list(_PY_INT_PATHS))
 def test_python_int_arguments_stay_weak(path):
     out = _PY_INT_PATHS[path]()
@@ -1148,8 +1133,6 @@ def test_weak_scalars_stay_weak_in_the_paths_that_handle_them():
     assert ft.hessian(lambda x, n: ft.sum(x ** 2 * n))(X3, 3).dtype == np.float32
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: non-array aux (e.g. a str) under has_aux raises "
-                   "'str is not a valid array value'; JAX passes aux through unchanged")
 def test_has_aux_may_hold_non_array_values():
     (v, aux), g = ft.value_and_grad(lambda x: (ft.sum(x), "s"), has_aux=True)(X3)
     assert aux == "s"
@@ -1157,26 +1140,18 @@ def test_has_aux_may_hold_non_array_values():
     assert aux == {"name": "s"}
 
 
-@pytest.mark.xfail(strict=True, reason="BUG (minor): grad/value_and_grad/jacrev reject JAX's "
-                   "holomorphic=False keyword (TypeError: unexpected keyword)")
 def test_grad_accepts_holomorphic_false():
     assert float(ft.grad(lambda x: x * x, holomorphic=False)(f32(2.0))) == 4.0
     v, g = ft.value_and_grad(lambda x: x * x, holomorphic=False)(f32(2.0))
     assert float(g) == 4.0
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: a custom_vjp function rejects keyword arguments "
-                   "(TypeError: __call__() got an unexpected keyword argument); JAX binds them "
-                   "to positions by the function's signature")
 def test_custom_vjp_accepts_keyword_arguments():
     f = _sin_times_y()
     close(f(X3, y=X3), np.sin(X3) * X3)
     close(ft.grad(lambda x: ft.sum(f(x, y=X3)))(X3), 2 * np.cos(X3) * X3)
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: a repeated argnums entry silently gives a wrong "
-                   "gradient: grad(lambda a, b: a*b, argnums=(0, 0))(2., 3.) -> (0., 3.); JAX "
-                   "raises (its error is obscure), the right answer would be (3., 3.)")
 @pytest.mark.parametrize("transform", [ft.grad, ft.jacrev, ft.jacfwd],
                          ids=["grad", "jacrev", "jacfwd"])
 def test_repeated_argnums_is_an_error_or_correct(transform):
@@ -1187,26 +1162,17 @@ def test_repeated_argnums_is_an_error_or_correct(transform):
     assert [float(g) for g in got] == [3.0, 3.0]
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: jit silently ignores static_argnums beyond the "
-                   "signature and unknown static_argnames (a typo leaves the argument traced); "
-                   "JAX raises ValueError when jit is applied")
 @pytest.mark.parametrize("kw", [{"static_argnums": 3}, {"static_argnames": "zz"}])
 def test_jit_rejects_static_args_that_do_not_exist(kw):
     with pytest.raises(ValueError):
         ft.jit(lambda x: x, **kw)(X3)
 
 
-@pytest.mark.xfail(strict=True, reason="BUG (minor): switch accepts a float index and truncates "
-                   "it; JAX raises 'Index type must be an integer'")
 def test_switch_rejects_float_index():
     with pytest.raises(TypeError, match="(?i)integer"):
         ft.switch(f32(1.0), [lambda: f32(1), lambda: f32(2)])
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: custom_vjp does not check bwd's cotangent shapes: "
-                   "a bwd returning shape () or (5,) for a (3,) argument makes grad return a "
-                   "gradient of the wrong shape; JAX raises 'Custom VJP bwd rule must produce an "
-                   "output with the same type as the args tuple'")
 @pytest.mark.parametrize("bad", [lambda g: ft.sum(g), lambda g: ft.ones(5)],
                          ids=["scalar", "longer"])
 def test_custom_vjp_checks_bwd_cotangent_shapes(bad):

@@ -354,3 +354,27 @@ def test_jit_graph_is_typechecked_through_lower():
     cg = f.lower(np.array([1.0, 2.0]))
     assert ft.typecheck(cg.graph)
     close(f(np.array([1.0, 2.0])), [3.0, 12.0])
+
+
+@pytest.mark.parametrize("kw, match", [
+    ({"static_argnums": 2}, "static_argnums"), ({"static_argnums": -3}, "static_argnums"),
+    ({"static_argnames": "zz"}, "zz"), ({"donate_argnums": 5}, "donate_argnums"),
+])
+def test_jit_rejects_static_and_donated_args_that_do_not_exist(kw, match):
+    with pytest.raises(ValueError, match=match):
+        ft.jit(lambda x, y: x, **kw)
+
+
+def test_jit_static_args_with_varargs_kwargs_and_positional_only():
+    def f(*xs):
+        return xs[0] * xs[-1]
+    assert float(ft.jit(f, static_argnums=4)(1.0, 2, 3, 4, 5.0)) == 5.0   # *args: any position
+
+    def g(x, **kw):
+        return x * kw["k"]
+    assert float(ft.jit(g, static_argnames="k")(2.0, k=3)) == 6.0   # **kwargs: any name
+
+    def h(x, /, y):
+        return x + y
+    with pytest.raises(ValueError, match="positional-only"):
+        ft.jit(h, static_argnames="x")

@@ -206,3 +206,44 @@ def test_python_scalar_carry_takes_the_body_dtype():
     # second order through a scan whose init is a Python float
     h = ft.hessian(lambda x: ft.scan(lambda c, v: (c * v, None), 1.0, x)[0])(x)
     close(h, [[0.0, 3.0, 2.0], [3.0, 0.0, 1.0], [2.0, 1.0, 0.0]])
+
+
+# ------------------------------------------------------------------------ weak index / carries
+
+F32 = np.float32
+
+
+@pytest.mark.parametrize("bounds", [(0, 3), (np.int32(0), np.int32(3)), (0, np.int64(3))])
+def test_fori_loop_index_is_weak_with_static_bounds(bounds):
+    lo, hi = bounds
+    out = ft.fori_loop(lo, hi, lambda i, c: c + i, F32(0))
+    assert out.dtype == np.float32 and float(out) == 3.0
+    out = ft.fori_loop(lo, hi, lambda i, c: i, np.int32(0))   # a weak index fits int32
+    assert out.dtype == np.int32 and int(out) == 2
+
+
+def test_fori_loop_index_with_traced_bounds_follows_their_dtype():
+    f = ft.jit(lambda n: ft.fori_loop(0, n, lambda i, c: c + i, F32(0)))
+    out = f(3)
+    assert out.dtype == np.float32 and float(out) == 3.0
+    g = ft.jit(lambda n: ft.fori_loop(0, n, lambda i, c: i, np.int32(0)))
+    assert int(g(np.int32(4))) == 3 and g(np.int32(4)).dtype == np.int32
+    with pytest.raises(TypeError, match="equal types"):
+        ft.jit(lambda a, b: ft.fori_loop(a, b, lambda i, c: c, F32(0)))(
+            np.int32(0), np.int64(3))
+
+
+def test_fori_loop_grad_with_weak_index_and_python_float_init():
+    g = ft.grad(lambda x: ft.fori_loop(0, 4, lambda i, c: c * x + i, 1.0))(F32(1.5))
+    assert g.dtype == np.float32
+    close(g, 18.5)   # d/dx of x^4 + x^2 + 2x + 3 at 1.5 (JAX gives the same)
+
+
+def test_python_int_carries_stay_weak():
+    x = np.array([0.5, -1.0, 2.0], F32)
+    out = ft.while_loop(lambda c: c[1] < 5, lambda c: (c[0] * c[1], c[1] + 1), (x, 3))[0]
+    assert out.dtype == np.float32
+    close(out, x * 12)
+    (c, n), _ = ft.scan(lambda c, _: ((c[0] * (c[1] + 1), c[1]), None), (x, 2), None, length=2)
+    assert c.dtype == np.float32
+    close(c, x * 9)

@@ -312,6 +312,15 @@ def get_aval(x) -> ShapedArray:
     raise TypeError(f"funtorch: {type(x).__name__} is not a valid array value")
 
 
+def weak_aval(x) -> ShapedArray:
+    """The abstract value of a function argument: a Python scalar is weakly typed (JAX's
+    rule for arguments of jit, vjp/jvp, control flow and custom_vjp), so
+    ``f32_array * n`` stays float32. Tracers keep their own flag."""
+    if dtypes.is_weak(x):
+        return ShapedArray((), dtypes.canonical_python_dtype(x), True)
+    return get_aval(x)
+
+
 def concrete_or_error(x, why: str):
     """The numpy value of ``x``, or an error explaining that it is traced."""
     if isinstance(x, Tracer):
@@ -323,4 +332,5 @@ _counter = itertools.count()
 
 
 __all__ = ["Primitive", "bind", "Tracer", "Trace", "MainTrace", "new_main", "new_dynamic",
-           "find_top_trace", "full_raise", "full_lower", "get_aval", "Array", "device_of"]
+           "find_top_trace", "full_raise", "full_lower", "get_aval", "weak_aval", "Array",
+           "device_of"]

@@ -14,7 +14,7 @@ from . import dtypes
 from .abstract import ShapedArray
 from .array import Array
 from .graph import ClosedGraph, Eqn, Graph, Literal, Var
-from .trace import Trace, Tracer, abstract_eval, get_aval, new_dynamic, new_main
+from .trace import Trace, Tracer, abstract_eval, get_aval, new_dynamic, new_main, weak_aval
 
 
 class GraphTracer(Tracer):
@@ -195,15 +195,6 @@ def trace_to_graph(f, in_avals, origins=None, closed=False):
                 isinstance(o, Tracer) and o._trace.main is main) else o for o in outs]
             graph, consts = builder.build(tracers_in, tracers_out, closed)
     return graph, consts
-
-
-def weak_aval(x):
-    """The abstract value of a function argument: a Python scalar is weakly typed (JAX's
-    rule for arguments of jit and make_jaxpr), so ``f32_array * s`` stays float32."""
-    a = get_aval(x)
-    if dtypes.is_weak(x):
-        return ShapedArray(a.shape, a.dtype, True)
-    return a
 
 
 def make_graph(f, *, static_argnums=()):

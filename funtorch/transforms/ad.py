@@ -13,7 +13,7 @@ import numpy as np
 
 from ..core import dtypes
 from ..core.graph import Graph, Literal, Var
-from ..core.trace import Trace, Tracer, bind, concrete_or_error, get_aval, new_main
+from ..core.trace import Trace, Tracer, bind, concrete_or_error, get_aval, new_main, weak_aval
 
 # rule tables, filled in next to each primitive's definition
 jvp_rules: dict = {}
@@ -75,7 +75,7 @@ class JVPTracer(Tracer):
 
     @property
     def aval(self):
-        return get_aval(self.primal)
+        return weak_aval(self.primal)   # a Python scalar primal (vjp/jvp) is weak
 
     def to_concrete(self, why):
         return concrete_or_error(self.primal, why)

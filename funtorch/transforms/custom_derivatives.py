@@ -1,18 +1,21 @@
 """custom_vjp: user-defined reverse-mode rules (JAX's ``jax.custom_vjp``).
 
 ``custom_vjp_call_p`` evaluates the primal function normally; its JVP rule runs the
-user's ``fwd`` and emits ``custom_lin_p`` for the tangents: a linear primitive whose
-transpose is the user's ``bwd``. So reverse mode uses ``bwd``, while forward mode
+user's ``fwd`` (traced lazily: the ``fwd_graph`` parameter is a thunk) and emits
+``custom_lin_p`` for the tangents: a linear primitive whose transpose is the user's
+``bwd``. So reverse mode uses ``bwd``, while forward mode
 (which would need the JVP of ``bwd``'s transpose) is rejected with a clear error.
 """
 
 from __future__ import annotations
 
 import functools
+import inspect
 
 from .. import tree as tree_util
+from ..core import dtypes
 from ..core.graph import eval_graph
-from ..core.trace import Primitive, bind, get_aval
+from ..core.trace import Primitive, bind, get_aval, weak_aval
 from ..core.tracing import trace_to_graph
 from . import ad, batching
 from .ad import Zero, is_undefined
@@ -32,22 +35,27 @@ class custom_vjp:  # noqa: N801 - JAX's name
         self.fun = fun
         self.nondiff_argnums = tuple(nondiff_argnums)
         self.fwd = self.bwd = None
+        try:
+            self._sig = inspect.signature(fun)
+        except (TypeError, ValueError):   # some builtins
+            self._sig = None
         functools.update_wrapper(self, fun, updated=())  # never copy fun.__dict__ over ours
 
     def defvjp(self, fwd, bwd):
         self.fwd, self.bwd = fwd, bwd
         return self
 
-    def __call__(self, *args):
+    def __call__(self, *args, **kwargs):
         if self.fwd is None:
             raise TypeError(f"funtorch.custom_vjp: define the rule with "
                             f"{getattr(self.fun, '__name__', 'f')}.defvjp(fwd, bwd) first")
+        args = _resolve_kwargs(self._sig, args, kwargs)
         nondiff = {i: args[i] for i in self.nondiff_argnums}
         dyn = [a for i, a in enumerate(args) if i not in nondiff]
         from ..numpy import asarray
-        flat, in_tree = tree_util.flatten(dyn)
-        flat = [asarray(x) for x in flat]
-        avals = [get_aval(x) for x in flat]
+        raw, in_tree = tree_util.flatten(dyn)
+        avals = [weak_aval(x) for x in raw]   # Python scalars stay weak, as under jit
+        flat = [asarray(x) for x in raw]
 
         def full_args(xs):
             it = iter(tree_util.unflatten(in_tree, xs))
@@ -61,58 +69,121 @@ class custom_vjp:  # noqa: N801 - JAX's name
             out_tree.append(ot)
             return [asarray(o) for o in leaves]
 
-        def fwd_flat(*xs):
-            res = self.fwd(*full_args(xs))
-            if not (isinstance(res, tuple) and len(res) == 2):
-                raise TypeError("funtorch.custom_vjp: fwd must return (output, residuals)")
-            out, r = res
-            leaves, ot = tree_util.flatten(out)
-            r_leaves, rt = tree_util.flatten(r)
-            res_tree.append(rt)
-            out_tree.append(ot)
-            return [asarray(o) for o in leaves] + [asarray(x) for x in r_leaves]
-
         fun_graph, fun_consts = trace_to_graph(fun_flat, avals, closed=True)
-        fwd_graph, fwd_consts = trace_to_graph(fwd_flat, avals, closed=True)
-        if fun_consts or fwd_consts:
-            raise TypeError("funtorch.custom_vjp: the function closes over traced values; pass "
-                            "them as arguments instead")
+        _check_no_consts(fun_consts)
         n_out = len(fun_graph.outs)
-        if out_tree[0] != out_tree[1] or fwd_graph.out_avals[:n_out] != fun_graph.out_avals:
-            raise TypeError("funtorch.custom_vjp: fwd's output must match the function's output "
-                            "in structure, shapes and dtypes")
-        bwd = _flat_bwd(self.bwd, res_tree[0], out_tree[0], in_tree, args, nondiff, avals)
+
+        @functools.cache
+        def fwd_graph():
+            """fwd's graph, traced only when a JVP needs it: fwd may call the decorated
+            function itself (JAX's ``f_fwd(x): return f(x), res``), which then binds a
+            plain call instead of tracing fwd again (an endless recursion)."""
+
+            def fwd_flat(*xs):
+                res = self.fwd(*full_args(xs))
+                if not (isinstance(res, tuple) and len(res) == 2):
+                    raise TypeError("funtorch.custom_vjp: fwd must return (output, residuals)")
+                out, r = res
+                leaves, ot = tree_util.flatten(out)
+                r_leaves, rt = tree_util.flatten(r)
+                res_tree.append(rt)
+                out_tree.append(ot)
+                return [asarray(o) for o in leaves] + [asarray(x) for x in r_leaves]
+
+            graph, consts = trace_to_graph(fwd_flat, avals, closed=True)
+            _check_no_consts(consts)
+            if out_tree[0] != out_tree[-1] or graph.out_avals[:n_out] != fun_graph.out_avals:
+                raise TypeError("funtorch.custom_vjp: fwd's output must match the function's "
+                                "output in structure, shapes and dtypes")
+            return graph
+
+        bwd = _flat_bwd(self.bwd, res_tree, out_tree[0], in_tree, args, nondiff, avals)
         outs = bind(custom_vjp_call_p, *flat, fun_graph=fun_graph, fwd_graph=fwd_graph,
                     bwd=bwd, n_out=n_out)
         return tree_util.unflatten(out_tree[0], outs)
 
 
+def _resolve_kwargs(sig, args, kwargs):
+    """Keyword arguments bound to positions by the function's signature (defaults filled
+    in), as JAX's custom_vjp does: the rule works on a positional argument tuple."""
+    if sig is None:
+        if kwargs:
+            raise TypeError("funtorch.custom_vjp: the function's signature cannot be "
+                            "inspected, so pass its arguments positionally")
+        return args
+    try:
+        ba = sig.bind(*args, **kwargs)
+    except TypeError as e:
+        raise TypeError(f"funtorch.custom_vjp: {e}") from None
+    ba.apply_defaults()
+    if ba.kwargs:
+        raise TypeError(f"funtorch.custom_vjp: keyword arguments {sorted(ba.kwargs)} cannot be "
+                        "bound to positions of the function's signature; pass them "
+                        "positionally")
+    return ba.args
+
+
+def _check_no_consts(consts):
+    if consts:
+        raise TypeError("funtorch.custom_vjp: the function closes over traced values; pass "
+                        "them as arguments instead")
+
+
 def _flat_bwd(bwd, res_tree, out_tree, in_tree, args, nondiff, avals):
-    n_args = len(args)
+    """``bwd`` on flat residuals and cotangents, checked as JAX checks it: one cotangent
+    (or None) per differentiable argument, each with its argument's structure and shape.
+    ``res_tree`` is a list filled when fwd is traced."""
+    dyn_args = [a for i, a in enumerate(args) if i not in nondiff]
 
     def flat(res, cts):
         from ..numpy import asarray, zeros
-        r = tree_util.unflatten(res_tree, res)
+        r = tree_util.unflatten(res_tree[0], res)
         ct = tree_util.unflatten(out_tree, cts)
         nd = [nondiff[i] for i in sorted(nondiff)]
         grads = bwd(*nd, r, ct) if nd else bwd(r, ct)
-        if not isinstance(grads, (tuple, list)) or len(grads) != n_args - len(nondiff):
+        if not isinstance(grads, (tuple, list)) or len(grads) != len(dyn_args):
+            got = (f"a {type(grads).__name__} of length {len(grads)}"
+                   if isinstance(grads, (tuple, list)) else f"a {type(grads).__name__}")
             raise TypeError(f"funtorch.custom_vjp: bwd must return a tuple with one cotangent "
-                            f"per differentiable argument ({n_args - len(nondiff)}), got "
-                            f"{type(grads).__name__}")
+                            f"(or None) per differentiable argument ({len(dyn_args)}), got "
+                            f"{got}")
         leaves = []
-        for g, a in zip(grads, [a for i, a in enumerate(args) if i not in nondiff]):
-            n = len(tree_util.leaves(a))
+        for k, (g, a) in enumerate(zip(grads, dyn_args)):
+            want = tree_util.structure(a)
             if g is None:
-                leaves += [None] * n
-            else:
-                leaves += tree_util.leaves(g)
+                leaves += [None] * want.num_leaves
+                continue
+            g_leaves, got = tree_util.flatten(g)
+            if got != want:
+                raise TypeError(f"funtorch.custom_vjp: bwd's output {k} has structure {got}, "
+                                f"but the argument it is the cotangent of has structure {want}")
+            leaves += g_leaves
         out = []
-        for g, aval in zip(leaves, avals):
-            out.append(zeros(aval.shape, aval.dtype) if g is None else asarray(g, aval.dtype))
+        for k, (g, aval) in enumerate(zip(leaves, avals)):
+            if g is None or not dtypes.is_float(aval.dtype):   # no cotangent / int input
+                out.append(zeros(aval.shape, aval.dtype))
+                continue
+            if get_aval(g).shape != aval.shape:
+                raise ValueError(
+                    "funtorch.custom_vjp: Custom VJP bwd rule must produce an output with the "
+                    "same shape/dtypes as the args tuple of the primal function, but at "
+                    f"{_leaf_name(k, dyn_args)} bwd produced {get_aval(g).str_short()} for "
+                    f"an input of {aval.str_short()}. Return one cotangent per argument with "
+                    "the argument's shape (reduce or broadcast it in bwd).")
+            out.append(asarray(g, aval.dtype))   # a float cotangent takes the input's dtype
         return out
 
     return flat
+
+
+def _leaf_name(k, dyn_args):
+    """'argument i' (and the leaf within it) for flat leaf ``k`` of the arguments."""
+    for i, a in enumerate(dyn_args):
+        n = len(tree_util.leaves(a))
+        if k < n:
+            return f"argument {i}" + (f" (leaf {k})" if n > 1 else "")
+        k -= n
+    return f"leaf {k}"
 
 
 def _call_impl(*args, fun_graph, fwd_graph, bwd, n_out):
@@ -127,7 +198,7 @@ custom_vjp_call_p.def_abstract_eval(lambda *avals, fun_graph, fwd_graph, bwd, n_
 
 
 def _call_jvp(primals, tangents, *, fun_graph, fwd_graph, bwd, n_out):
-    outs = eval_graph(fwd_graph, primals)
+    outs = eval_graph(fwd_graph(), primals)
     out, res = outs[:n_out], outs[n_out:]
     ts = [ad.instantiate(t) for t in tangents]
     out_avals = [get_aval(o) for o in out]
@@ -151,11 +222,16 @@ def _call_batch(vals, dims, *, fun_graph, fwd_graph, bwd, n_out):
     size = batching.batch_size_of(vals, dims)
     vals = [batching.bdim_at_front(v, d, size) for v, d in zip(vals, dims)]
     zeros = (0,) * len(vals)
-    fg, c1 = batch_graph(fun_graph, size, zeros)
-    wg, c2 = batch_graph(fwd_graph, size, zeros)
-    if c1 or c2:
-        raise NotImplementedError("funtorch internal error: constants in a batched custom_vjp")
-    outs = bind(custom_vjp_call_p, *vals, fun_graph=fg, fwd_graph=wg,
+
+    def batched(graph):
+        g, consts = batch_graph(graph, size, zeros)
+        if consts:
+            raise NotImplementedError("funtorch internal error: constants in a batched "
+                                      "custom_vjp")
+        return g
+
+    outs = bind(custom_vjp_call_p, *vals, fun_graph=batched(fun_graph),
+                fwd_graph=functools.cache(lambda: batched(fwd_graph())),
                 bwd=_vmapped_bwd(bwd, size), n_out=n_out)
     return outs, [0] * len(outs)
 

@@ -233,6 +233,10 @@ class JitFunction:
             self._sig = inspect.signature(fun)
         except (TypeError, ValueError):
             pass
+        if self._sig is not None:
+            _check_argnums(self._sig, _tuple(static_argnums), "static_argnums")
+            _check_argnums(self._sig, self.donate_argnums, "donate_argnums")
+            _check_argnames(self._sig, _tuple(static_argnames))
         self.static_argnums, self.static_argnames = _infer_static(
             self._sig, _tuple(static_argnums), _tuple(static_argnames))
         functools.update_wrapper(self, fun, updated=())  # never copy fun.__dict__ over ours
@@ -396,6 +400,37 @@ def _to_array(x):
         return asarray(x)
     raise TypeError(f"funtorch.jit: argument of type {type(x).__name__} is not an array; mark "
                     "it static with static_argnums/static_argnames")
+
+
+def _check_argnums(sig, argnums, what):
+    """JAX's check when jit is applied: a position the function cannot take is an error
+    (a typo would otherwise leave the argument traced); ``*args`` takes any position."""
+    P = inspect.Parameter
+    params = sig.parameters.values()
+    if any(p.kind is P.VAR_POSITIONAL for p in params):
+        return
+    n = sum(p.kind in (P.POSITIONAL_ONLY, P.POSITIONAL_OR_KEYWORD) for p in params)
+    if argnums and (-min(argnums) > n or max(argnums) >= n):
+        raise ValueError(f"funtorch.jit: {what}={argnums}, but the function only accepts {n} "
+                         "positional arguments")
+
+
+def _check_argnames(sig, argnames):
+    """JAX's check: static_argnames must name parameters that can be passed by keyword
+    (any name, with ``**kwargs``)."""
+    P = inspect.Parameter
+    params = sig.parameters
+    positional = {k for k, p in params.items()
+                  if p.kind in (P.POSITIONAL_ONLY, P.VAR_POSITIONAL)} & set(argnames)
+    if positional:
+        raise ValueError(f"funtorch.jit: static_argnames {sorted(positional)} name "
+                         "positional-only parameters; use static_argnums for them")
+    if any(p.kind is P.VAR_KEYWORD for p in params.values()):
+        return
+    unknown = set(argnames) - set(params)
+    if unknown:
+        raise ValueError(f"funtorch.jit: static_argnames {sorted(unknown)} are not parameters "
+                         f"of the function (it takes {list(params)})")
 
 
 def _infer_static(sig, argnums, argnames):

@@ -18,6 +18,7 @@ from ..core.trace import (
     full_lower,
     get_aval,
     new_main,
+    weak_aval,
 )
 from . import ad
 
@@ -34,7 +35,7 @@ class PartialVal:
 
     @classmethod
     def known(cls, val):
-        return cls(get_aval(val), val)
+        return cls(weak_aval(val), val)   # a Python scalar stays weakly typed
 
     @classmethod
     def unknown(cls, aval):

@@ -9,7 +9,7 @@ from ... import tree as tree_util
 from ...core import dtypes
 from ...core.array import Array
 from ...core.graph import Graph, eval_graph
-from ...core.trace import Tracer, get_aval
+from ...core.trace import Tracer, weak_aval
 from ...core.tracing import trace_to_graph
 from ...transforms import ad, batching
 
@@ -58,6 +58,12 @@ def as_array(x, what):
                     "an array; return arrays (or pytrees of arrays)")
 
 
+def stage_inputs(raw_leaves, what):
+    """Operand or carry leaves as arrays, with the avals to trace the body at: a Python
+    scalar is weakly typed there (as for jit), so ``f32_x * n`` stays float32."""
+    return [as_array(x, what) for x in raw_leaves], [weak_aval(x) for x in raw_leaves]
+
+
 def run_graph(graph, args):
     """Evaluate a sub-graph from an eager impl (numpy in, numpy out)."""
     outs = eval_graph(graph, [Array(a) if isinstance(a, np.ndarray) else a for a in args])
@@ -78,16 +84,36 @@ def permute_graph(graph, in_perm=None, out_perm=None):
     return Graph(ins, graph.eqns, outs)
 
 
-def promote_weak_init(raw_leaves, leaves, out_avals):
-    """JAX's ``_promote_weak_typed_inputs``: a loop carry initialised with a Python
-    scalar takes the dtype the body gives it. Returns the new leaves, or None."""
-    new, changed = list(leaves), False
-    for i, (raw, a_out) in enumerate(zip(raw_leaves, out_avals, strict=True)):
-        a_in = get_aval(leaves[i])
-        if _is_weak(raw) and a_in.shape == a_out.shape and a_in.dtype != a_out.dtype:
+def trace_loop_body(trace, raw_leaves, carry_tree, carry_of):
+    """Trace a loop body whose carry starts as ``raw_leaves``, reconciling the carry's
+    types where one side is weakly typed, then retracing once if needed.
+
+    A carry initialised with a Python scalar takes the dtype the body gives it (JAX's
+    ``_promote_weak_typed_inputs``); a weakly typed body output (e.g. fori_loop's index)
+    of the carry's kind takes the carry's dtype, so ``lambda i, c: i`` fits an int32
+    carry (JAX's index would be int32 already). ``trace(raw,
+    weak_out, cast_out)`` returns a tuple ending in ``(graph, consts, out_tree)`` (see
+    ``trace_fun``); ``carry_of(out_tree)`` is the carry part of the output structure.
+    Returns ``(raw_leaves, trace's result)``."""
+    weak = []
+    res = trace(raw_leaves, weak, None)
+    graph, out_tree = res[-3], res[-1]
+    if carry_of(out_tree) != carry_tree:
+        return raw_leaves, res
+    n = carry_tree.num_leaves
+    new, casts = list(raw_leaves), [None] * len(graph.outs)
+    for i, (raw, a_out, w) in enumerate(zip(raw_leaves, graph.out_avals[:n], weak[:n],
+                                            strict=True)):
+        a_in = weak_aval(raw)
+        if a_in.shape != a_out.shape or a_in.dtype == a_out.dtype:
+            continue
+        if _is_weak(raw):
             new[i] = as_array(_cast_weak(raw, a_out.dtype), "loop")   # the exact value
-            changed = True
-    return new if changed else None
+        elif w and dtypes.kind(a_in.dtype) == dtypes.kind(a_out.dtype):
+            casts[i] = a_in.dtype   # int64 -> int32, never a truncating float -> int
+    if all(a is b for a, b in zip(new, raw_leaves)) and not any(c is not None for c in casts):
+        return raw_leaves, res
+    return new, trace(new, [], casts)
 
 
 def def_rules(prim, *, impl, abstract_eval, jvp, partial_eval, transpose, batch):

@@ -16,7 +16,7 @@ from ...core.tracing import trace_to_graph
 from ...transforms import ad, batching
 from ...transforms.ad import Zero, is_undefined
 from ...transforms.jit import batch_graph, jvp_graph
-from ._common import as_array, def_rules, fmt_types, run_graph, trace_fun, with_inputs
+from ._common import def_rules, fmt_types, run_graph, stage_inputs, trace_fun, with_inputs
 
 cond_p = Primitive("cond", multiple_results=True)
 
@@ -42,9 +42,14 @@ def switch(index, branches, *operands, _name="switch"):
     from ... import lax
     if not branches:
         raise ValueError("funtorch.switch: need at least one branch")
+    i_aval = get_aval(index)
+    if i_aval.shape != () or not dtypes.is_int(i_aval.dtype):
+        # JAX refuses a float index rather than truncating it
+        got = i_aval.dtype if i_aval.shape == () else f"shape {i_aval.shape} {i_aval.dtype}"
+        raise TypeError(f"funtorch.switch: index must be an integer scalar, got {got}; "
+                        "convert it with .astype(ft.int32)")
     flat, in_tree = tree_util.flatten(list(operands))
-    flat = [as_array(x, _name) for x in flat]
-    avals = [get_aval(x) for x in flat]
+    flat, avals = stage_inputs(flat, _name)
     weak = [[] for _ in branches]
     traced = [trace_fun(b, in_tree, avals, _name, w) for b, w in zip(branches, weak, strict=True)]
     traced = _promote_weak_outputs(branches, traced, weak, in_tree, avals, _name)

@@ -8,7 +8,7 @@ import numpy as np
 from ... import tree as tree_util
 from ...core import dtypes
 from ...core.graph import Eqn, Graph, Var, eval_graph
-from ...core.trace import Primitive, Tracer, bind, get_aval
+from ...core.trace import Primitive, Tracer, bind, get_aval, weak_aval
 from ...core.tracing import trace_to_graph
 from ...transforms import ad, batching
 from ...transforms.ad import Zero
@@ -18,8 +18,10 @@ from ._common import (
     def_rules,
     fmt_types,
     permute_graph,
-    promote_weak_init,
     run_graph,
+    stage_inputs,
+    trace_fun,
+    trace_loop_body,
     with_inputs,
 )
 from .scan import scan
@@ -31,16 +33,18 @@ def while_loop(cond_fun, body_fun, init_val):
     """JAX's lax.while_loop. Forward-differentiable; for reverse mode use scan/fori_loop
     with static bounds."""
     raw_leaves, tree = tree_util.flatten(init_val)
-    leaves = [as_array(x, "while_loop") for x in raw_leaves]
-    avals = [get_aval(x) for x in leaves]
-    bg, bconsts, bout = _trace_single(body_fun, tree, avals)
-    if bout == tree:
-        promoted = promote_weak_init(raw_leaves, leaves, bg.out_avals)
-        if promoted is not None:
-            leaves = promoted
-            avals = [get_aval(x) for x in leaves]
-            bg, bconsts, bout = _trace_single(body_fun, tree, avals)
-    cg, cconsts, _ = _trace_single(cond_fun, tree, avals)
+
+    def trace(fun):
+        def run(raw, weak=None, cast_out=None):
+            leaves, avals = stage_inputs(raw, "while_loop")
+            in_tree = tree_util.structure((tree_util.unflatten(tree, leaves),))
+            return (leaves, avals,
+                    *trace_fun(fun, in_tree, avals, "while_loop", weak, cast_out))
+        return run
+
+    raw_leaves, (leaves, avals, bg, bconsts, bout) = trace_loop_body(
+        trace(body_fun), raw_leaves, tree, lambda ot: ot)
+    _, _, cg, cconsts, _ = trace(cond_fun)(raw_leaves)
     if len(cg.outs) != 1 or cg.out_avals[0].shape != () or not dtypes.is_bool(
             cg.out_avals[0].dtype):
         raise TypeError(f"funtorch.while_loop: cond_fun must return a boolean scalar, got "
@@ -51,20 +55,6 @@ def while_loop(cond_fun, body_fun, init_val):
     outs = bind(while_p, *cconsts, *bconsts, *leaves, cond_graph=cg, body_graph=bg,
                 cond_nconsts=len(cconsts), body_nconsts=len(bconsts))
     return tree_util.unflatten(tree, outs)
-
-
-def _trace_single(fun, tree, avals):
-    """Stage ``fun(carry)`` where ``carry`` has structure ``tree``."""
-    out_tree = []
-
-    def flat(*xs):
-        out = fun(tree_util.unflatten(tree, xs))
-        leaves, ot = tree_util.flatten(out)
-        out_tree.append(ot)
-        return [as_array(x, "while_loop") for x in leaves]
-
-    g, consts = trace_to_graph(flat, avals)
-    return g, consts, out_tree[0]
 
 
 def _while_impl(*args, cond_graph, body_graph, cond_nconsts, body_nconsts):
@@ -200,25 +190,38 @@ def_rules(while_p, impl=_while_impl, abstract_eval=_while_abstract, jvp=_while_j
 # --------------------------------------------------------------------------- fori_loop
 
 def fori_loop(lower, upper, body_fun, init_val):
-    """``for i in range(lower, upper): val = body_fun(i, val)``. With Python-int bounds it
-    lowers to scan (reverse-differentiable); with traced bounds to while_loop."""
-    from ... import lax
-    from ...numpy import asarray
-    static = not isinstance(lower, Tracer) and not isinstance(upper, Tracer)
-    if static:
+    """``for i in range(lower, upper): val = body_fun(i, val)``. With concrete bounds it
+    lowers to scan (reverse-differentiable) and, as in JAX, the index is a weakly typed
+    Python int; with traced bounds to while_loop, the index having the bounds' dtype."""
+    if not isinstance(lower, Tracer) and not isinstance(upper, Tracer):
         lo, hi = int(lower), int(upper)
 
         def step(carry, _):
             i, val = carry
-            return (lax.add(i, np.asarray(1, i.dtype)), body_fun(i, val)), None
+            return (i + 1, body_fun(i, val)), None
 
-        (_, val), _ = scan(step, (asarray(np.int64(lo)), init_val), None,
-                           length=max(hi - lo, 0))
+        (_, val), _ = scan(step, (lo, init_val), None, length=max(hi - lo, 0))
         return val
-    lo = lax.convert_element_type(asarray(lower), dtypes.int64)
-    hi = lax.convert_element_type(asarray(upper), dtypes.int64)
-    _, _, val = while_loop(lambda c: lax.lt(c[0], c[1]),
-                           lambda c: (lax.add(c[0], np.asarray(1, np.int64)), c[1],
-                                      body_fun(c[0], c[2])),
-                           (lo, hi, init_val))
+    lower, upper = _fori_bounds(lower, upper)
+    _, _, val = while_loop(lambda c: c[0] < c[1],
+                           lambda c: (c[0] + 1, c[1], body_fun(c[0], c[2])),
+                           (lower, upper, init_val))
     return val
+
+
+def _fori_bounds(lower, upper):
+    """JAX's rule: equal bound dtypes, except that a weakly typed integer bound (a Python
+    int) takes the other bound's dtype."""
+    from ... import lax
+    la, ua = weak_aval(lower), weak_aval(upper)
+    if not (dtypes.is_int(la.dtype) and dtypes.is_int(ua.dtype)):
+        raise TypeError(f"funtorch.fori_loop: lower and upper must be integers, got "
+                        f"{la.str_short()} and {ua.str_short()}")
+    if la.dtype == ua.dtype:
+        return lower, upper
+    if la.weak_type and not ua.weak_type:
+        return lax.convert_element_type(as_array(lower, "fori_loop"), ua.dtype), upper
+    if ua.weak_type and not la.weak_type:
+        return lower, lax.convert_element_type(as_array(upper, "fori_loop"), la.dtype)
+    raise TypeError(f"funtorch.fori_loop: lower and upper must have equal types, got "
+                    f"{la.str_short()} and {ua.str_short()}; cast one with .astype")

@@ -19,9 +19,10 @@ from ._common import (
     def_rules,
     fmt_types,
     permute_graph,
-    promote_weak_init,
     run_graph,
+    stage_inputs,
     trace_fun,
+    trace_loop_body,
 )
 
 scan_p = Primitive("scan", multiple_results=True)
@@ -43,7 +44,6 @@ def scan(f, init, xs=None, length=None, reverse=False, unroll=1):
         raise ValueError("funtorch.scan: pass xs or length")
     n = lengths.pop()
     raw_c_leaves, c_tree = tree_util.flatten(init)
-    c_leaves = [as_array(c, "scan") for c in raw_c_leaves]
     x_avals = [ShapedArray(get_aval(x).shape[1:], get_aval(x).dtype) for x in x_leaves]
 
     def body(carry, x):
@@ -52,21 +52,17 @@ def scan(f, init, xs=None, length=None, reverse=False, unroll=1):
             raise TypeError("funtorch.scan: f must return a pair (carry, y)")
         return out
 
-    def trace_body(c_leaves):
-        c_avals = [get_aval(c) for c in c_leaves]
+    def trace_body(raw_c, weak, cast_out):
+        c_leaves, c_avals = stage_inputs(raw_c, "scan")
         in_tree = tree_util.structure((tree_util.unflatten(c_tree, c_leaves),
                                        tree_util.unflatten(x_tree, x_leaves)))
-        return (c_avals, *trace_fun(body, in_tree, c_avals + x_avals, "scan"))
+        return (c_leaves, c_avals,
+                *trace_fun(body, in_tree, c_avals + x_avals, "scan", weak, cast_out))
 
-    c_avals, graph, consts, out_tree = trace_body(c_leaves)
+    _, (c_leaves, c_avals, graph, consts, out_tree) = trace_loop_body(
+        trace_body, raw_c_leaves, c_tree, lambda ot: ot.children()[0])
     carry_tree, y_tree = out_tree.children()
     nc_out = carry_tree.num_leaves
-    if carry_tree == c_tree:
-        promoted = promote_weak_init(raw_c_leaves, c_leaves, graph.out_avals[:nc_out])
-        if promoted is not None:
-            c_leaves = promoted
-            c_avals, graph, consts, out_tree = trace_body(c_leaves)
-            carry_tree, y_tree = out_tree.children()
     if carry_tree != c_tree or [v.aval for v in graph.outs[:nc_out]] != c_avals:
         raise TypeError(
             f"funtorch.scan: the carry must keep its structure and types; init is {c_tree} "

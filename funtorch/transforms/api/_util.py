@@ -5,13 +5,41 @@ from __future__ import annotations
 
 import numpy as np
 
+from ... import tree as tree_util
 from ...core import dtypes
-from ...core.trace import get_aval
+from ...core.trace import Tracer, get_aval
 
 
 def _asarray(x):
     from ...numpy import asarray
     return asarray(x)
+
+
+class _AuxPass:
+    """Wraps a ``has_aux`` function so that only the aux's array leaves travel out of
+    the transformation as traced outputs; other leaves (a string, a config object) are
+    kept here and put back unchanged by ``restore``, as JAX passes them through."""
+
+    def __init__(self, fun, name):
+        self.fun, self.name, self.info = fun, name, None
+
+    def __call__(self, *args, **kwargs):
+        out = self.fun(*args, **kwargs)
+        if not (isinstance(out, (tuple, list)) and len(out) == 2):
+            raise TypeError(f"funtorch.{self.name}(has_aux=True): the function must return a "
+                            "pair (output, aux)")
+        out, aux = out
+        leaves, tree = tree_util.flatten(aux)
+        mask = [isinstance(x, (Tracer, np.ndarray, np.generic)) or dtypes.is_weak(x)
+                or hasattr(x, "__array__") for x in leaves]
+        self.info = (tree, mask, leaves)
+        return out, tree_util.unflatten(tree, [x if m else None for x, m in zip(leaves, mask)])
+
+    def restore(self, aux):
+        """``aux`` as the transformation returned it (array leaves only), made whole."""
+        tree, mask, leaves = self.info
+        it = iter(tree_util.leaves(aux))
+        return tree_util.unflatten(tree, [next(it) if m else x for x, m in zip(leaves, mask)])
 
 
 def _is_float(x):
@@ -49,4 +77,17 @@ def _argnums_tuple(argnums, nargs, name):
         if not -nargs <= i < nargs:
             raise ValueError(f"funtorch.{name}: argnums {argnums} out of range for a function "
                              f"called with {nargs} positional arguments")
-    return tuple(i % nargs for i in nums)
+    nums = tuple(i % nargs for i in nums)
+    if len(set(nums)) != len(nums):
+        # each position gets one gradient; a repeated one would be silently overwritten
+        raise ValueError(f"funtorch.{name}: argnums {argnums} contains duplicates (after "
+                         "normalising negative indices); list each argument once")
+    return nums
+
+
+def _check_holomorphic(name, holomorphic):
+    """JAX's keyword is accepted; holomorphic differentiation needs complex numbers,
+    which funtorch does not support."""
+    if holomorphic:
+        raise NotImplementedError(f"funtorch.{name}: holomorphic=True needs complex inputs, "
+                                  "and funtorch has no complex dtypes; use holomorphic=False")

@@ -14,7 +14,15 @@ from ...core.trace import get_aval
 from .. import ad
 from ..ad import Zero, instantiate
 from ..partial_eval import PartialVal, partial_eval_flat
-from ._util import _argnums_tuple, _asarray, _check_diff_inputs, _is_float
+from ._util import (
+    _argnums_tuple,
+    _asarray,
+    _AuxPass,
+    _check_diff_inputs,
+    _check_holomorphic,
+    _float0_zeros,
+    _is_float,
+)
 
 
 def _flatten_fun(fun, in_tree):
@@ -27,6 +35,34 @@ def _flatten_fun(fun, in_tree):
         return leaves
 
     return flat_fun, out_tree
+
+
+class _WeakInts:
+    """Python int/bool primals have no derivative (their tangents are float0), so the
+    function closes over them: inside it they stay Python scalars, weakly typed as in
+    JAX (``x_f32 * (n + 1)`` stays float32), as grad does for the arguments it does not
+    differentiate. The other leaves are the traced primals: arrays, and Python floats
+    as they are, whose tracers are weakly typed (``weak_aval``), as under jit."""
+
+    def __init__(self, flat_p):
+        self.flat_p = flat_p
+        self.mask = [dtypes.is_weak(p) and not isinstance(p, float) for p in flat_p]
+        self.primals = [p if dtypes.is_weak(p) else _asarray(p)
+                        for p, m in zip(flat_p, self.mask) if not m]
+
+    def drop(self, xs):
+        """Per-leaf values -> those of the traced primals."""
+        return [x for x, m in zip(xs, self.mask) if not m]
+
+    def merge(self, xs, fill=None):
+        """Values of the traced primals back at their leaf positions; the closed-over
+        leaves get ``fill`` (by default the Python scalar itself)."""
+        it = iter(xs)
+        return [(p if fill is None else fill) if m else next(it)
+                for p, m in zip(self.flat_p, self.mask)]
+
+    def close(self, flat_fun):
+        return lambda *xs: flat_fun(*self.merge(xs))
 
 
 def jvp(fun, primals, tangents, has_aux=False):
@@ -57,17 +93,20 @@ def jvp(fun, primals, tangents, has_aux=False):
                 f"{_dtype_name(want)} tangent, got a tangent of dtype {_dtype_name(at.dtype)}. "
                 "Primal and tangent dtypes must be equal, or in case of an int/bool primal "
                 "the tangent dtype must be float0 (as in JAX); " + fix)
-    flat_p = [_asarray(p) for p in flat_p]
+    weak_ints = _WeakInts(flat_p)
     flat_t = [(_asarray(np.asarray(t, get_aval(p).dtype)) if dtypes.is_weak(t) else
                _asarray(t)) if _is_float(p) else Zero.from_value(p)
               for p, t in zip(flat_p, flat_t)]
+    if has_aux:
+        fun = _AuxPass(fun, "jvp")
     flat_fun, out_tree = _flatten_fun(fun, tree_p)
-    outs, touts = ad.jvp_flat(flat_fun, flat_p, flat_t)
+    outs, touts = ad.jvp_flat(weak_ints.close(flat_fun), weak_ints.primals,
+                              weak_ints.drop(flat_t))
     touts = [instantiate(t) for t in touts]
     out = tree_util.unflatten(out_tree[0], outs)
     tout = tree_util.unflatten(out_tree[0], touts)
     if has_aux:
-        return out[0], tout[0], out[1]
+        return out[0], tout[0], fun.restore(out[1])
     return out, tout
 
 
@@ -131,15 +170,16 @@ def _append_known_outputs(graph, consts, pvals):
 def linearize(fun, *primals):
     """``(fun(*primals), f_jvp)`` where ``f_jvp(*tangents)`` evaluates the linear map."""
     flat_p, tree_p = tree_util.flatten(list(primals))
-    flat_p = [_asarray(p) for p in flat_p]
+    weak_ints = _WeakInts(flat_p)
     flat_fun, out_tree = _flatten_fun(fun, tree_p)
-    outs, graph, consts, diff, out_float = linearize_flat(flat_fun, flat_p)
+    outs, graph, consts, diff, out_float = linearize_flat(weak_ints.close(flat_fun),
+                                                          weak_ints.primals)
 
     def f_jvp(*tangents):
         flat_t, tree_t = tree_util.flatten(list(tangents))
         if tree_t != tree_p:
             raise TypeError("funtorch.linearize: tangents must match the primals' structure")
-        ts = [_asarray(t) for t, d in zip(flat_t, diff) if d]
+        ts = [_asarray(t) for t, d in zip(weak_ints.drop(flat_t), diff) if d]
         touts = iter(eval_graph(graph, [*consts, *ts]))
         res = [next(touts) if fl else np.zeros(np.shape(o), dtypes.float0)
                for o, fl in zip(outs, out_float)]
@@ -169,8 +209,10 @@ def vjp_flat(f, primals):
 def vjp(fun, *primals, has_aux=False):
     """``(fun(*primals), vjp_fn)``; ``vjp_fn(ct)`` returns a tuple, one entry per primal."""
     flat_p, tree_p = tree_util.flatten(list(primals))
-    flat_p = [_asarray(p) for p in flat_p]
+    weak_ints = _WeakInts(flat_p)
     out_tree, aux_store = [], []
+    if has_aux:
+        fun = _AuxPass(fun, "vjp")
 
     def flat_fun(*xs):
         out = fun(*tree_util.unflatten(tree_p, xs))
@@ -184,7 +226,7 @@ def vjp(fun, *primals, has_aux=False):
         out_tree.append((ot, len(leaves)))
         return [*leaves, *aux_leaves]
 
-    outs, vjp_flat_fn = vjp_flat(flat_fun, flat_p)
+    outs, vjp_flat_fn = vjp_flat(weak_ints.close(flat_fun), weak_ints.primals)
     ot, n_out = out_tree[0]
     primal_out = tree_util.unflatten(ot, outs[:n_out])
 
@@ -214,20 +256,22 @@ def vjp(fun, *primals, has_aux=False):
                     f"{'float0' if cd == dtypes.float0 else cd}; only integer and boolean "
                     "outputs take float0 cotangents.")
         cts += [Zero(get_aval(a)) for a in outs[n_out:]]
-        g = vjp_flat_fn(cts)
+        g = weak_ints.merge(vjp_flat_fn(cts), _float0_zeros(()))
         return tuple(tree_util.unflatten(tree_p, g))
 
     if has_aux:
         aux_tree, _ = aux_store[0]
-        return primal_out, vjp_fn, tree_util.unflatten(aux_tree, outs[n_out:])
+        return primal_out, vjp_fn, fun.restore(tree_util.unflatten(aux_tree, outs[n_out:]))
     return primal_out, vjp_fn
 
 
-def value_and_grad(fun, argnums=0, has_aux=False, allow_int=False):
+def value_and_grad(fun, argnums=0, has_aux=False, holomorphic=False, allow_int=False):
     """``(fun(*args), grad)``; ``fun`` must return a float scalar (plus aux if has_aux)."""
+    _check_holomorphic("value_and_grad", holomorphic)
 
     @functools.wraps(fun)
     def vg(*args, **kwargs):
+        aux_fun = _AuxPass(fun, "grad") if has_aux else fun
         nums = _argnums_tuple(argnums, len(args), "grad")
         diff_args = [args[i] for i in nums]
         flat, tree_d = tree_util.flatten(diff_args)
@@ -240,11 +284,8 @@ def value_and_grad(fun, argnums=0, has_aux=False, allow_int=False):
             full = list(args)
             for i, v in zip(nums, d):
                 full[i] = v
-            out = fun(*full, **kwargs)
+            out = aux_fun(*full, **kwargs)
             if has_aux:
-                if not (isinstance(out, (tuple, list)) and len(out) == 2):
-                    raise TypeError("funtorch.grad(has_aux=True): the function must return a "
-                                    "pair (output, aux)")
                 out, aux = out
                 aux_leaves, aux_tree = tree_util.flatten(aux)
                 aux_store.append(aux_tree)
@@ -273,15 +314,16 @@ def value_and_grad(fun, argnums=0, has_aux=False, allow_int=False):
         g = tree_util.unflatten(tree_d, g)
         g = g[0] if isinstance(argnums, int) else tuple(g)
         if has_aux:
-            return (outs[0], tree_util.unflatten(aux_store[0], outs[1:])), g
+            return (outs[0], aux_fun.restore(tree_util.unflatten(aux_store[0], outs[1:]))), g
         return outs[0], g
 
     return vg
 
 
-def grad(fun, argnums=0, has_aux=False, allow_int=False):
+def grad(fun, argnums=0, has_aux=False, holomorphic=False, allow_int=False):
     """The gradient of a scalar function with respect to ``args[argnums]``."""
-    vg = value_and_grad(fun, argnums, has_aux, allow_int)
+    _check_holomorphic("grad", holomorphic)
+    vg = value_and_grad(fun, argnums, has_aux, holomorphic, allow_int)
 
     @functools.wraps(fun)
     def g(*args, **kwargs):

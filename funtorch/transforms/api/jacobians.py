@@ -10,7 +10,9 @@ from ...core.trace import get_aval
 from ._util import (
     _argnums_tuple,
     _asarray,
+    _AuxPass,
     _check_diff_inputs,
+    _check_holomorphic,
     _float0_zeros,
     _is_float,
     _is_float0,
@@ -46,10 +48,12 @@ def _std_basis(flat):
     return out, total
 
 
-def jacfwd(fun, argnums=0, has_aux=False):
+def jacfwd(fun, argnums=0, has_aux=False, holomorphic=False):
     """Jacobian by forward mode: output shape = out.shape + in.shape."""
+    _check_holomorphic("jacfwd", holomorphic)
 
     def jac(*args):
+        aux_fun = _AuxPass(fun, "jacfwd") if has_aux else fun
         nums = _argnums_tuple(argnums, len(args), "jacfwd")
         dargs = [args[i] for i in nums]
         flat, tree_d = tree_util.flatten(dargs)
@@ -69,7 +73,7 @@ def jacfwd(fun, argnums=0, has_aux=False):
             full = list(args)
             for i, v in zip(nums, tree_util.unflatten(tree_d, xs)):
                 full[i] = v
-            return fun(*full)
+            return aux_fun(*full)
 
         def push(*ts):
             return jvp(f_flat, tuple(flat), tuple(ts), has_aux=has_aux)
@@ -89,7 +93,7 @@ def jacfwd(fun, argnums=0, has_aux=False):
             return parts[0] if isinstance(argnums, int) else tuple(parts)
 
         jac_tree = tree_util.map(per_output, t_out)
-        return (jac_tree, aux) if has_aux else jac_tree
+        return (jac_tree, aux_fun.restore(aux)) if has_aux else jac_tree
 
     return jac
 
@@ -109,9 +113,10 @@ def _split_last(t, flat):
     return out
 
 
-def jacrev(fun, argnums=0, has_aux=False, allow_int=False):
+def jacrev(fun, argnums=0, has_aux=False, holomorphic=False, allow_int=False):
     """Jacobian by reverse mode: output shape = out.shape + in.shape. Outputs must be
     floating point; integer inputs need ``allow_int=True`` and get float0 Jacobians."""
+    _check_holomorphic("jacrev", holomorphic)
 
     def jac(*args):
         nums = _argnums_tuple(argnums, len(args), "jacrev")
@@ -157,5 +162,6 @@ def jacrev(fun, argnums=0, has_aux=False, allow_int=False):
     return jac
 
 
-def hessian(fun, argnums=0, has_aux=False):
+def hessian(fun, argnums=0, has_aux=False, holomorphic=False):
+    _check_holomorphic("hessian", holomorphic)
     return jacfwd(jacrev(fun, argnums, has_aux=has_aux), argnums, has_aux=has_aux)
