@@ -1,0 +1,876 @@
+"""Edge-value audit of the elementwise ops and reductions: eager (numpy impls) and jit
+(the compiled CPU backend) against numpy on signed zeros, subnormals, the largest finite
+values, infinities, NaN, integer extremes (overflow wraps, division by zero, shifts past
+the bit width), every dtype numpy accepts, and zero-size shapes.
+
+Comparisons (``assert_same``): ints and bools bit-exact; floats with NaN and inf at the
+same places, zeros of the same sign, finite values within a few ulps. Where numpy itself
+is implementation-defined (float -> int of NaN/inf/out-of-range values) the tests only
+ask that every path returns, and that in-range values agree.
+
+Known divergences are ``xfail(strict=True)`` with reason "BUG: ...". The CUDA half of the
+audit (simulator or device against the CPU) is tests/test_edge_values_cuda.py, which
+reuses the helpers and cases defined here.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+
+import ml_dtypes
+import numpy as np
+import pytest
+
+import funtorch as ft
+
+# --------------------------------------------------------------------------- helpers
+
+bf16 = np.dtype(ml_dtypes.bfloat16)
+F16, F32, F64 = np.dtype(np.float16), np.dtype(np.float32), np.dtype(np.float64)
+FLOATS = [F32, F64, F16, bf16]
+INTS = [np.dtype(t) for t in (np.int8, np.uint8, np.int32, np.int64, np.uint32)]
+HALVES = (F16, bf16)
+
+
+def finfo(dt):
+    return ml_dtypes.finfo(dt) if dt == bf16 else np.finfo(dt)
+
+
+def float_edges(dt):
+    """Signed zeros, halves (round half to even), subnormals, the largest finite values,
+    overflow thresholds of exp, infinities and NaN, in dtype ``dt``."""
+    fi = finfo(dt)
+    vals = [0.0, -0.0, 1.0, -1.0, 0.5, -0.5, 1.5, -1.5, 2.5, -2.5, 3.5, 2.0, 1e-3, -1e-3,
+            20.0, -20.0, 88.5, 100.0, -100.0, 1000.0, -1000.0, 1e10, -1e10, 1e20, 1e-20,
+            float(fi.max), -float(fi.max), float(fi.tiny), float(fi.smallest_subnormal),
+            -float(fi.smallest_subnormal), math.inf, -math.inf, math.nan]
+    with np.errstate(all="ignore"):
+        return np.array(vals, np.float64).astype(dt)
+
+
+def float_pairs(dt):
+    """Every pair of a small edge set."""
+    fi = finfo(dt)
+    vals = np.array([0.0, -0.0, 1.0, -1.0, 2.5, -2.5, 3.0, -7.0, 0.1, float(fi.max),
+                     float(fi.smallest_subnormal), math.inf, -math.inf, math.nan],
+                    np.float64).astype(dt)
+    x, y = np.meshgrid(vals, vals, indexing="ij")
+    return x.ravel(), y.ravel()
+
+
+def int_edges(dt):
+    ii = np.iinfo(dt)
+    vals = {0, 1, 2, 3, 7, 8, 31, 32, 63, 64, 100, int(ii.max), int(ii.max) - 1, int(ii.min)}
+    if ii.min < 0:
+        vals |= {-1, -2, -3, -7, -8, -100, int(ii.min) + 1}
+    return np.array(sorted(vals), dt)
+
+
+def int_pairs(dt):
+    ii = np.iinfo(dt)
+    vals = {0, 1, 2, 3, 7, 8, 63, 64, int(ii.max), int(ii.min)}
+    if ii.min < 0:
+        vals |= {-1, -2, -7, -8, -64}
+    vals = np.array(sorted(vals), dt)
+    x, y = np.meshgrid(vals, vals, indexing="ij")
+    return x.ravel(), y.ravel()
+
+
+def in_dtype(fn, dt, *xs):
+    """numpy's ``fn`` computed as numpy computes in dtype ``dt`` (the halves through
+    float32, as numpy's own float16 loops), a float result rounded back to ``dt``."""
+    wide = F32 if dt in HALVES else dt
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        out = np.asarray(fn(*[np.asarray(x).astype(wide) for x in xs]))
+        return out.astype(dt) if out.dtype.kind == "f" else out
+
+
+def is_float(dt):
+    return np.dtype(dt).kind == "f" or np.dtype(dt) == bf16
+
+
+def ulps(dt, n):
+    return float(finfo(dt).eps) * n if is_float(dt) else 0.0
+
+
+def assert_same(actual, expected, what="", rtol=0.0, atol=0.0, zero_sign=True, dtype=True):
+    """Equal shape (and dtype); bit-equal ints and bools; floats with NaN and inf at the
+    same places, finite values within ``rtol``/``atol``, zeros of the same sign."""
+    a, e = np.asarray(actual), np.asarray(expected)
+    assert a.shape == e.shape, f"{what}: shape {a.shape} != {e.shape}"
+    if dtype:
+        assert a.dtype == e.dtype, f"{what}: dtype {a.dtype} != {e.dtype}"
+    if e.dtype.kind in "biu" and a.dtype.kind in "biu":
+        bad = a != e
+        if bad.any():
+            idx = np.flatnonzero(bad.ravel())[:8]
+            raise AssertionError(f"{what}: {int(bad.sum())} mismatches at {idx.tolist()}: "
+                                 f"got {a.ravel()[idx].tolist()}, "
+                                 f"want {e.ravel()[idx].tolist()}")
+        return
+    a64, e64 = a.astype(np.float64), e.astype(np.float64)
+    nan_a, nan_e = np.isnan(a64), np.isnan(e64)
+    bad = nan_a != nan_e
+    both = ~nan_a & ~nan_e
+    bad |= both & (np.isinf(a64) | np.isinf(e64)) & (a64 != e64)
+    fin = both & np.isfinite(a64) & np.isfinite(e64)
+    with np.errstate(all="ignore"):
+        bad |= fin & ~(np.abs(a64 - e64) <= atol + rtol * np.abs(e64))
+    if zero_sign:
+        bad |= both & (a64 == 0) & (e64 == 0) & (np.signbit(a64) != np.signbit(e64))
+    if bad.any():
+        idx = np.flatnonzero(bad.ravel())[:8]
+        raise AssertionError(f"{what}: {int(bad.sum())} mismatches at {idx.tolist()}: got "
+                             f"{a64.ravel()[idx].tolist()}, want {e64.ravel()[idx].tolist()}")
+
+
+def run(path, fn, *xs):
+    """``fn`` on ``xs`` (numpy arrays) by ``path``: 'eager' or 'jit'; numpy results."""
+    args = [ft.asarray(x) for x in xs]
+    out = ft.jit(fn)(*args) if path == "jit" else fn(*args)
+    return ft.tree.map(np.asarray, out)
+
+
+PATHS = ["eager", "jit"]
+
+
+def xfail_if(cond, reason):
+    return [pytest.mark.xfail(strict=True, reason=reason)] if cond else []
+
+
+@pytest.fixture(autouse=True)
+def _numba_backend(monkeypatch):
+    """jit compiles with the Numba CPU backend whatever the default."""
+    monkeypatch.setenv("FUNTORCH_CPU_BACKEND", "numba")
+
+
+# --------------------------------------------------------------------------- unary, floats
+
+
+def _erf64(x):
+    return np.array([math.erf(v) if not math.isnan(v) else math.nan
+                     for v in np.asarray(x, np.float64).ravel()]).reshape(np.shape(x))
+
+
+def _sigmoid64(x):
+    x = np.asarray(x, np.float64)
+    with np.errstate(all="ignore"):
+        return 1.0 / (1.0 + np.exp(-x))
+
+
+# name -> (ft function, numpy reference computed in the dtype, tolerance in ulps,
+#          reference computed in float64 then rounded (True) or in the dtype)
+UNARY_FLOAT = {
+    "exp": (ft.exp, np.exp, 4, False),
+    "log": (ft.log, np.log, 4, False),
+    "log1p": (ft.log1p, np.log1p, 4, False),
+    "expm1": (ft.expm1, np.expm1, 4, False),
+    "sqrt": (ft.sqrt, np.sqrt, 1, False),
+    "rsqrt": (ft.rsqrt, lambda x: 1 / np.sqrt(x), 2, False),
+    "sin": (ft.sin, np.sin, 4, False),
+    "cos": (ft.cos, np.cos, 4, False),
+    "tanh": (ft.tanh, np.tanh, 4, False),
+    "sigmoid": (ft.sigmoid, _sigmoid64, 4, True),
+    "erf": (ft.erf, _erf64, 4, True),
+    "floor": (ft.floor, np.floor, 0, False),
+    "ceil": (ft.ceil, np.ceil, 0, False),
+    "round": (ft.round, np.round, 0, False),
+    "trunc": (ft.trunc, np.trunc, 0, False),
+    "abs": (ft.abs, np.abs, 0, False),
+    "negative": (ft.negative, np.negative, 0, False),
+    "sign": (ft.sign, np.sign, 0, False),
+    "square": (ft.square, np.square, 1, False),
+    "reciprocal": (ft.reciprocal, np.reciprocal, 1, False),
+    "pow2": (lambda x: x ** 2, lambda x: x ** 2, 1, False),
+    "pow3": (lambda x: x ** 3, lambda x: x ** 3, 2, False),
+    "pow-1": (lambda x: x ** -1, lambda x: 1 / x, 1, False),
+    "pow-2": (lambda x: x ** -2, lambda x: 1 / (x * x), 2, False),
+    "pow0": (lambda x: x ** 0, lambda x: x ** 0, 0, False),
+    "log2": (ft.log2, np.log2, 4, False),
+    "log10": (ft.log10, np.log10, 4, False),
+    "exp2": (ft.exp2, np.exp2, 4, False),
+    "tan": (ft.tan, np.tan, 4, False),
+    "nan_to_num": (ft.nan_to_num, None, 0, False),
+    "isnan": (ft.isnan, np.isnan, 0, False),
+    "isinf": (ft.isinf, np.isinf, 0, False),
+    "isfinite": (ft.isfinite, np.isfinite, 0, False),
+    "logical_not": (ft.logical_not, np.logical_not, 0, False),
+}
+
+SIGN_ZERO = ("BUG: jit sign(-0.0) is -0.0 (the scalar expression returns x for zeros), "
+             "numpy and eager give +0.0")
+NEG_POW_OVERFLOW = ("BUG: x ** -n is computed as 1 / (x ** n) in the dtype, so x ** n "
+                    "overflows to inf and the result is 0 where numpy's power is finite: "
+                    "float16(1000) ** -2 -> 0.0, numpy 1.013e-06")
+UNARY_FLOAT_BUGS = {
+    ("sign", "float32", "jit"): SIGN_ZERO,
+    ("sign", "float64", "jit"): SIGN_ZERO,
+    ("sign", "bfloat16", "*"): ("BUG: sign(bfloat16(-0.0)) is -0.0 (ml_dtypes' sign ufunc), "
+                                "numpy's sign (float16/32/64) gives +0.0"),
+    ("pow-2", "float16", "*"): NEG_POW_OVERFLOW,
+    **{(name, dt, "*"): (
+        f"BUG: ft.{name} of a float32/float16/bfloat16 array is float64 (log(x) times a "
+        f"numpy float64 constant, which is not a weak scalar), and inexact: "
+        f"ft.log2(float32 8.0) -> float64 3.00000001, numpy float32 3.0")
+       for name in ("log2", "log10") for dt in ("float32", "float16", "bfloat16")},
+    **{("exp2", dt, "*"): (
+        "BUG: ft.exp2(x) is exp(x * ln 2) rounded in the dtype, so exp2 of integers is "
+        "inexact: bfloat16 exp2(20) -> 995328 (numpy 1048576), float32 exp2(100) -> "
+        "1.2676533e30 (numpy 1.2676506e30, 2**100 exactly)")
+       for dt in ("float32", "float64", "bfloat16")},
+}
+
+
+def _unary_float_cases():
+    for name in UNARY_FLOAT:
+        for dt in FLOATS:
+            for path in PATHS:
+                reason = (UNARY_FLOAT_BUGS.get((name, dt.name, path))
+                          or UNARY_FLOAT_BUGS.get((name, dt.name, "*"))
+                          or UNARY_FLOAT_BUGS.get((name, "*", path)))
+                yield pytest.param(name, dt, path, id=f"{name}-{dt.name}-{path}",
+                                   marks=xfail_if(reason, reason))
+
+
+def unary_float_reference(name, dt, x):
+    _, ref, _, wide = UNARY_FLOAT[name]
+    if name == "nan_to_num":     # in the dtype itself: inf -> the dtype's largest value
+        fi = finfo(dt)
+        return np.where(np.isnan(x), 0, np.where(x == np.inf, fi.max, np.where(
+            x == -np.inf, fi.min, x))).astype(dt)
+    if wide:
+        return in_dtype(lambda v: ref(v.astype(np.float64)), dt, x)
+    return in_dtype(ref, dt, x)
+
+
+@pytest.mark.parametrize("name,dt,path", list(_unary_float_cases()))
+def test_unary_float(name, dt, path):
+    fn, _, n, _ = UNARY_FLOAT[name]
+    x = float_edges(dt)
+    want = unary_float_reference(name, dt, x)
+    got = run(path, fn, x)
+    assert_same(got, want, f"{name}({dt.name}) {path}", rtol=ulps(dt, n), atol=0.0)
+
+
+# --------------------------------------------------------------------------- unary, ints
+
+UNARY_INT = {
+    "negative": (ft.negative, np.negative),
+    "abs": (ft.abs, np.abs),
+    "sign": (ft.sign, np.sign),
+    "square": (ft.square, np.square),
+    "pow3": (lambda x: x ** 3, lambda x: x ** 3),
+    "pow-1": (lambda x: x ** -1, lambda x: _int_neg_power(x, -1)),
+    "pow-2": (lambda x: x ** -2, lambda x: _int_neg_power(x, -2)),
+    "pow0": (lambda x: x ** 0, lambda x: np.ones_like(x)),
+    "invert": (ft.invert, np.invert),
+    "logical_not": (ft.logical_not, np.logical_not),
+    "floor": (ft.floor, lambda x: x),    # numpy >= 2.1 keeps ints; older numpy gives floats
+    "round": (ft.round, np.round),
+    "isnan": (ft.isnan, np.isnan),
+    "isfinite": (ft.isfinite, np.isfinite),
+}
+INT_NEG_POW = (
+    "BUG: integer x ** -n (integer_pow) is reciprocal(x ** n) in integers: 0 ** -1 -> "
+    "INT_MIN and x ** -2 where x*x wraps to 1 or 0 -> 1 or INT_MIN (int8 -127 ** -2 -> 1, "
+    "int32 -2**31 ** -2 -> INT_MIN); documented (ft.power) and lax.pow: 0 unless x is +-1")
+UNARY_INT_BUGS = {
+    ("pow-1", "int32", "*"): INT_NEG_POW, ("pow-1", "int64", "*"): INT_NEG_POW,
+    ("pow-2", "int8", "*"): INT_NEG_POW, ("pow-2", "int32", "*"): INT_NEG_POW,
+    ("pow-2", "int64", "*"): INT_NEG_POW, ("pow-2", "uint8", "*"): INT_NEG_POW,
+    ("pow-2", "uint32", "*"): INT_NEG_POW, ("pow-1", "uint32", "jit"): INT_NEG_POW,
+}
+
+
+def _unary_int_cases():
+    for name in UNARY_INT:
+        for dt in INTS:
+            for path in PATHS:
+                reason = (UNARY_INT_BUGS.get((name, dt.name, path))
+                          or UNARY_INT_BUGS.get((name, dt.name, "*")))
+                yield pytest.param(name, dt, path, id=f"{name}-{dt.name}-{path}",
+                                   marks=xfail_if(reason, reason))
+
+
+@pytest.mark.parametrize("name,dt,path", list(_unary_int_cases()))
+def test_unary_int(name, dt, path):
+    fn, ref = UNARY_INT[name]
+    x = int_edges(dt)
+    with np.errstate(all="ignore"):
+        want = ref(x)
+    assert_same(run(path, fn, x), want, f"{name}({dt.name}) {path}")
+
+
+@pytest.mark.parametrize("path", PATHS)
+def test_unary_bool(path):
+    x = np.array([True, False, True])
+    for fn, ref in ((ft.logical_not, np.logical_not), (ft.invert, np.invert),
+                    (ft.abs, np.abs), (ft.isnan, np.isnan)):
+        assert_same(run(path, fn, x), ref(x), f"{fn.__name__}(bool) {path}")
+    # transcendental ops on bools and ints give the default float (float32)
+    assert_same(run(path, ft.exp, x), np.exp(x.astype(np.float32)), f"exp(bool) {path}",
+                rtol=ulps(F32, 2))
+
+
+# --------------------------------------------------------------------------- binary
+
+def _int_power(x, y):
+    """numpy's power where the exponent is >= 0; the documented funtorch value where
+    numpy raises (negative exponent): 1 for x == 1, +-1 for x == -1, else 0."""
+    with np.errstate(all="ignore"):
+        pos = np.power(x, np.where(y < 0, 0, y).astype(y.dtype))
+    if x.dtype.kind == "u":
+        return pos
+    inv = np.where(x == 1, 1, np.where(x == -1, np.where(y % 2 != 0, -1, 1), 0))
+    return np.where(y < 0, inv, pos).astype(x.dtype)
+
+
+def _int_neg_power(x, k):
+    """The documented value of integer ``x ** k`` for ``k < 0`` (numpy raises)."""
+    out = [1 if v == 1 else (-1 if k % 2 else 1) if v == -1 else 0 for v in x.tolist()]
+    return np.array(out, x.dtype)
+
+
+# name -> (ft function, numpy reference, ulps for floats, accepts floats, accepts ints)
+BINARY = {
+    "add": (ft.add, np.add, 0, True, True),
+    "subtract": (ft.subtract, np.subtract, 0, True, True),
+    "multiply": (ft.multiply, np.multiply, 0, True, True),
+    "true_divide": (ft.true_divide, np.true_divide, 0, True, False),
+    "floor_divide": (ft.floor_divide, np.floor_divide, 0, True, True),
+    "remainder": (ft.remainder, np.remainder, 0, True, True),
+    "fmod": (ft.fmod, np.fmod, 0, True, True),
+    "power": (ft.power, np.power, 4, True, False),
+    "power_int": (ft.power, _int_power, 0, False, True),
+    "maximum": (ft.maximum, np.maximum, 0, True, True),
+    "minimum": (ft.minimum, np.minimum, 0, True, True),
+    "arctan2": (ft.arctan2, np.arctan2, 4, True, False),
+    "equal": (ft.equal, np.equal, 0, True, True),
+    "not_equal": (ft.not_equal, np.not_equal, 0, True, True),
+    "less": (ft.less, np.less, 0, True, True),
+    "less_equal": (ft.less_equal, np.less_equal, 0, True, True),
+    "greater": (ft.greater, np.greater, 0, True, True),
+    "greater_equal": (ft.greater_equal, np.greater_equal, 0, True, True),
+    "logical_and": (ft.logical_and, np.logical_and, 0, True, True),
+    "logical_or": (ft.logical_or, np.logical_or, 0, True, True),
+    "logical_xor": (ft.logical_xor, np.logical_xor, 0, True, True),
+    "bitwise_and": (ft.bitwise_and, np.bitwise_and, 0, False, True),
+    "bitwise_or": (ft.bitwise_or, np.bitwise_or, 0, False, True),
+    "bitwise_xor": (ft.bitwise_xor, np.bitwise_xor, 0, False, True),
+    "left_shift": (ft.left_shift, np.left_shift, 0, False, True),
+    "right_shift": (ft.right_shift, np.right_shift, 0, False, True),
+}
+# sign of zero of max/min: numpy leaves it to the loop (see test_max_min_signed_zero)
+NO_ZERO_SIGN = {"maximum", "minimum"}
+
+FLOOR_DIVIDE_FLOAT = (
+    "BUG: float floor_divide is floor(x / y), not numpy's fmod-based floor division: "
+    "1.0 // 0.1 -> 10.0 (numpy 9.0), 1.0 // -inf -> -0.0 (numpy -1.0), "
+    "inf // 1.0 -> inf (numpy nan), 1e-45 // -2.5 -> -0.0 (numpy -1.0)")
+REMAINDER_ZERO_SIGN = (
+    "BUG: a zero float remainder has the dividend's sign (fmod), numpy's has the "
+    "divisor's: remainder(-0.0, 1.0) -> -0.0 (numpy 0.0), remainder(1.0, -1.0) -> 0.0 "
+    "(numpy -0.0)")
+INT64_MIN_DIV = ("BUG: jit int64 INT64_MIN // -1 -> 0 and INT64_MIN % -1 (remainder, fmod) "
+                 "-> INT64_MIN; numpy and eager give INT64_MIN (wrapped) and 0")
+RIGHT_SHIFT = (
+    "BUG: signed right_shift is floor_divide(x, 1 << y): shifts >= the bit width or "
+    "negative give 0 for negative x (numpy -1), and y == bits-1 divides by INT_MIN: "
+    "int8(-128) >> 7 -> 1 (numpy -1), int8(100) >> 7 -> -1 (numpy 0)")
+INT_POW_BIG = (
+    "BUG: jit integer power with huge exponents goes through math.pow instead of "
+    "wrapping: int64 (-1) ** (2**63-1) -> 1 (numpy -1), int64 3 ** (2**63-1) -> INT64_MIN "
+    "(numpy -6148914691236517205), uint32 2 ** (2**32-1) -> 2**32-1 (numpy 0)")
+BINARY_BUGS = {
+    ("floor_divide", "float32", "*"): FLOOR_DIVIDE_FLOAT,
+    ("floor_divide", "float64", "*"): FLOOR_DIVIDE_FLOAT,
+    ("floor_divide", "float16", "*"): FLOOR_DIVIDE_FLOAT,
+    ("floor_divide", "bfloat16", "*"): FLOOR_DIVIDE_FLOAT,
+    ("remainder", "float32", "*"): REMAINDER_ZERO_SIGN,
+    ("remainder", "float64", "*"): REMAINDER_ZERO_SIGN,
+    ("remainder", "float16", "*"): REMAINDER_ZERO_SIGN,
+    ("remainder", "bfloat16", "*"): REMAINDER_ZERO_SIGN,
+    ("floor_divide", "int64", "jit"): INT64_MIN_DIV,
+    ("remainder", "int64", "jit"): INT64_MIN_DIV,
+    ("fmod", "int64", "jit"): INT64_MIN_DIV,
+    ("right_shift", "int8", "*"): RIGHT_SHIFT,
+    ("right_shift", "int32", "*"): RIGHT_SHIFT,
+    ("right_shift", "int64", "*"): RIGHT_SHIFT,
+    ("power_int", "int32", "jit"): INT_POW_BIG,
+    ("power_int", "int64", "jit"): INT_POW_BIG,
+    ("power_int", "uint32", "jit"): INT_POW_BIG,
+}
+
+
+def _binary_cases():
+    for name, (_, _, _, floats, ints) in BINARY.items():
+        for dt in (FLOATS if floats else []) + (INTS if ints else []):
+            for path in PATHS:
+                reason = None
+                for key in ((name, dt.name, path), (name, dt.name, "*"), (name, "*", path),
+                            (name, "*", "*")):
+                    reason = reason or BINARY_BUGS.get(key)
+                yield pytest.param(name, dt, path, id=f"{name}-{dt.name}-{path}",
+                                   marks=xfail_if(reason, reason))
+
+
+def binary_inputs(dt):
+    return float_pairs(dt) if is_float(dt) else int_pairs(dt)
+
+
+def binary_reference(name, dt, x, y):
+    return in_dtype(BINARY[name][1], dt, x, y)
+
+
+@pytest.mark.parametrize("name,dt,path", list(_binary_cases()))
+def test_binary(name, dt, path):
+    fn, _, n, _, _ = BINARY[name]
+    x, y = binary_inputs(dt)
+    want = binary_reference(name, dt, x, y)
+    got = run(path, fn, x, y)
+    assert_same(got, want, f"{name}({dt.name}) {path}", rtol=ulps(dt, n),
+                zero_sign=name not in NO_ZERO_SIGN)
+
+
+@pytest.mark.parametrize("path", PATHS)
+def test_true_divide_ints_give_float32(path):
+    """Integer true division (by zero too) gives the default float, float32 (numpy:
+    float64, a documented difference); the values are numpy's rounded to float32."""
+    for dt in INTS:
+        x, y = int_pairs(dt)
+        with np.errstate(all="ignore"):
+            want = np.true_divide(x, y).astype(np.float32)
+        got = run(path, ft.true_divide, x, y)
+        assert got.dtype == np.float32
+        assert_same(got, want, f"true_divide({dt.name}) {path}", rtol=ulps(F32, 2))
+
+
+# --------------------------------------------------------------------------- conversions
+
+CAST_TARGETS = [np.dtype(np.bool_), *INTS, F16, bf16, F32, F64]
+
+
+def cast_inputs(dt):
+    if dt == np.bool_:
+        return np.array([True, False, True])
+    if is_float(dt):
+        return float_edges(dt)
+    x = int_edges(dt)
+    extra = {np.dtype(np.int32): [2 ** 24 + 1, 2 ** 24 + 3, -(2 ** 24) - 1, 2049, 2051],
+             np.dtype(np.uint32): [2 ** 24 + 1, 2 ** 24 + 3, 2 ** 32 - 129, 2049, 65519],
+             np.dtype(np.int64): [2 ** 24 + 1, 2 ** 53 + 1, 2 ** 53 + 3, -(2 ** 62) - 1,
+                                  2 ** 63 - 2 ** 39, 65520, 2049]}.get(dt, [])
+    return np.concatenate([x, np.array(extra, dt)])
+
+
+def _cast_cases():
+    for src in [*FLOATS, *INTS, np.dtype(np.bool_)]:
+        for dst in CAST_TARGETS:
+            if src == dst:
+                continue
+            for path in PATHS:
+                yield pytest.param(src, dst, path, id=f"{src.name}-to-{dst.name}-{path}")
+
+
+def float_to_int_defined(x, dst):
+    """Where numpy's float -> int cast is defined: finite values whose truncation fits
+    ``dst`` (for unsigned targets, non-negative)."""
+    ii = np.iinfo(dst)
+    with np.errstate(all="ignore"):
+        t = np.trunc(x.astype(np.float64))
+        return np.isfinite(t) & (t >= max(int(ii.min), 0 if ii.min == 0 else ii.min)) & (
+            t <= float(ii.max)) & (t < 2.0 ** (8 * dst.itemsize - (ii.min < 0)))
+
+
+@pytest.mark.parametrize("src,dst,path", list(_cast_cases()))
+def test_astype(src, dst, path):
+    x = cast_inputs(src)
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        want = x.astype(dst)
+    got = run(path, lambda v: v.astype(dst), x)    # must not raise or crash
+    assert got.shape == want.shape and got.dtype == want.dtype
+    if is_float(src) and dst.kind in "iu":
+        # NaN, inf, out-of-range (and negative -> unsigned) are implementation-defined in
+        # numpy (C casts); only the defined values must agree
+        ok = float_to_int_defined(x, dst)
+        assert_same(got[ok], want[ok], f"{src.name}->{dst.name} {path}")
+    else:
+        assert_same(got, want, f"{src.name}->{dst.name} {path}")
+
+
+def test_float_to_int_undefined_values_agree_between_paths():
+    """Not a numpy contract: float -> int of NaN/inf/out-of-range values. Eager and jit
+    should at least give the same thing (for the record; see the report)."""
+    diffs = []
+    for src in FLOATS:
+        x = float_edges(src)
+        for dst in INTS:
+            e = run("eager", lambda v, d=dst: v.astype(d), x)
+            j = run("jit", lambda v, d=dst: v.astype(d), x)
+            bad = (e != j) & ~float_to_int_defined(x, dst)
+            if bad.any():
+                diffs.append((src.name, dst.name, x[bad].tolist(), e[bad].tolist(),
+                              j[bad].tolist()))
+    for src, dst, xs, es, js in diffs:
+        print(f"{src}->{dst}: x={xs} eager={es} jit={js}")
+
+
+# --------------------------------------------------------------------------- reductions
+
+def reduction_input(dt):
+    """Rows: a NaN in the middle, all NaN, both infinities, signed zeros, ties, a NaN
+    first, a NaN last, -inf only."""
+    nan, inf = math.nan, math.inf
+    rows = [[1.0, nan, 3.0, -2.0], [nan, nan, nan, nan], [-inf, 2.0, inf, 1.0],
+            [-0.0, 0.0, -0.0, -0.0], [5.0, 5.0, 1.0, 1.0], [nan, 1.0, 2.0, 3.0],
+            [1.0, 2.0, 3.0, nan], [-inf, -inf, -inf, -inf], [-0.0, -0.0, -0.0, -0.0]]
+    return np.array(rows, np.float64).astype(dt)
+
+
+def _logsumexp64(x, axis):
+    x = np.asarray(x, np.float64)
+    with np.errstate(all="ignore"):
+        return np.logaddexp.reduce(x, axis=axis)
+
+
+# name -> (ft function(x, axis), numpy reference(x, axis), ulps, check zero sign)
+REDUCTIONS = {
+    "sum": (ft.sum, np.sum, 4, True),
+    "prod": (ft.prod, np.prod, 4, True),
+    "max": (ft.max, np.max, 0, False),
+    "min": (ft.min, np.min, 0, False),
+    "argmax": (ft.argmax, np.argmax, 0, True),
+    "argmin": (ft.argmin, np.argmin, 0, True),
+    "mean": (ft.mean, np.mean, 4, True),
+    "var": (ft.var, np.var, 8, True),
+    "cumsum": (ft.cumsum, np.cumsum, 4, True),
+    "all": (ft.all, np.all, 0, True),
+    "any": (ft.any, np.any, 0, True),
+    "logsumexp": (ft.logsumexp, _logsumexp64, 8, True),
+}
+REDUCTION_BUGS = {}
+
+
+def _reduction_cases():
+    for name in REDUCTIONS:
+        for dt in FLOATS:
+            for axis in (None, 0, 1):
+                for path in PATHS:
+                    reason = None
+                    for key in ((name, dt.name, path), (name, dt.name, "*"),
+                                (name, "*", path), (name, "*", "*")):
+                        reason = reason or REDUCTION_BUGS.get(key)
+                    yield pytest.param(name, dt, axis, path,
+                                       id=f"{name}-{dt.name}-axis{axis}-{path}",
+                                       marks=xfail_if(reason, reason))
+
+
+def reduction_reference(name, dt, x, axis):
+    ref = REDUCTIONS[name][1]
+    if name == "logsumexp":
+        x = x.ravel() if axis is None else x
+        return _logsumexp64(x, 0 if axis is None else axis).astype(dt)
+    out = in_dtype(lambda v: ref(v, axis=axis), dt, x)
+    return out
+
+
+@pytest.mark.parametrize("name,dt,axis,path", list(_reduction_cases()))
+def test_reduction_float(name, dt, axis, path):
+    fn, _, n, zs = REDUCTIONS[name]
+    x = reduction_input(dt)
+    want = reduction_reference(name, dt, x, axis)
+    got = run(path, lambda v: fn(v, axis=axis), x)
+    assert_same(got, want, f"{name}({dt.name}, axis={axis}) {path}", rtol=ulps(dt, n),
+                zero_sign=zs)
+
+
+INT_REDUCTIONS = ["sum", "prod", "max", "min", "argmax", "argmin", "cumsum", "all", "any"]
+
+
+@pytest.mark.parametrize("path", PATHS)
+@pytest.mark.parametrize("dt", [*INTS, np.dtype(np.bool_)], ids=lambda d: d.name)
+@pytest.mark.parametrize("name", INT_REDUCTIONS)
+def test_reduction_int(name, dt, path):
+    """Integer extremes: sums and products wrap; small ints and bools sum in 64 bits
+    (as numpy: int64, or uint64 for unsigned)."""
+    if dt == np.bool_:
+        x = np.array([[True, False, True], [False, False, False], [True, True, True]])
+    else:
+        ii = np.iinfo(dt)
+        x = np.array([[ii.max, 1, 2], [ii.min, ii.min, 3], [ii.max, ii.max, ii.max],
+                      [7, 0, 7], [0, 0, 0], [ii.max, ii.max, 1]], dt)
+    fn, ref = REDUCTIONS[name][:2]
+    for axis in (None, 0, 1):
+        with np.errstate(all="ignore"):
+            want = ref(x, axis=axis)
+        got = run(path, lambda v, axis=axis: fn(v, axis=axis), x)
+        assert_same(got, want, f"{name}({dt.name}, axis={axis}) {path}")
+
+
+MEAN_INT32 = ("BUG: the mean of ints converts each element to float32 before summing, so "
+              "int32 [2**31-1, -2**31] has mean 0.0 (numpy -0.5, exact in float64, and "
+              "-0.5 is a float32 too)")
+
+
+@pytest.mark.parametrize("path", PATHS)
+@pytest.mark.parametrize("dt", [
+    pytest.param(d, marks=xfail_if(d == np.int32, MEAN_INT32), id=d.name)
+    for d in [*INTS, np.dtype(np.bool_)]])
+def test_mean_of_ints(dt, path):
+    """The mean of ints is float32 (numpy: float64; a documented difference); the values
+    are numpy's rounded to float32, extremes included."""
+    if dt == np.bool_:
+        x = np.array([[True, False, True], [False, False, False]])
+    else:
+        ii = np.iinfo(dt)
+        x = np.array([[ii.max, ii.max, ii.max], [ii.min, 1, 2]], dt)
+    for axis in (None, 0, 1):
+        want = np.mean(x, axis=axis).astype(np.float32)
+        got = run(path, lambda v, axis=axis: ft.mean(v, axis=axis), x)
+        assert got.dtype == np.float32
+        assert_same(got, want, f"mean({dt.name}, axis={axis}) {path}", rtol=ulps(F32, 4))
+
+
+EMPTY = [((0,), None), ((0,), 0), ((0, 3), 0), ((0, 3), 1), ((3, 0), 0), ((3, 0), 1),
+         ((3, 0), None), ((2, 0, 4), (0, 2))]
+
+
+@pytest.mark.parametrize("path", PATHS)
+@pytest.mark.parametrize("shape,axis", EMPTY, ids=[f"{s}-{a}" for s, a in EMPTY])
+@pytest.mark.parametrize("name", ["sum", "prod", "mean", "max", "min", "argmax", "argmin",
+                                  "all", "any", "cumsum", "logsumexp", "var"])
+def test_empty_reductions(name, shape, axis, path):
+    """Zero-size reductions: sum 0, prod 1, all True, any False, mean/var NaN; max, min,
+    argmax, argmin over an empty axis raise ValueError (numpy too) on every path."""
+    if name in ("argmax", "argmin", "cumsum") and isinstance(axis, tuple):
+        return
+    if name in ("all", "any") and any(shape[a] == 0 for a in (
+            range(len(shape)) if axis is None else np.atleast_1d(axis))):
+        pytest.xfail("BUG: ft.all/ft.any over an empty axis raise ValueError (reduce_min/"
+                     "reduce_max of bools has no identity); numpy: all -> True, any -> False")
+    x = np.zeros(shape, np.float32)
+    fn, ref = REDUCTIONS[name][:2]
+    try:
+        with np.errstate(all="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            if name == "logsumexp":
+                want = np.log(np.sum(np.exp(x), axis=axis)).astype(np.float32)
+            else:
+                want = ref(x, axis=axis)
+    except ValueError:
+        with pytest.raises(ValueError):
+            run(path, lambda v: fn(v, axis=axis), x)
+        return
+    got = run(path, lambda v: fn(v, axis=axis), x)
+    assert_same(got, want, f"{name}{shape} axis={axis} {path}")
+
+
+@pytest.mark.parametrize("path", PATHS)
+def test_big_reductions_with_nan(path):
+    """Arrays big enough for the parallel kernels: the first NaN wins argmax/argmin,
+    max/min/sum propagate it, ties keep the first index."""
+    n = 1 << 20
+    x = np.zeros(n, np.float32)
+    x[[5, 700001]] = 3.0                      # a tie: the first index wins
+    x[[600000, 900000]] = -3.0
+    got = run(path, lambda v: (ft.argmax(v), ft.argmin(v), ft.max(v), ft.min(v)), x)
+    assert [int(v) for v in got] == [5, 600000, 3, -3]
+    x[[700000, 800000]] = np.nan
+    got = run(path, lambda v: (ft.argmax(v), ft.argmin(v), ft.max(v), ft.min(v), ft.sum(v)),
+              x)
+    assert int(got[0]) == 700000 and int(got[1]) == 700000
+    assert all(np.isnan(v) for v in got[2:])
+    y = np.zeros((64, 1 << 14), np.float32)
+    y[3, 9000] = np.nan
+    y[7, 100] = np.inf
+    want = (np.argmax(y, axis=1), np.max(y, axis=1), np.argmin(y, axis=0), np.sum(y, axis=1))
+    got = run(path, lambda v: (ft.argmax(v, axis=1), ft.max(v, axis=1), ft.argmin(v, axis=0),
+                               ft.sum(v, axis=1)), y)
+    for g, w in zip(got, want):
+        assert_same(g, w, f"2-d {path}")
+
+
+# --------------------------------------------------------------------------- where, clip
+
+@pytest.mark.parametrize("dt", FLOATS, ids=lambda d: d.name)
+@pytest.mark.parametrize("path", PATHS)
+def test_where_clip_nan(dt, path):
+    x = float_edges(dt)
+    y = x[::-1].copy()
+    for name, fn, ref in [
+        ("where(x>y)", lambda a, b: ft.where(a > b, a, b), lambda a, b: np.where(a > b, a, b)),
+        ("where(nan cond)", lambda a, b: ft.where(a, a, b), lambda a, b: np.where(a, a, b)),
+        ("clip", lambda a, b: ft.clip(a, -1.0, 2.0), lambda a, b: np.clip(a, -1.0, 2.0)),
+        ("clip lo>hi", lambda a, b: ft.clip(a, 2.0, -1.0),
+         lambda a, b: np.minimum(np.maximum(a, 2.0), -1.0)),
+        ("clip array bounds", lambda a, b: ft.clip(a, b, 1.0),
+         lambda a, b: np.minimum(np.maximum(a, b), 1.0)),
+    ]:
+        want = in_dtype(ref, dt, x, y)
+        assert_same(run(path, fn, x, y), want, f"{name} {dt.name} {path}", zero_sign=False)
+
+
+@pytest.mark.parametrize("path", PATHS)
+def test_max_min_signed_zero_and_nan(path):
+    """NaN propagates from either side of maximum/minimum. The sign of a zero result of
+    maximum(-0.0, 0.0) is not specified by numpy: only recorded."""
+    x = np.array([np.nan, 1.0, np.nan, -np.inf, -0.0, 0.0], np.float32)
+    y = np.array([1.0, np.nan, np.nan, np.nan, 0.0, -0.0], np.float32)
+    for fn, ref in ((ft.maximum, np.maximum), (ft.minimum, np.minimum)):
+        got = run(path, fn, x, y)
+        assert_same(got, ref(x, y), f"{fn.__name__} {path}", zero_sign=False)
+        print(fn.__name__, path, "signs of zeros:", np.signbit(got[4:]).tolist(),
+              "numpy:", np.signbit(ref(x, y)[4:]).tolist())
+
+
+# --------------------------------------------------------------------------- zero-size
+
+ZERO_SIZE = [((0, 3), (1, 3)), ((2, 0), (2, 1)), ((3, 1), (0,)), ((0,), ()),
+             ((1, 0), (5, 1)), ((0, 1, 2), (3, 1))]
+
+
+@pytest.mark.parametrize("path", PATHS)
+@pytest.mark.parametrize("sx,sy", ZERO_SIZE, ids=[f"{a}-{b}" for a, b in ZERO_SIZE])
+def test_zero_size_broadcasting(sx, sy, path):
+    x = np.ones(sx, np.float32)
+    y = np.full(sy, 2, np.int32)
+    want = (x + y, np.maximum(x, y), np.where(x > y, x, y), np.exp(x) * y + 1,
+            (x > y) | (x < 0), np.sum(x * y, axis=0), np.sum(x * y, axis=-1))
+    got = run(path, lambda a, b: (a + b, ft.maximum(a, b), ft.where(a > b, a, b),
+                                  ft.exp(a) * b + 1, (a > b) | (a < 0),
+                                  ft.sum(a * b, axis=0), ft.sum(a * b, axis=-1)), x, y)
+    for g, w in zip(got, want):
+        assert_same(g, w, f"{sx} {sy} {path}", dtype=False)
+        assert g.dtype == np.result_type(np.float32, np.int32) or g.dtype in (
+            np.float32, np.bool_)
+
+
+BOOL_BINARY = ["add", "multiply", "maximum", "minimum", "equal", "not_equal", "less",
+               "less_equal", "greater", "greater_equal", "logical_and", "logical_or",
+               "logical_xor", "bitwise_and", "bitwise_or", "bitwise_xor", "left_shift",
+               "right_shift", "floor_divide", "remainder", "fmod"]
+BOOL_BINARY_BUGS = {
+    "floor_divide": ("BUG: floor_divide(bool, bool) raises TypeError 'numpy boolean "
+                     "subtract ... not supported' (from its int lowering); numpy gives int8"),
+    "remainder": "BUG: remainder(bool, bool) is bool [False, False]; numpy gives int8 [0, 0]",
+    "fmod": "BUG: fmod(bool, bool) is bool; numpy gives int8",
+}
+BOOL_SHIFT_JIT = ("BUG: left_shift/right_shift(bool, bool) raise TypeError under jit "
+                  "('funtorch.shift_left: does not accept bool operands'); eager and numpy "
+                  "give int8")
+
+
+@pytest.mark.parametrize("name,path", [
+    pytest.param(n, p, id=f"{n}-{p}", marks=xfail_if(
+        n in BOOL_BINARY_BUGS or (p == "jit" and n.endswith("_shift")),
+        BOOL_BINARY_BUGS.get(n, BOOL_SHIFT_JIT)))
+    for n in BOOL_BINARY for p in PATHS])
+def test_binary_bool(name, path):
+    """numpy's bool arithmetic: + is or, * is and, shifts and divisions give int8."""
+    x = np.array([True, True, False, False])
+    y = np.array([True, False, True, False])
+    with np.errstate(all="ignore"):
+        want = getattr(np, name)(x, y)
+    assert_same(run(path, getattr(ft, name), x, y), want, f"{name}(bool) {path}")
+
+
+# name -> (function of two arrays, input dtype)
+CHAINS = {
+    "int8 wrap chain": (lambda x, y: (x * y + x) // (y | 1) - (x >> 2), np.int8),
+    "uint8 wrap chain": (lambda x, y: (x - y) * 3 + (x ^ y) % (y | 1), np.uint8),
+    "int32 shifts": (lambda x, y: (x << (y & 31)) ^ (x >> (y & 7)), np.int32),
+    "int64 mixed": (lambda x, y: ft.where(y != 0, x // ft.maximum(y, 1), -x) + ft.abs(x),
+                    np.int64),
+    "float32 nan chain": (lambda x, y: ft.where(ft.isnan(x), 0.0, ft.sigmoid(ft.exp(x) - y)),
+                          np.float32),
+    "float32 clamp chain": (lambda x, y: ft.clip(x * y, -1.0, 1.0) + ft.minimum(x, y),
+                            np.float32),
+    "float64 log chain": (lambda x, y: ft.log1p(ft.abs(x)) * ft.tanh(y) - ft.sqrt(y * y),
+                          np.float64),
+}
+
+
+@pytest.mark.parametrize("name", list(CHAINS))
+def test_fused_chains_jit_equals_eager(name):
+    """Chains of ops fused into one loop: every intermediate keeps its dtype (small ints
+    wrap between ops, not only at the end)."""
+    fn, dt = CHAINS[name]
+    dt = np.dtype(dt)
+    x, y = binary_inputs(dt)
+    e = run("eager", fn, x, y)
+    j = run("jit", fn, x, y)
+    assert_same(j, e, f"{name}: jit vs eager", rtol=ulps(dt, 2))
+
+
+# --------------------------------------------------------------------------- Python scalars
+
+@pytest.mark.parametrize("path", PATHS)
+@pytest.mark.parametrize("case", [
+    pytest.param(c, id=c[0], marks=xfail_if(True, (
+        "BUG: comparing/clipping with a Python int outside the array's dtype raises "
+        "OverflowError (the weak scalar is cast to the dtype first); numpy 2 compares by "
+        "value: uint8 [0, 1, 255] > -1 -> all True, == 256 -> all False, "
+        "np.clip(int8, -200, 200) -> unchanged")))
+    for c in [("uint8 > -1", np.uint8, lambda x: x > -1, lambda x: x > -1),
+              ("uint8 == 256", np.uint8, lambda x: x == 256, lambda x: x == 256),
+              ("int8 < 1000", np.int8, lambda x: ft.less(x, 1000), lambda x: x < 1000),
+              ("int8 clip +-200", np.int8, lambda x: ft.clip(x, -200, 200),
+               lambda x: np.clip(x, -200, 200))]])
+def test_out_of_range_python_int_operands(case, path):
+    _, dt, fn, ref = case
+    x = int_edges(np.dtype(dt))
+    assert_same(run(path, fn, x), ref(x), f"{case[0]} {path}")
+
+
+@pytest.mark.parametrize("path", PATHS)
+def test_out_of_range_python_int_arithmetic_raises(path):
+    """As numpy 2 (NEP 50): arithmetic with a Python int the dtype cannot hold raises."""
+    x = ft.asarray(np.array([0, 1, 255], np.uint8))
+    for fn in (lambda v: v + 300, lambda v: v - (-1), lambda v: v * 256):
+        with pytest.raises(OverflowError):
+            fn(x) if path == "eager" else ft.jit(fn)(x)
+
+
+# float64 values just off a float16 rounding tie (or threshold) that float32 rounds onto it:
+# a cast through float32 rounds twice and lands on the wrong side
+F64_TO_F16_DOUBLE_ROUNDING = np.array(
+    [1 + 2 ** -11 + 2 ** -40, 1 + 2 ** -11 - 2 ** -40, 2 ** -25 + 2 ** -60,
+     65520 - 2 ** -30, -(1 + 3 * 2 ** -11 - 2 ** -40)], np.float64)
+
+
+@pytest.mark.parametrize("path", PATHS)
+def test_float64_to_float16_rounds_once(path):
+    x = F64_TO_F16_DOUBLE_ROUNDING
+    assert_same(run(path, lambda v: v.astype(np.float16), x), x.astype(np.float16),
+                f"float64->float16 {path}")
+
+
+@pytest.mark.parametrize("case", [
+    pytest.param(c, id=c[0], marks=xfail_if(bug, bug and (
+        "BUG: eager reductions and casts emit numpy RuntimeWarnings on inf/nan/overflow "
+        "(ft.sum([inf, -inf]): 'invalid value encountered in reduce'; float64 1e300 -> "
+        "float32: 'overflow encountered in cast'), while the elementwise primitives are "
+        "quiet ('lax semantics are IEEE and silent', lax/elementwise.py) and jit never "
+        "warns")))
+    for c, bug in [
+        (("exp overflow", lambda v: ft.exp(v * 100.0), np.float32), False),
+        (("divide by zero", lambda v: v / ft.zeros_like(v), np.float32), False),
+        (("log(-1)", lambda v: ft.log(-ft.abs(v) - 1.0), np.float32), False),
+        (("int floor_divide by zero", lambda v: v // ft.zeros_like(v), np.int32), False),
+        (("sum inf-inf", lambda v: ft.sum(v * ft.asarray(np.array([np.inf, -np.inf],
+                                                              np.float32))), np.float32), True),
+        (("mean inf-inf", lambda v: ft.mean(v * ft.asarray(np.array([np.inf, -np.inf],
+                                                                np.float32))), np.float32),
+         True),
+        (("float64 -> float32 overflow", lambda v: (v * 1e300).astype(np.float32),
+          np.float64), True),
+    ]])
+def test_eager_is_quiet(case):
+    _, fn, dt = case
+    x = np.ones(2, dt)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        fn(ft.asarray(x))

@@ -1,0 +1,387 @@
+"""The edge-value audit (tests/test_edge_values.py) on the CUDA backend: every op eager
+on the device and jitted on the device against the CPU eager result (ints and bools
+bit-exact; floats with NaN/inf at the same places, zeros of the same sign, a few ulps).
+Runs on Numba's simulated GPU (``NUMBA_ENABLE_CUDASIM=1``, set here unless the
+environment says otherwise); with ``NUMBA_ENABLE_CUDASIM=0`` on a GPU machine the same
+tests run on the real device. Known divergences are ``xfail(strict=True)``, "BUG: ..."."""
+
+from __future__ import annotations
+
+import importlib
+import os
+import sys
+import warnings
+
+os.environ.setdefault("NUMBA_ENABLE_CUDASIM", "1")
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+from numba.cuda import config as _cuda_config  # noqa: E402
+
+import funtorch as ft  # noqa: E402
+
+_devices = importlib.import_module("funtorch.devices")   # the module, not ft.devices()
+
+if os.environ["NUMBA_ENABLE_CUDASIM"] == "1" and not _cuda_config.ENABLE_CUDASIM:
+    pytest.skip("numba.cuda was imported without the simulator before this module; run it "
+                "alone or export NUMBA_ENABLE_CUDASIM=1", allow_module_level=True)
+_devices._cuda_available.cache_clear()
+if "cuda:0" not in ft.devices():
+    pytest.skip("no CUDA device and the simulator is off", allow_module_level=True)
+
+from test_edge_values import (  # noqa: E402
+    BINARY,
+    BOOL_BINARY,
+    CAST_TARGETS,
+    CHAINS,
+    EMPTY,
+    F32,
+    F64_TO_F16_DOUBLE_ROUNDING,
+    FLOATS,
+    INT_REDUCTIONS,
+    INTS,
+    REDUCTIONS,
+    UNARY_FLOAT,
+    UNARY_INT,
+    ZERO_SIZE,
+    assert_same,
+    binary_inputs,
+    cast_inputs,
+    float_edges,
+    float_to_int_defined,
+    int_edges,
+    is_float,
+    reduction_input,
+    ulps,
+    xfail_if,
+)
+
+SIM = os.environ["NUMBA_ENABLE_CUDASIM"] == "1"
+CUDA_PATHS = ["cuda-eager", "cuda-jit"]
+
+
+@pytest.fixture(scope="module", autouse=True)
+def kernel_cache(tmp_path_factory):
+    """Generated kernels go to a per-run directory, not the user's cache."""
+    old = os.environ.get("FUNTORCH_CUDA_KERNEL_CACHE")
+    if old is None:
+        os.environ["FUNTORCH_CUDA_KERNEL_CACHE"] = str(tmp_path_factory.mktemp("kernels"))
+    yield
+    if old is None:
+        del os.environ["FUNTORCH_CUDA_KERNEL_CACHE"]
+
+
+@pytest.fixture(autouse=True)
+def fast_thread_switching():
+    """Simulated threads hand the GIL around at every barrier (see cuda_kernels' conftest)."""
+    old = sys.getswitchinterval()
+    sys.setswitchinterval(1e-4)
+    yield
+    sys.setswitchinterval(old)
+
+
+def on_cpu(fn, *xs):
+    """The reference: ``fn`` eager on the CPU."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        out = fn(*[ft.asarray(x) for x in xs])
+    return ft.tree.map(np.asarray, out)
+
+
+def on_cuda(path, fn, *xs):
+    """``fn`` on the device, eager or jitted; the results (on the device) copied back."""
+    args = [ft.device_put(ft.asarray(x), "cuda") for x in xs]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        out = ft.jit(fn)(*args) if path == "cuda-jit" else fn(*args)
+    for leaf in ft.tree.leaves(out):
+        assert leaf.device == "cuda:0", f"{path}: a result on {leaf.device}"
+    return ft.tree.map(np.asarray, out)
+
+
+def compare(path, fn, xs, what, n=0, zero_sign=True, dt=None):
+    want = on_cpu(fn, *xs)
+    got = on_cuda(path, fn, *xs)
+    rtol = ulps(dt, n) if dt is not None else 0.0
+    for g, w in zip(ft.tree.leaves(got), ft.tree.leaves(want)):
+        assert_same(g, w, f"{what} {path}", rtol=rtol, zero_sign=zero_sign)
+
+
+def _bug(table, *keys):
+    for key in keys:
+        if key in table:
+            return table[key]
+    return None
+
+
+# --------------------------------------------------------------------------- unary
+
+SIGN_ZERO = ("BUG: sign(-0.0) on the device is -0.0 (the shared scalar expression returns "
+             "x for zeros); numpy and CPU eager give +0.0")
+CUDA_UNARY_FLOAT_BUGS = {
+    # (name, dtype name or "*", path or "*") -> reason
+    ("sign", "float32", "*"): SIGN_ZERO,
+    ("sign", "float64", "*"): SIGN_ZERO,
+    ("sign", "float16", "*"): SIGN_ZERO,
+    ("pow-2", "float16", "*"): (
+        "BUG (CPU side): float16(1000) ** -2 is 1.013e-06 on the device (as numpy) but 0.0 "
+        "on the CPU, where x ** -n is 1 / (x ** n) rounded to float16 in between"),
+}
+
+
+@pytest.mark.parametrize("name,dt,path", [
+    pytest.param(name, dt, path, id=f"{name}-{dt.name}-{path}", marks=xfail_if(
+        r := _bug(CUDA_UNARY_FLOAT_BUGS, (name, dt.name, path), (name, dt.name, "*"),
+                  (name, "*", path)), r))
+    for name in UNARY_FLOAT for dt in FLOATS for path in CUDA_PATHS])
+def test_unary_float(name, dt, path):
+    fn, _, n, _ = UNARY_FLOAT[name]
+    compare(path, fn, [float_edges(dt)], f"{name}({dt.name})", max(n, 1) if not SIM else n,
+            dt=dt)
+
+
+ON_CPU = ("BUG: eager on a device array, the result is a CPU array (built by lax.full / "
+          "full_like, which ignore the operand's device)")
+CUDA_UNARY_INT_BUGS = {("isfinite", "*", "cuda-eager"): ON_CPU + ": ft.isfinite(int array)"}
+
+
+@pytest.mark.parametrize("name,dt,path", [
+    pytest.param(name, dt, path, id=f"{name}-{dt.name}-{path}", marks=xfail_if(
+        r := _bug(CUDA_UNARY_INT_BUGS, (name, dt.name, path), (name, dt.name, "*"),
+                  (name, "*", path)), r))
+    for name in UNARY_INT for dt in INTS for path in CUDA_PATHS])
+def test_unary_int(name, dt, path):
+    compare(path, UNARY_INT[name][0], [int_edges(dt)], f"{name}({dt.name})")
+
+
+# --------------------------------------------------------------------------- binary
+
+CUDA_BINARY_BUGS = {}
+
+
+@pytest.mark.parametrize("name,dt,path", [
+    pytest.param(name, dt, path, id=f"{name}-{dt.name}-{path}", marks=xfail_if(
+        r := _bug(CUDA_BINARY_BUGS, (name, dt.name, path), (name, dt.name, "*"),
+                  (name, "*", path), (name, "*", "*")), r))
+    for name, (_, _, _, floats, ints) in BINARY.items()
+    for dt in (FLOATS if floats else []) + (INTS if ints else [])
+    for path in CUDA_PATHS])
+def test_binary(name, dt, path):
+    fn, _, n, _, _ = BINARY[name]
+    compare(path, fn, list(binary_inputs(dt)), f"{name}({dt.name})", n, dt=dt,
+            zero_sign=name not in ("maximum", "minimum"))
+
+
+BOOL_SHIFT = ("BUG: left_shift/right_shift(bool, bool) raise TypeError on the device "
+              "('funtorch.shift_left: does not accept bool operands'); CPU eager and numpy "
+              "give int8")
+CUDA_BOOL_BUGS = {("left_shift", "*"): BOOL_SHIFT, ("right_shift", "*"): BOOL_SHIFT}
+
+
+@pytest.mark.parametrize("name,path", [
+    pytest.param(n, p, id=f"{n}-{p}", marks=xfail_if(
+        r := _bug(CUDA_BOOL_BUGS, (n, p), (n, "*")), r))
+    for n in BOOL_BINARY for p in CUDA_PATHS])
+def test_binary_bool(name, path):
+    x = np.array([True, True, False, False])
+    y = np.array([True, False, True, False])
+    try:
+        on_cpu(getattr(ft, name), x, y)
+    except TypeError:
+        pytest.skip("raises on the CPU too (see test_edge_values.py)")
+    compare(path, getattr(ft, name), [x, y], f"{name}(bool)")
+
+
+@pytest.mark.parametrize("path", CUDA_PATHS)
+def test_true_divide_ints(path):
+    for dt in INTS:
+        compare(path, ft.true_divide, list(binary_inputs(dt)), f"true_divide({dt.name})", 2,
+                dt=F32)
+
+
+# --------------------------------------------------------------------------- conversions
+
+CUDA_CAST_BUGS = {}
+
+
+@pytest.mark.parametrize("src,dst,path", [
+    pytest.param(src, dst, path, id=f"{src.name}-to-{dst.name}-{path}", marks=xfail_if(
+        r := _bug(CUDA_CAST_BUGS, (src.name, dst.name, path), (src.name, dst.name, "*")), r))
+    for src in [*FLOATS, *INTS, np.dtype(np.bool_)] for dst in CAST_TARGETS if src != dst
+    for path in CUDA_PATHS])
+def test_astype(src, dst, path):
+    x = cast_inputs(src)
+    fn = lambda v: v.astype(dst)   # noqa: E731
+    want = on_cpu(fn, x)
+    got = on_cuda(path, fn, x)      # must not raise or crash
+    assert got.shape == want.shape and got.dtype == want.dtype
+    if is_float(src) and dst.kind in "iu":
+        ok = float_to_int_defined(x, dst)   # the rest is implementation-defined
+        assert_same(got[ok], want[ok], f"{src.name}->{dst.name} {path}")
+    else:
+        assert_same(got, want, f"{src.name}->{dst.name} {path}")
+
+
+@pytest.mark.parametrize("path", [pytest.param(p, marks=xfail_if(True, (
+    "BUG: float64 -> float16 on the device goes through float32 and rounds twice: "
+    "1 + 2**-11 + 2**-40 -> 1.0 (numpy/CPU 1.0009765625), 2**-25 + 2**-60 -> 0.0 "
+    "(numpy 6e-08), 65520 - 2**-30 -> inf (numpy 65504)"))) for p in CUDA_PATHS])
+def test_float64_to_float16_rounds_once(path):
+    compare(path, lambda v: v.astype(np.float16), [F64_TO_F16_DOUBLE_ROUNDING],
+            "float64->float16")
+
+
+def test_float_to_int_undefined_values_record():
+    """Not a contract: float -> int of NaN/inf/out-of-range values on the device against
+    the CPU (printed for the report)."""
+    for src in FLOATS:
+        x = float_edges(src)
+        for dst in INTS:
+            fn = lambda v, d=dst: v.astype(d)   # noqa: E731
+            c = on_cpu(fn, x)
+            for path in CUDA_PATHS:
+                g = on_cuda(path, fn, x)
+                bad = (g != c) & ~float_to_int_defined(x, dst)
+                if bad.any():
+                    print(f"{src.name}->{dst.name} {path}: x={x[bad].tolist()} "
+                          f"cpu={c[bad].tolist()} cuda={g[bad].tolist()}")
+
+
+# --------------------------------------------------------------------------- reductions
+
+CUDA_REDUCTION_BUGS = {
+    # (name, dtype name or "*", axis, path or "*") -> reason
+    ("cumsum", "*", 1, "*"): (
+        "BUG: cumsum on the device starts from +0.0, so a leading -0.0 (and a run of "
+        "-0.0) becomes +0.0: cumsum([-0.0, -0.0]) -> [0.0, 0.0]; numpy and CPU give -0.0"),
+}
+
+
+@pytest.mark.parametrize("name,dt,axis,path", [
+    pytest.param(name, dt, axis, path, id=f"{name}-{dt.name}-axis{axis}-{path}",
+                 marks=xfail_if(r := _bug(CUDA_REDUCTION_BUGS, (name, dt.name, axis, path),
+                                          (name, "*", axis, "*")), r))
+    for name in REDUCTIONS for dt in FLOATS for axis in (None, 0, 1) for path in CUDA_PATHS])
+def test_reduction_float(name, dt, axis, path):
+    fn, _, n, zs = REDUCTIONS[name]
+    compare(path, lambda v: fn(v, axis=axis), [reduction_input(dt)],
+            f"{name}({dt.name}, axis={axis})", n, dt=dt, zero_sign=zs)
+
+
+CUDA_INT_REDUCTION_BUGS = {}
+
+
+@pytest.mark.parametrize("name,dt,path", [
+    pytest.param(name, dt, path, id=f"{name}-{dt.name}-{path}", marks=xfail_if(
+        r := _bug(CUDA_INT_REDUCTION_BUGS, (name, dt.name, path), (name, dt.name, "*"),
+                  (name, "*", path)), r))
+    for name in INT_REDUCTIONS for dt in [*INTS, np.dtype(np.bool_)] for path in CUDA_PATHS])
+def test_reduction_int(name, dt, path):
+    if dt == np.bool_:
+        x = np.array([[True, False, True], [False, False, False], [True, True, True]])
+    else:
+        ii = np.iinfo(dt)
+        x = np.array([[ii.max, 1, 2], [ii.min, ii.min, 3], [ii.max, ii.max, ii.max],
+                      [7, 0, 7], [0, 0, 0], [ii.max, ii.max, 1]], dt)
+    fn = REDUCTIONS[name][0]
+    for axis in (None, 0, 1):
+        compare(path, lambda v, axis=axis: fn(v, axis=axis), [x],
+                f"{name}({dt.name}, axis={axis})")
+
+
+@pytest.mark.parametrize("path", CUDA_PATHS)
+@pytest.mark.parametrize("dt", [*INTS, np.dtype(np.bool_)], ids=lambda d: d.name)
+def test_mean_of_ints(dt, path):
+    if dt == np.bool_:
+        x = np.array([[True, False, True], [False, False, False]])
+    else:
+        ii = np.iinfo(dt)
+        x = np.array([[ii.max, ii.max, ii.max], [ii.min, 1, 2]], dt)
+    for axis in (None, 0, 1):
+        compare(path, lambda v, axis=axis: ft.mean(v, axis=axis), [x],
+                f"mean({dt.name}, axis={axis})", 4, dt=F32)
+
+
+@pytest.mark.parametrize("path", CUDA_PATHS)
+@pytest.mark.parametrize("shape,axis", EMPTY, ids=[f"{s}-{a}" for s, a in EMPTY])
+@pytest.mark.parametrize("name", ["sum", "prod", "mean", "max", "min", "argmax", "argmin",
+                                  "all", "any", "cumsum", "logsumexp", "var"])
+def test_empty_reductions(name, shape, axis, path):
+    """As on the CPU: values where the CPU gives values, ValueError where it raises."""
+    if name in ("argmax", "argmin", "cumsum") and isinstance(axis, tuple):
+        return
+    x = np.zeros(shape, np.float32)
+    if path == "cuda-eager" and name in ("var", "logsumexp") and any(
+            shape[a] == 0 for a in (range(len(shape)) if axis is None
+                                    else np.atleast_1d(axis))):
+        pytest.xfail(ON_CPU + f": ft.{name} over an empty axis")
+    fn = REDUCTIONS[name][0]
+    try:
+        want = on_cpu(lambda v: fn(v, axis=axis), x)
+    except ValueError:
+        with pytest.raises(ValueError):
+            on_cuda(path, lambda v: fn(v, axis=axis), x)
+        return
+    assert_same(on_cuda(path, lambda v: fn(v, axis=axis), x), want,
+                f"{name}{shape} axis={axis} {path}")
+
+
+@pytest.mark.parametrize("path", CUDA_PATHS)
+def test_block_reductions_with_nan_and_ties(path):
+    """Rows long enough to be split over a thread block (and, for the full reduction,
+    over blocks): the first NaN / the first of tied extrema wins, as on the CPU."""
+    n = 3000
+    x = np.zeros(n, np.float32)
+    x[[5, 2900]] = 3.0
+    x[[1000, 2000]] = -3.0
+    fn = lambda v: (ft.argmax(v), ft.argmin(v), ft.max(v), ft.min(v), ft.sum(v))  # noqa: E731
+    compare(path, fn, [x], "ties")
+    x[[1700, 2500]] = np.nan
+    compare(path, fn, [x], "nan")
+    y = np.zeros((4, 1500), np.float32)
+    y[1, 1200] = np.nan
+    y[2, 700] = np.inf
+    y[2, 1400] = np.inf
+    y[3, 100] = -np.inf
+    compare(path, lambda v: (ft.argmax(v, axis=1), ft.max(v, axis=1), ft.argmin(v, axis=1),
+                             ft.min(v, axis=1), ft.sum(v, axis=1), ft.argmax(v, axis=0)),
+            [y], "2-d")
+    i = np.zeros(n, np.int32)
+    i[[7, 2999]] = np.iinfo(np.int32).max
+    i[[8, 1500]] = np.iinfo(np.int32).min
+    compare(path, lambda v: (ft.argmax(v), ft.argmin(v), ft.max(v), ft.min(v), ft.sum(v)),
+            [i], "int32")
+
+
+# --------------------------------------------------------------------------- the rest
+
+@pytest.mark.parametrize("path", CUDA_PATHS)
+@pytest.mark.parametrize("dt", FLOATS, ids=lambda d: d.name)
+def test_where_clip_nan(dt, path):
+    x = float_edges(dt)
+    y = x[::-1].copy()
+    for name, fn in [("where(x>y)", lambda a, b: ft.where(a > b, a, b)),
+                     ("where(nan cond)", lambda a, b: ft.where(a, a, b)),
+                     ("clip", lambda a, b: ft.clip(a, -1.0, 2.0)),
+                     ("clip lo>hi", lambda a, b: ft.clip(a, 2.0, -1.0)),
+                     ("clip array bounds", lambda a, b: ft.clip(a, b, 1.0)),
+                     ("maximum/minimum", lambda a, b: (ft.maximum(a, b), ft.minimum(a, b)))]:
+        compare(path, fn, [x, y], f"{name} {dt.name}")
+
+
+@pytest.mark.parametrize("path", CUDA_PATHS)
+@pytest.mark.parametrize("sx,sy", ZERO_SIZE, ids=[f"{a}-{b}" for a, b in ZERO_SIZE])
+def test_zero_size_broadcasting(sx, sy, path):
+    x = np.ones(sx, np.float32)
+    y = np.full(sy, 2, np.int32)
+    compare(path, lambda a, b: (a + b, ft.maximum(a, b), ft.where(a > b, a, b),
+                                ft.exp(a) * b + 1, (a > b) | (a < 0), ft.sum(a * b, axis=0),
+                                ft.sum(a * b, axis=-1)), [x, y], f"{sx} {sy}")
+
+
+@pytest.mark.parametrize("path", CUDA_PATHS)
+@pytest.mark.parametrize("name", list(CHAINS))
+def test_fused_chains(name, path):
+    fn, dt = CHAINS[name]
+    dt = np.dtype(dt)
+    compare(path, fn, list(binary_inputs(dt)), name, 2, dt=dt)
