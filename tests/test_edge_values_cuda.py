@@ -116,16 +116,8 @@ def _bug(table, *keys):
 
 # --------------------------------------------------------------------------- unary
 
-SIGN_ZERO = ("BUG: sign(-0.0) on the device is -0.0 (the shared scalar expression returns "
-             "x for zeros); numpy and CPU eager give +0.0")
 CUDA_UNARY_FLOAT_BUGS = {
     # (name, dtype name or "*", path or "*") -> reason
-    ("sign", "float32", "*"): SIGN_ZERO,
-    ("sign", "float64", "*"): SIGN_ZERO,
-    ("sign", "float16", "*"): SIGN_ZERO,
-    ("pow-2", "float16", "*"): (
-        "BUG (CPU side): float16(1000) ** -2 is 1.013e-06 on the device (as numpy) but 0.0 "
-        "on the CPU, where x ** -n is 1 / (x ** n) rounded to float16 in between"),
 }
 
 
@@ -140,9 +132,7 @@ def test_unary_float(name, dt, path):
             dt=dt)
 
 
-ON_CPU = ("BUG: eager on a device array, the result is a CPU array (built by lax.full / "
-          "full_like, which ignore the operand's device)")
-CUDA_UNARY_INT_BUGS = {("isfinite", "*", "cuda-eager"): ON_CPU + ": ft.isfinite(int array)"}
+CUDA_UNARY_INT_BUGS = {}
 
 
 @pytest.mark.parametrize("name,dt,path", [
@@ -172,10 +162,7 @@ def test_binary(name, dt, path):
             zero_sign=name not in ("maximum", "minimum"))
 
 
-BOOL_SHIFT = ("BUG: left_shift/right_shift(bool, bool) raise TypeError on the device "
-              "('funtorch.shift_left: does not accept bool operands'); CPU eager and numpy "
-              "give int8")
-CUDA_BOOL_BUGS = {("left_shift", "*"): BOOL_SHIFT, ("right_shift", "*"): BOOL_SHIFT}
+CUDA_BOOL_BUGS = {}
 
 
 @pytest.mark.parametrize("name,path", [
@@ -222,10 +209,7 @@ def test_astype(src, dst, path):
         assert_same(got, want, f"{src.name}->{dst.name} {path}")
 
 
-@pytest.mark.parametrize("path", [pytest.param(p, marks=xfail_if(True, (
-    "BUG: float64 -> float16 on the device goes through float32 and rounds twice: "
-    "1 + 2**-11 + 2**-40 -> 1.0 (numpy/CPU 1.0009765625), 2**-25 + 2**-60 -> 0.0 "
-    "(numpy 6e-08), 65520 - 2**-30 -> inf (numpy 65504)"))) for p in CUDA_PATHS])
+@pytest.mark.parametrize("path", CUDA_PATHS)
 def test_float64_to_float16_rounds_once(path):
     compare(path, lambda v: v.astype(np.float16), [F64_TO_F16_DOUBLE_ROUNDING],
             "float64->float16")
@@ -251,9 +235,6 @@ def test_float_to_int_undefined_values_record():
 
 CUDA_REDUCTION_BUGS = {
     # (name, dtype name or "*", axis, path or "*") -> reason
-    ("cumsum", "*", 1, "*"): (
-        "BUG: cumsum on the device starts from +0.0, so a leading -0.0 (and a run of "
-        "-0.0) becomes +0.0: cumsum([-0.0, -0.0]) -> [0.0, 0.0]; numpy and CPU give -0.0"),
 }
 
 
@@ -311,10 +292,6 @@ def test_empty_reductions(name, shape, axis, path):
     if name in ("argmax", "argmin", "cumsum") and isinstance(axis, tuple):
         return
     x = np.zeros(shape, np.float32)
-    if path == "cuda-eager" and name in ("var", "logsumexp") and any(
-            shape[a] == 0 for a in (range(len(shape)) if axis is None
-                                    else np.atleast_1d(axis))):
-        pytest.xfail(ON_CPU + f": ft.{name} over an empty axis")
     fn = REDUCTIONS[name][0]
     try:
         want = on_cpu(lambda v: fn(v, axis=axis), x)
@@ -385,3 +362,16 @@ def test_fused_chains(name, path):
     fn, dt = CHAINS[name]
     dt = np.dtype(dt)
     compare(path, fn, list(binary_inputs(dt)), name, 2, dt=dt)
+
+
+def test_eager_constants_stay_on_the_device():
+    """Eager composites that build a constant (``*_like``, isfinite of ints, reductions
+    over no elements, out-of-range comparisons) give it on the operand's device."""
+    i = ft.device_put(ft.asarray(np.arange(6, dtype=np.uint8).reshape(2, 3)), "cuda")
+    e = ft.device_put(ft.asarray(np.zeros((2, 0), np.float32)), "cuda")
+    outs = {"zeros_like": ft.zeros_like(i), "ones_like": ft.ones_like(i),
+            "full_like": ft.full_like(i, 7), "isfinite": ft.isfinite(i), "uint8 > -1": i > -1,
+            "all": ft.all(e, axis=1), "any": ft.any(e, axis=1), "var": ft.var(e, axis=1),
+            "logsumexp": ft.logsumexp(e, axis=1), "mean": ft.mean(e, axis=1)}
+    for name, out in outs.items():
+        assert out.device == "cuda:0", f"{name}: on {out.device}"

@@ -94,7 +94,15 @@ defjvp(rsqrt_p, lambda t, ans, x: mul(t, mul(_full_like(ans, -0.5), div(ans, x))
 abs_p = unop("abs", np.abs, float_only=False)
 defjvp(abs_p, lambda t, ans, x: mul(t, sign(x)))
 
-sign_p = unop("sign", np.sign, float_only=False)
+
+def _sign_impl(x):
+    # through float32 for bfloat16: ml_dtypes' sign keeps -0.0, numpy's gives +0.0
+    if x.dtype == dtypes.bfloat16:
+        return np.sign(x.astype(np.float32)).astype(x.dtype)
+    return np.sign(x)
+
+
+sign_p = unop("sign", _sign_impl, float_only=False)
 defjvp_zero(sign_p)
 
 sin_p = unop("sin", _bind_cast(np.sin))
@@ -153,7 +161,19 @@ defjvp_zero(not_p)
 
 
 def _int_pow_impl(x, *, y):
-    return np.asarray(np.power(x, y) if y >= 0 else np.reciprocal(np.power(x, -y)), x.dtype)
+    if y >= 0:
+        return np.asarray(np.power(x, y), x.dtype)
+    if dtypes.is_int(x.dtype):
+        # trunc(1 / x**-y): 0 unless x is +-1 (0 ** -n too), as lax.pow and ft.power
+        ones = x == 1
+        if not dtypes.is_unsigned(x.dtype):
+            ones |= (x == -1) & (y % 2 == 0)
+            return np.where(ones, 1, np.where(x == -1, -1, 0)).astype(x.dtype)
+        return ones.astype(x.dtype)
+    # float16/bfloat16 compute in float32 (as numpy's half loops), so x ** -y does not
+    # overflow in between: float16(1000) ** -2 is 1.013e-06, not 1 / inf
+    w = x.astype(np.float32) if x.dtype.itemsize < 4 else x
+    return np.asarray(np.reciprocal(np.power(w, -y)), x.dtype)
 
 
 integer_pow_p = Primitive("integer_pow")
@@ -301,6 +321,17 @@ shift_right_logical_p = binop("shift_right_logical", lambda x, y: np.right_shift
 for _p in (and_p, or_p, xor_p, shift_left_p, shift_right_logical_p):
     defjvp_zero(_p)
 
+
+def shift_right_arithmetic(x, y):
+    """JAX's lax.shift_right_arithmetic (numpy's right_shift of signed ints): the sign
+    fills in, so a shift by the bit width or more (or a negative one) gives -1 for a
+    negative ``x``, 0 otherwise. Composed of logical shifts, ``~(~x >> y)`` for negative
+    ``x``, so every backend lowers it as a fused chain."""
+    neg = lt(x, _full_like(x, 0))
+    return select_n(neg, shift_right_logical(x, y),
+                    bitwise_not(shift_right_logical(bitwise_not(x), y)))
+
+
 # --------------------------------------------------------------------------- comparisons
 
 eq_p = binop("eq", np.equal, out_dtype=dtypes.bool_)
@@ -373,10 +404,11 @@ convert_element_type_p = Primitive("convert_element_type")
 
 
 def _convert_impl(x, *, new_dtype):
-    if dtypes.is_float(x.dtype) and dtypes.is_int(new_dtype):
-        with np.errstate(invalid="ignore"):
+    # quiet, as the other primitives: a float64 -> float32 overflow is inf, no warning
+    with np.errstate(all="ignore"):
+        if dtypes.is_float(x.dtype) and dtypes.is_int(new_dtype):
             return np.trunc(x).astype(new_dtype)
-    return x.astype(new_dtype)
+        return x.astype(new_dtype)
 
 
 convert_element_type_p.def_impl(_convert_impl)

@@ -39,11 +39,13 @@ def reduction(name, impl, *, int_ok=True, out_dtype=None, widen_halves=False):
     prim = Primitive(name)
 
     def impl_(x, *, axes):
-        if widen_halves and x.dtype in _HALVES:
-            out = impl(x, axis=axes, dtype=np.float32)
-        else:
-            out = impl(x, axis=axes)
-        return np.asarray(out, dtype=out_dtype or x.dtype)
+        # quiet, as the elementwise primitives: sum([inf, -inf]) is NaN, no warning
+        with np.errstate(all="ignore"):
+            if widen_halves and x.dtype in _HALVES:
+                out = impl(x, axis=axes, dtype=np.float32)
+            else:
+                out = impl(x, axis=axes)
+            return np.asarray(out, dtype=out_dtype or x.dtype)
 
     def shape_rule(x, *, axes):
         if not int_ok and not dtypes.is_float(x.dtype):
@@ -204,9 +206,10 @@ cumsum_p = Primitive("cumsum")
 
 
 def _cumsum_impl(x, *, axis, reverse):
-    if reverse:
-        return np.flip(np.cumsum(np.flip(x, axis), axis=axis, dtype=x.dtype), axis)
-    return np.cumsum(x, axis=axis, dtype=x.dtype)
+    with np.errstate(all="ignore"):
+        if reverse:
+            return np.flip(np.cumsum(np.flip(x, axis), axis=axis, dtype=x.dtype), axis)
+        return np.cumsum(x, axis=axis, dtype=x.dtype)
 
 
 cumsum_p.def_impl(_cumsum_impl)

@@ -89,9 +89,21 @@ def full(shape, fill_value, dtype=None):
 
 
 def full_like(x, fill_value, dtype=None, shape=None):
+    """``full`` with ``x``'s shape and dtype (unless given), on ``x``'s device."""
     a = get_aval(x)
-    return full(a.shape if shape is None else shape, fill_value, a.dtype if dtype is None else
-                dtype)
+    out = full(a.shape if shape is None else shape, fill_value, a.dtype if dtype is None else
+               dtype)
+    return on_device_of(x, out)
+
+
+def on_device_of(x, out):
+    """``out`` (a constant an eager composite built on the host) moved to the device of the
+    concrete array ``x``: eager ops on a device array give device arrays."""
+    if type(x) is Array and x._device != "cpu" and type(out) is Array and \
+            out._device == "cpu":
+        from ..backends import transfer
+        return transfer(out, x._device)
+    return out
 
 
 # --------------------------------------------------------------------------- reshape

@@ -70,18 +70,18 @@ def empty(shape, dtype=None):
 
 
 def zeros_like(x, dtype=None, shape=None):
-    x = asarray(x) if not is_array(x) else x
-    return lax.full(x.shape if shape is None else _shape(shape), 0, dtype or x.dtype)
+    return full_like(x, 0, dtype, shape)
 
 
 def ones_like(x, dtype=None, shape=None):
-    x = asarray(x) if not is_array(x) else x
-    return lax.full(x.shape if shape is None else _shape(shape), 1, dtype or x.dtype)
+    return full_like(x, 1, dtype, shape)
 
 
 def full_like(x, fill_value, dtype=None, shape=None):
+    """On ``x``'s device, as PyTorch's ``*_like``."""
     x = asarray(x) if not is_array(x) else x
-    return lax.full(x.shape if shape is None else _shape(shape), fill_value, dtype or x.dtype)
+    out = lax.full(x.shape if shape is None else _shape(shape), fill_value, dtype or x.dtype)
+    return lax.on_device_of(x, out)
 
 
 def arange(start, stop=None, step=1, dtype=None):

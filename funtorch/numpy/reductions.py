@@ -68,6 +68,16 @@ def _float_dtype(x, dtype):
     return x.dtype if dtypes.is_float(x.dtype) else dtypes.default_float
 
 
+def _stats_dtype(x, out_dtype):
+    """The dtype mean/var/std compute in: halves in float32; integers and bools in float64,
+    as numpy (each value is exact there and so is the sum, up to 2**53), then rounded once
+    to the float32 result; an integer ``dtype=`` as numpy too (computed, then cast)."""
+    if not dtypes.is_float(x.dtype):
+        return dtypes.float64
+    cdt = _compute_dtype(out_dtype)
+    return cdt if dtypes.is_float(cdt) else dtypes.default_float
+
+
 def _mean(x, axes):
     """The mean over ``axes`` in ``x``'s (float) dtype; NaN over no elements."""
     s = lax.reduce_sum(x, axes)
@@ -78,9 +88,7 @@ def _mean(x, axes):
 def mean(x, axis=None, keepdims=False, dtype=None):
     x = _arr(x)
     out_dtype = _float_dtype(x, dtype)
-    cdt = _compute_dtype(out_dtype)
-    if not dtypes.is_float(cdt):      # an integer dtype= : computed as numpy, then cast
-        cdt = dtypes.default_float
+    cdt = _stats_dtype(x, out_dtype)
     axes = axes_tuple("mean", axis, x.ndim)
     out = _mean(lax.convert_element_type(x, cdt), axes)
     return _keep("mean", lax.convert_element_type(out, out_dtype), x.shape, axes, keepdims)
@@ -90,10 +98,7 @@ def _var(name, x, axis, ddof, correction, dtype):
     """(variance in the compute dtype, result dtype, x's shape, reduced axes)."""
     x = _arr(x)
     out_dtype = _float_dtype(x, dtype)
-    cdt = _compute_dtype(out_dtype)
-    if not dtypes.is_float(cdt):
-        cdt = dtypes.default_float
-    x = lax.convert_element_type(x, cdt)
+    x = lax.convert_element_type(x, _stats_dtype(x, out_dtype))
     if correction is not None:
         ddof = correction
     axes = axes_tuple(name, axis, x.ndim)
@@ -133,18 +138,31 @@ def min(x, axis=None, keepdims=False):  # noqa: A001
 amax, amin = max, min
 
 
-def all(x, axis=None, keepdims=False):  # noqa: A001
+def _bool_reduce(name, reduce, identity, x, axis, keepdims):
+    """all/any: min/max over bools; over no elements the identity (True for all, False
+    for any, as numpy), a constant since shapes are static."""
     from .ufuncs import _to_bool
     x = _to_bool(x)
-    axes = axes_tuple("all", axis, x.ndim)
-    return _keep("all", lax.reduce_min(x, axes) if axes else x, x.shape, axes, keepdims)
+    axes = axes_tuple(name, axis, x.ndim)
+    if not axes:
+        y = x
+    elif _count(x, axes) == 0:
+        y = lax.full_like(x, identity, shape=_reduced_shape(x.shape, axes))
+    else:
+        y = reduce(x, axes)
+    return _keep(name, y, x.shape, axes, keepdims)
+
+
+def _reduced_shape(shape, axes):
+    return tuple(s for i, s in enumerate(shape) if i not in axes)
+
+
+def all(x, axis=None, keepdims=False):  # noqa: A001
+    return _bool_reduce("all", lax.reduce_min, True, x, axis, keepdims)
 
 
 def any(x, axis=None, keepdims=False):  # noqa: A001
-    from .ufuncs import _to_bool
-    x = _to_bool(x)
-    axes = axes_tuple("any", axis, x.ndim)
-    return _keep("any", lax.reduce_max(x, axes) if axes else x, x.shape, axes, keepdims)
+    return _bool_reduce("any", lax.reduce_max, False, x, axis, keepdims)
 
 
 def _arg(name, fn, x, axis, keepdims):
@@ -183,8 +201,7 @@ def logsumexp(x, axis=None, keepdims=False):
     axes = axes_tuple("logsumexp", axis, x.ndim)
     if _count(x, axes) == 0:
         # the log of an empty sum, as scipy and JAX (max has no identity to subtract)
-        out = lax.full(tuple(s for i, s in enumerate(x.shape) if i not in axes),
-                       float("-inf"), x.dtype)
+        out = lax.full_like(x, float("-inf"), shape=_reduced_shape(x.shape, axes))
         return _keep("logsumexp", out, x.shape, axes, keepdims)
     m = lax.stop_gradient(lax.reduce_max(x, axes))
     finite = lax.is_finite(m)

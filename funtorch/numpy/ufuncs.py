@@ -40,10 +40,59 @@ def true_divide(x, y):
 divide = true_divide
 
 
+def _bool_to_int8(x, y):
+    """numpy's integer ops on two bools (shifts, floor_divide, remainder, fmod) give int8."""
+    if x.dtype == dtypes.bool_:
+        return lax.convert_element_type(x, dtypes.int8), lax.convert_element_type(y, dtypes.int8)
+    return x, y
+
+
+def _int_operands(name, x, y):
+    return _bool_to_int8(*promote_broadcast(name, x, y))
+
+
+_HALVES = (dtypes.float16, dtypes.bfloat16)
+
+
+def _widen(x, y):
+    """float16/bfloat16 compute in float32 and round once, as numpy's half loops."""
+    if x.dtype in _HALVES:
+        return (lax.convert_element_type(x, dtypes.float32),
+                lax.convert_element_type(y, dtypes.float32))
+    return x, y
+
+
+def _float_divmod(x, y, want_div):
+    """numpy's float floor division and remainder (npy_divmod, npy_floor_divide,
+    npy_remainder), step for step: ``mod = fmod(x, y)``, ``div = (x - mod) / y`` (an
+    almost integral value), both moved one step where ``mod``'s sign differs from ``y``'s,
+    ``div`` snapped to the nearest integer; a zero ``mod`` has ``y``'s sign, a zero ``div``
+    that of ``x / y``; ``y == 0`` gives ``x / y`` and ``fmod(x, 0)``. So 1 // 0.1 is 9
+    (not floor(10.000000000000002)), 1 // -inf is -1, inf // 1 is NaN."""
+    zero, one = lax.full_like(x, 0), lax.full_like(x, 1)
+    mod = lax.rem(x, y)
+    fix = lax.bitwise_and(lax.ne(mod, zero), lax.ne(lax.lt(y, zero), lax.lt(mod, zero)))
+    if not want_div:
+        mod = lax.select_n(fix, mod, lax.add(mod, y))
+        # a zero gets y's sign; x + 0 is x except that -0 + 0 is +0: -((-mod) + 0) keeps
+        # a nonzero mod (and its tangent) and makes a zero -0
+        return lax.select_n(lax.lt(y, zero), lax.add(mod, zero),
+                            lax.neg(lax.add(lax.neg(mod), zero)))
+    div = lax.div(lax.sub(x, mod), y)
+    div = lax.select_n(fix, div, lax.sub(div, one))
+    fl = lax.floor(div)
+    fl = lax.select_n(lax.gt(lax.sub(div, fl), lax.full_like(x, 0.5)), fl, lax.add(fl, one))
+    q = lax.div(x, y)
+    fl = lax.select_n(lax.eq(div, zero), fl, lax.mul(zero, q))   # copysign(0, x / y)
+    return lax.select_n(lax.eq(y, zero), fl, q)
+
+
 def floor_divide(x, y):
-    x, y = promote_broadcast("floor_divide", x, y)
+    x, y = _int_operands("floor_divide", x, y)
     if dtypes.is_float(x.dtype):
-        return lax.floor(lax.div(x, y))
+        # piecewise constant: no tangent (x / y where y == 0 would carry one)
+        x, y, dt = lax.stop_gradient(x), lax.stop_gradient(y), x.dtype
+        return lax.convert_element_type(_float_divmod(*_widen(x, y), True), dt)
     q = lax.div(x, y)
     return lax.select_n(_rounds_wrong_way(lax.rem(x, y), y), q, lax.sub(q, lax.full_like(q, 1)))
 
@@ -56,8 +105,11 @@ def _rounds_wrong_way(r, y):
 
 
 def remainder(x, y):
-    """Python/numpy modulo: the result has the sign of the divisor."""
-    x, y = promote_broadcast("remainder", x, y)
+    """Python/numpy modulo: the result has the sign of the divisor (zeros too)."""
+    x, y = _int_operands("remainder", x, y)
+    if dtypes.is_float(x.dtype):
+        dt = x.dtype
+        return lax.convert_element_type(_float_divmod(*_widen(x, y), False), dt)
     r = lax.rem(x, y)
     return lax.select_n(_rounds_wrong_way(r, y), r, lax.add(r, y))
 
@@ -71,7 +123,7 @@ def divmod(x, y):  # noqa: A001
 
 
 def fmod(x, y):
-    return elementwise("fmod", lax.rem, x, y)
+    return lax.rem(*_int_operands("fmod", x, y))
 
 
 def power(x, y):
@@ -124,16 +176,31 @@ erf = _float_unary("erf", lax.erf)
 rsqrt = _float_unary("rsqrt", lax.rsqrt)
 
 
-def log2(x):
-    return multiply(log(x), 1.0 / np.log(2.0))
+def _log_base(name, inv_ln_base):
+    def op(x):
+        x = to_float(name, x)
+        x = x if is_array(x) else asarray(x)
+        if x.dtype == dtypes.float64:
+            return lax.mul(lax.log(x), lax.full_like(x, inv_ln_base))
+        # float32 and the halves through float64: log(x) / ln(base) rounded once, so
+        # log2 of a power of two is exact (log2(float32 8) == 3, as numpy)
+        w = lax.convert_element_type(x, dtypes.float64)
+        return lax.convert_element_type(
+            lax.mul(lax.log(w), lax.full_like(w, inv_ln_base)), x.dtype)
+
+    return _named(name, op, f"Elementwise ``{name}`` in the input's float dtype (numpy "
+                            "semantics; ints become float32).")
 
 
-def log10(x):
-    return multiply(log(x), 1.0 / np.log(10.0))
+log2 = _log_base("log2", 1.0 / np.log(2.0))
+log10 = _log_base("log10", 1.0 / np.log(10.0))
 
 
 def exp2(x):
-    return exp(multiply(to_float("exp2", x), float(np.log(2.0))))
+    """``2 ** x`` in x's float dtype: exact at integers, as numpy."""
+    x = to_float("exp2", x)
+    x = x if is_array(x) else asarray(x)
+    return lax.pow(lax.full_like(x, 2), x)
 
 
 def tan(x):
@@ -202,8 +269,16 @@ def minimum(x, y):
 
 
 def clip(x, min=None, max=None):  # noqa: A002
-    """numpy's clip; either bound may be None."""
+    """numpy's clip; either bound may be None. A Python int bound past the end of an
+    integer dtype's range on its own side clips nothing (numpy 2: clip(int8, -200, 200)
+    is the identity); one past the other end raises OverflowError, as numpy."""
     x = asarray(x) if not is_array(x) else x
+    if dtypes.is_int(x.dtype):
+        ii = dtypes.iinfo(x.dtype)
+        if _python_int(min) and min < ii.min:
+            min = None  # noqa: A001
+        if _python_int(max) and max > ii.max:
+            max = None  # noqa: A001
     if min is not None:
         x = maximum(x, min)
     if max is not None:
@@ -225,16 +300,38 @@ def where(condition, x=None, y=None):
     return lax.select_n(c, y, x)
 
 
-def _compare(name, fn):
-    return _named(name, lambda x, y: elementwise(name, fn, x, y))
+def _python_int(v):
+    return isinstance(v, int) and not isinstance(v, (bool, np.generic))
 
 
-equal = _compare("equal", lax.eq)
-not_equal = _compare("not_equal", lax.ne)
-less = _compare("less", lax.lt)
-less_equal = _compare("less_equal", lax.le)
-greater = _compare("greater", lax.gt)
-greater_equal = _compare("greater_equal", lax.ge)
+def _compare(name, fn, below, above):
+    """``below``/``above``: the result against a Python int smaller/larger than every
+    value of an integer array's dtype (the array on the left). numpy 2 compares such ints
+    by value (NEP 50), where casting them to the dtype would overflow."""
+    flipped = {"less": "greater", "greater": "less", "less_equal": "greater_equal",
+               "greater_equal": "less_equal"}.get(name, name)
+
+    def op(x, y):
+        for arr, v, table in ((x, y, (below, above)), (y, x, _COMPARE_OUT[flipped])):
+            if _python_int(v) and is_array(arr) and dtypes.is_int(arr.dtype):
+                ii = dtypes.iinfo(arr.dtype)
+                if v < ii.min or v > ii.max:
+                    return lax.full_like(arr, table[v > ii.max], dtype=dtypes.bool_)
+        return elementwise(name, fn, x, y)
+
+    return _named(name, op)
+
+
+# name -> (array OP int below the dtype's range, array OP int above it)
+_COMPARE_OUT = {"equal": (False, False), "not_equal": (True, True), "less": (False, True),
+                "less_equal": (False, True), "greater": (True, False),
+                "greater_equal": (True, False)}
+equal = _compare("equal", lax.eq, *_COMPARE_OUT["equal"])
+not_equal = _compare("not_equal", lax.ne, *_COMPARE_OUT["not_equal"])
+less = _compare("less", lax.lt, *_COMPARE_OUT["less"])
+less_equal = _compare("less_equal", lax.le, *_COMPARE_OUT["less_equal"])
+greater = _compare("greater", lax.gt, *_COMPARE_OUT["greater"])
+greater_equal = _compare("greater_equal", lax.ge, *_COMPARE_OUT["greater_equal"])
 
 
 def _to_bool(x):
@@ -271,15 +368,18 @@ def _int_or_bool(name, fn):
 bitwise_and = _int_or_bool("bitwise_and", lax.bitwise_and)
 bitwise_or = _int_or_bool("bitwise_or", lax.bitwise_or)
 bitwise_xor = _int_or_bool("bitwise_xor", lax.bitwise_xor)
-left_shift = _int_or_bool("left_shift", lax.shift_left)
+left_shift = _int_or_bool("left_shift", lambda x, y: lax.shift_left(*_bool_to_int8(x, y)))
 
 
-def right_shift(x, y):
-    x, y = promote_broadcast("right_shift", x, y)
+def _right_shift(x, y):
+    x, y = _bool_to_int8(x, y)
     if dtypes.is_unsigned(x.dtype):
         return lax.shift_right_logical(x, y)
-    # arithmetic shift for signed ints: floor division by 2**y
-    return floor_divide(x, lax.shift_left(lax.full_like(y, 1), y))
+    # signed: arithmetic (the sign fills in, also past the bit width), as numpy
+    return lax.shift_right_arithmetic(x, y)
+
+
+right_shift = _int_or_bool("right_shift", _right_shift)
 
 
 def invert(x):
@@ -294,7 +394,7 @@ bitwise_not = invert
 
 def isfinite(x):
     x = asarray(x)
-    return lax.is_finite(x) if dtypes.is_float(x.dtype) else lax.full(x.shape, True, "bool")
+    return lax.is_finite(x) if dtypes.is_float(x.dtype) else lax.full_like(x, True, "bool")
 
 
 def isnan(x):
