@@ -119,6 +119,58 @@ def test_dtypes_and_integer_semantics():
     check(lambda a: (a > 0).sum(), _x(4, 4))
 
 
+@pytest.mark.parametrize("dt", [np.int8, np.int16, np.int32, np.int64, np.uint8, np.uint32,
+                                np.uint64], ids=lambda d: np.dtype(d).name)
+def test_integer_extremes_compiled(dt):
+    """Compiled integer division and powers wrap as numpy's: INT_MIN // -1 is INT_MIN and
+    INT_MIN % -1 is 0 (Numba's int64 // gives 0 there), x // 0 is 0 without a crash, and
+    powers of any exponent (by squaring; Numba's ** goes through math.pow past 2**16)."""
+    ii = np.iinfo(dt)
+    vals = np.array(sorted({0, 1, 2, 3, 7, ii.max, ii.max - 1, ii.min} | (
+        {-1, -2, -3, ii.min + 1} if ii.min else set())), dt)
+    x, y = (v.ravel() for v in np.meshgrid(vals, vals, indexing="ij"))
+    with np.errstate(all="ignore"):
+        safe = np.where(y == 0, 1, y).astype(dt)
+        want_div = np.where(y == 0, 0, np.floor_divide(x, safe))
+        want_mod = np.where(y == 0, 0, np.remainder(x, safe))
+        want_fmod = np.where(y == 0, 0, np.fmod(x, safe))
+        e = np.abs(y)                        # abs(INT_MIN) is INT_MIN: x ** INT_MIN
+        want_pow = np.power(x, np.where(e < 0, 0, e).astype(dt))
+        want_pow[e < 0] = (x[e < 0] == 1) | (x[e < 0] == -1)
+        want_pow9 = x ** 9
+    f = ft.jit(lambda a, b: (a // b, a % b, ft.fmod(a, b), a ** ft.abs(b), a ** 9))
+    got = f(ft.asarray(x), ft.asarray(y))
+    for g, w, name in zip(got, [want_div, want_mod, want_fmod, want_pow, want_pow9],
+                          ["//", "%", "fmod", "**", "** 9"]):
+        np.testing.assert_array_equal(np.asarray(g), w.astype(dt), err_msg=name)
+    # negative exponents: 1 for 1, +-1 for -1, else 0 (ft.power's documented values)
+    if ii.min:
+        inv = ft.jit(lambda a: (a ** -1, a ** -2, a ** ft.full_like(a, -3)))(ft.asarray(vals))
+        ref = [np.where(vals == 1, 1, np.where(vals == -1, (-1) ** k, 0)) for k in (1, 2, 3)]
+        for g, w in zip(inv, ref):
+            np.testing.assert_array_equal(np.asarray(g), w.astype(dt))
+
+
+def test_compiled_sign_zeros_and_float_to_uint32_agree_with_eager():
+    """sign(-0.0) is +0.0; float -> uint32 of negative and out-of-range values is
+    implementation-defined, and compiled code gives what numpy's vectorized cast loop
+    gives (its scalar tail, the last size % 4 elements, differs), not a saturated value;
+    NaN is 0 there (numpy's loop: 2**31, its tail: 0)."""
+    x = np.array([-0.0, 0.0, 0.5, -2.5, 3.5, -1e10, 1e10, 3e9, -np.inf, np.inf,
+                  -2147483648.0, 4294967295.0], np.float64)
+    for dt in (np.float32, np.float64):
+        f = lambda v: (ft.sign(v), v.astype(np.uint32), v.astype(np.int32))  # noqa: E731
+        xs = ft.asarray(x.astype(dt))
+        for g, e in zip(ft.jit(f)(xs), f(xs)):
+            np.testing.assert_array_equal(np.asarray(g), np.asarray(e))
+            if np.asarray(e).dtype.kind == "f":
+                np.testing.assert_array_equal(np.signbit(np.asarray(g)),
+                                              np.signbit(np.asarray(e)))
+    nan = ft.asarray(np.array([np.nan, -np.nan], np.float32))
+    assert np.asarray(ft.jit(lambda v: (ft.sign(v), v.astype(np.uint32)))(nan)[1]).tolist() \
+        == [0, 0]
+
+
 def test_edge_shapes():
     check(lambda x: ft.exp(x) + 1, _x(0, 3))
     check(lambda x: ft.sum(ft.exp(x), axis=0), _x(0, 3))

@@ -266,6 +266,33 @@ def test_random_bits_on_device_match_the_host():
     np.testing.assert_array_equal(np.asarray(got), np.asarray(want))
 
 
+@pytest.mark.parametrize("dt", [np.int8, np.int64, np.uint32], ids=lambda d: np.dtype(d).name)
+def test_integer_extremes_on_device(dt):
+    """Division, remainders and powers at the integer extremes (INT_MIN // -1, division by
+    zero, huge exponents by squaring in a generated device function) as on the CPU."""
+    ii = np.iinfo(dt)
+    vals = np.array(sorted({0, 1, 3, ii.max, ii.min} | ({-1, ii.min + 1} if ii.min else set())),
+                    dt)
+    x, y = (v.ravel() for v in np.meshgrid(vals, vals, indexing="ij"))
+
+    def f(a, b):
+        return a // b, a % b, ft.fmod(a, b), a ** b, a ** 9, a ** -1
+
+    want = f(ft.asarray(x), ft.asarray(y))
+    got = ft.jit(f)(cuda(x), cuda(y))
+    for g, w in zip(got, want):
+        np.testing.assert_array_equal(np.asarray(g), np.asarray(w))
+
+
+def test_device_float64_to_float16_and_signed_zeros():
+    """float64 -> float16 rounds once (not through float32); sign(-0.0) is +0.0 and a
+    cumsum keeps -0.0, as numpy."""
+    x = np.array([1 + 2 ** -11 + 2 ** -40, 2 ** -25 + 2 ** -60, 65520 - 2 ** -30, -0.0])
+    h, s, c = ft.jit(lambda v: (v.astype(np.float16), ft.sign(v), ft.cumsum(v[3:])))(cuda(x))
+    np.testing.assert_array_equal(np.asarray(h), x.astype(np.float16))
+    assert not np.signbit(np.asarray(s)[3]) and np.signbit(np.asarray(c)).all()
+
+
 # --------------------------------------------------------------------------- plans
 
 def test_elementwise_chain_is_one_launch():

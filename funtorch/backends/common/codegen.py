@@ -25,13 +25,15 @@ TYPE_NAMES = {
 
 
 class Names(scalar.Ctx):
-    """Names for the types and constants a kernel's source uses; a backend sets the
-    constant prefix and the ``prelude`` (imports) its sources start with."""
+    """Names for the types, constants and helper functions (``scalar.HELPERS``) a
+    kernel's source uses; a backend sets the constant prefix, the decorator of helpers
+    and the ``prelude`` (imports) its sources start with."""
 
     const_prefix = "c"
+    helper_decorator = "@njit"
 
     def __init__(self):
-        self.types, self.consts = {}, {}
+        self.types, self.consts, self.helpers = {}, {}, {}
 
     def ty(self, dtype):
         dt = np.dtype(dtype)
@@ -52,9 +54,21 @@ class Names(scalar.Ctx):
             name = self.consts[text] = f"{self.const_prefix}{len(self.consts)}"
         return name
 
+    def helper(self, name):
+        fn = self.helpers.get(name)
+        if fn is None:
+            for dt in scalar.HELPERS[name][0]:
+                self.ty(dt)
+            fn = self.helpers[name] = f"_{name}"
+        return fn
+
     def definitions(self):
-        return [*[f"{n} = np.{t}" for n, t in sorted(self.types.items())],
-                *[f"{name} = {text}" for text, name in self.consts.items()]]
+        lines = [*[f"{n} = np.{t}" for n, t in sorted(self.types.items())],
+                 *[f"{name} = {text}" for text, name in self.consts.items()]]
+        for name, fn in sorted(self.helpers.items()):
+            lines += ["", "", self.helper_decorator,
+                      *scalar.HELPERS[name][1].format(name=fn).splitlines()]
+        return lines
 
     def prelude(self):
         return self.definitions()

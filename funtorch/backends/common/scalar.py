@@ -29,6 +29,31 @@ class Ctx:
     def const(self, value, dtype) -> str:  # the name of a typed module-level constant
         raise NotImplementedError
 
+    def helper(self, name) -> str:       # the name of a ``HELPERS`` function in the source
+        raise NotImplementedError
+
+
+# Scalar functions an expression may call (``Ctx.helper``): name -> (the dtypes whose type
+# names it uses, its source). Plain Python, defined in each kernel source that calls one
+# (so it is part of the source's cache key), as an ``njit`` function on the CPU and an
+# inlined device function on CUDA.
+HELPERS = {
+    # b ** e wrapping modulo 2**64 (exponentiation by squaring; e >= 0): the low bits are
+    # those of the power in any narrower integer type, so a cast back wraps as numpy's
+    # power does, whatever the exponent (Numba's ``**`` goes through math.pow past 2**16)
+    "ipow": ((np.uint64,), """\
+def {name}(b, e):
+    b = u64(b)
+    e = u64(e)
+    r = u64(1)
+    while e != u64(0):
+        if e & u64(1):
+            r = u64(r * b)
+        b = u64(b * b)
+        e = u64(e >> u64(1))
+    return r"""),
+}
+
 
 def _float(dt):
     return np.dtype(dt).kind == "f"
@@ -64,8 +89,9 @@ def _sign(c, x, a, o, p):
     if _unsigned(o.dtype):
         return f"({one} if {x[0]} > {zero} else {zero})"
     minus = c.const(-1, o.dtype)
-    # x itself for 0 and NaN, as np.sign
-    return f"({one} if {x[0]} > {zero} else ({minus} if {x[0]} < {zero} else {x[0]}))"
+    # +0 for zeros (-0.0 too) and x itself for NaN, as np.sign
+    rest = f"({zero} if {x[0]} == {zero} else {x[0]})" if _float(o.dtype) else zero
+    return f"({one} if {x[0]} > {zero} else ({minus} if {x[0]} < {zero} else {rest}))"
 
 
 def _rsqrt(c, x, a, o, p):
@@ -83,11 +109,32 @@ def _not(c, x, a, o, p):
     return f"(not {x[0]})" if o.dtype == np.bool_ else f"{c.ty(o.dtype)}(~{x[0]})"
 
 
+def _ipow(c, base, exp, t):
+    """``base ** exp`` (``exp >= 0``) in integer type ``t``, wrapping as numpy's power."""
+    return f"{t}({c.helper('ipow')}({base}, {exp}))"
+
+
+def _int_inverse_power(c, base, odd, o):
+    """trunc(1 / base ** n) for an integer n > 0 (``odd``: source of n's oddness): 1 for
+    base 1, +-1 for base -1, else 0 (0 ** -n too), as the eager impls and ft.power."""
+    t = c.ty(o.dtype)
+    if _unsigned(o.dtype):
+        return f"({t}(1) if {base} == 1 else {t}(0))"
+    return (f"({t}(1) if {base} == 1 else ({t}(1 - 2 * ({odd})) if {base} == -1 "
+            f"else {t}(0)))")
+
+
 def _integer_pow(c, x, a, o, p):
     y, t = p["y"], c.ty(o.dtype)
     if y == 0:
         return c.const(1, o.dtype)
     n = abs(y)
+    if not _float(o.dtype):
+        if y < 0:
+            return _int_inverse_power(c, x[0], str(n & 1), o)
+        if n <= 4:    # Numba multiplies in 64 bits: the cast back wraps
+            return f"{t}({' * '.join([x[0]] * n)})"
+        return _ipow(c, x[0], str(n), t)
     out = f"{t}({' * '.join([x[0]] * n) if n <= 4 else f'{x[0]} ** {n}'})"
     return f"{t}({c.const(1, o.dtype)} / {out})" if y < 0 else out
 
@@ -101,30 +148,35 @@ def _div(c, x, a, o, p):
     if _unsigned(o.dtype):
         return f"({t}(0) if {x[1]} == 0 else {t}({q}))"
     fix = f"(1 if ({x[0]} % {x[1]} != 0 and (({x[0]} < 0) != ({x[1]} < 0))) else 0)"
-    return f"({t}(0) if {x[1]} == 0 else {t}({q} + {fix}))"
+    # x / -1 is -x, wrapping for INT_MIN (Numba's int64 INT_MIN // -1 is 0)
+    return (f"({t}(0) if {x[1]} == 0 else ({t}(-{x[0]}) if {x[1]} == -1 else "
+            f"{t}({q} + {fix})))")
 
 
 def _rem(c, x, a, o, p):
     t = c.ty(o.dtype)
     if _float(o.dtype):
         return f"{t}(np.fmod({x[0]}, {x[1]}))"
-    # sign of the dividend, as np.fmod; 0 for a zero divisor
-    return (f"({t}(0) if {x[1]} == 0 else {t}({x[0]} - {x[1]} * "
+    # sign of the dividend, as np.fmod; 0 for a zero divisor and for -1 (INT_MIN % -1
+    # would otherwise go through Numba's int64 INT_MIN // -1, which is 0)
+    zero = f"{x[1]} == 0" if _unsigned(o.dtype) else f"({x[1]} == 0 or {x[1]} == -1)"
+    return (f"({t}(0) if {zero} else {t}({x[0]} - {x[1]} * "
             f"({x[0]} // {x[1]} + (1 if ({x[0]} % {x[1]} != 0 and "
             f"(({x[0]} < 0) != ({x[1]} < 0))) else 0))))")
 
 
 def _pow(c, x, a, o, p):
     t = c.ty(o.dtype)
-    if _float(o.dtype) or _unsigned(o.dtype):
+    if _float(o.dtype):
         return f"{t}({x[0]} ** {x[1]})"
-    # signed integers: a negative exponent gives trunc(1 / x**-y), 0 for x == 0, as the
-    # eager impl (Numba and the CUDA simulator would raise or return INT_MIN). Numba's
-    # integer ** wraps as numpy's up to exponents of 2**16, past which it goes through
-    # math.pow (|x| >= 2 has overflowed long before: such results are unspecified)
-    neg = (f"({t}(1) if {x[0]} == 1 else ({t}(1 - 2 * ({x[1]} & 1)) if {x[0]} == -1 "
-           f"else {t}(0)))")
-    return f"({t}({x[0]} ** {x[1]}) if {x[1]} >= 0 else {neg})"
+    # integers wrap as numpy's power, for any exponent (by squaring: Numba's integer **
+    # goes through math.pow past exponents of 2**16)
+    if _unsigned(o.dtype):
+        return _ipow(c, x[0], x[1], t)
+    # signed: a negative exponent gives trunc(1 / x**-y), 0 for x == 0, as the eager impl
+    # (Numba and the CUDA simulator would raise or return INT_MIN)
+    neg = _int_inverse_power(c, x[0], f"{x[1]} & 1", o)
+    return f"({_ipow(c, x[0], x[1], t)} if {x[1]} >= 0 else {neg})"
 
 
 def _max(c, x, a, o, p):
@@ -177,6 +229,16 @@ def _select_n(c, x, a, o, p):
 def _convert(c, x, a, o, p):
     if o.dtype == np.bool_:
         return f"({x[0]} != 0)"
+    if _float(a[0].dtype) and o.dtype == np.uint32:
+        # NaN, inf and out-of-range values are implementation-defined in C (and numpy);
+        # rather than saturate, give what numpy's vectorized x86 cast loop gives, so
+        # compiled code agrees with the eager impl (up to numpy's scalar tail, its last
+        # size % 4 elements, which wraps modulo 2**32 from int64): from -2**31 - 1 to
+        # 2**32 truncated and wrapped (-2.5 -> 2**32 - 2), below that 2**31, else 0
+        # (NaN too, as numpy's tail; its loop gives 2**31)
+        return (f"({c.ty(np.uint32)}({c.ty(np.int64)}({x[0]})) if "
+                f"(-2147483649.0 < {x[0]} < 4294967296.0) else "
+                f"({c.ty(np.uint32)}(2147483648) if {x[0]} < 0 else {c.ty(np.uint32)}(0)))")
     return f"{c.ty(o.dtype)}({x[0]})"
 
 

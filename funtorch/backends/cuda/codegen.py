@@ -35,6 +35,9 @@ class Names(common.Names):
     """Module-level names of a kernel source (``PRELUDE`` provides the imports)."""
 
     const_prefix = "_c"
+    # inlined: an out-of-line device function would ask the driver for the device's
+    # compute capability when compiled (ptx_check runs without a GPU)
+    helper_decorator = "@cuda.jit(device=True, inline='always')"
 
 
 def strides(shape):

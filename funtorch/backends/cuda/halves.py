@@ -22,7 +22,7 @@ from ..common import scalar
 from ..common.fusion import flatten
 
 HALVES = frozenset([np.dtype(np.float16), np.dtype(ml_dtypes.bfloat16)])
-F32 = np.dtype(np.float32)
+F16, F32, F64 = np.dtype(np.float16), np.dtype(np.float32), np.dtype(np.float64)
 # fused loops also load and store the half types (only ``convert_element_type`` after
 # ``widen``); a bfloat16 array reaches a kernel as its uint16 bits
 LOOP_DTYPES = scalar.LOOP_DTYPES | HALVES
@@ -127,12 +127,19 @@ def widen(graph: Graph) -> Graph:
 
 
 def _widen_convert(e, as_f32, as_half, convert, wide, narrow):
-    """Conversions into a half type round (from float32: the kernels convert only between
-    float32 and the half types); out of one, they start from the exact float32 value."""
+    """Conversions into a half type round (from float32, or float64 for float16: the
+    kernels convert only between those and the half types); out of one, they start from
+    the exact float32 value."""
     (x,), (v,) = e.inputs, e.outputs
     src, dst = x.aval.dtype, np.dtype(e.params["new_dtype"])
     if dst in HALVES and src == dst:
         narrow[v], wide[v] = as_half(x), as_f32(x)
+    elif dst == F16 and src == F64:
+        # in one step (the kernels convert float64 -> float16 directly): through float32
+        # it would round twice, 1 + 2**-11 + 2**-40 -> 1.0 instead of numpy's 1.0009765625
+        # (float64 -> bfloat16 does go through float32, as ml_dtypes' cast does)
+        narrow[v] = convert(x, dst)
+        wide[v] = convert(narrow[v], F32)
     elif dst in HALVES:
         xf = as_f32(x)
         if xf.aval.dtype != F32:

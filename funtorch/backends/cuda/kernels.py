@@ -253,12 +253,18 @@ def sort(shape, dimension, dtypes):
     return _spec("sort", params, [*dtypes, *dtypes], math.prod(shape), body, mod)
 
 
+def _zero(dtype):
+    """The identity of a sum: -0.0 for floats (-0.0 + x is x, signed zeros included, so
+    cumsum([-0.0, -0.0]) is [-0.0, -0.0] as numpy's)."""
+    return -0.0 if np.dtype(dtype).kind == "f" else 0
+
+
 def cumsum(shape, axis, reverse, dtype):
     mod = Names()
     n, post = shape[axis], math.prod(shape[axis + 1:])
     ty = mod.ty(dtype)
     order = f"range({n} - 1, -1, -1)" if reverse else f"range({n})"
-    body = [f"p = i % {post}", f"b = i // {post}", f"acc = {mod.const(0, dtype)}",
+    body = [f"p = i % {post}", f"b = i // {post}", f"acc = {mod.const(_zero(dtype), dtype)}",
             f"for j in {order}:", f"    q = (b * {n} + j) * {post} + p",
             f"    acc = {ty}(acc + x[q])", "    o[q] = acc"]
     work = math.prod(shape[:axis]) * post if n else 0

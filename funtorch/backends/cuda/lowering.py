@@ -39,8 +39,9 @@ _HALF_CONVERT = {("float16", "from"): "_dt.f16_to_f32", ("bfloat16", "from"): "_
 
 
 def _convert(c, x, a, o, p):
-    """Between float32 and a half type (``halves.widen`` leaves no other half conversion):
-    ``cuda_kernels._dtypes``' converters; a bfloat16 value is its uint16 bits."""
+    """Between float32 and a half type, and float64 -> float16 (``halves.widen`` leaves no
+    other half conversion): ``cuda_kernels._dtypes``' converters (``f32_to_f16`` is a
+    single correctly rounded cast from float64 too); a bfloat16 value is its uint16 bits."""
     for dt, way in ((a[0].dtype, "from"), (o.dtype, "to")):
         fn = _HALF_CONVERT.get((dt.name, way))
         if fn is not None:
