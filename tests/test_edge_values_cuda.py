@@ -216,8 +216,9 @@ def test_float64_to_float16_rounds_once(path):
 
 
 def test_float_to_int_undefined_values_record():
-    """Not a contract: float -> int of NaN/inf/out-of-range values on the device against
-    the CPU (printed for the report)."""
+    """float -> int on the device: where numpy defines the value it equals the CPU's; NaN,
+    inf and out-of-range values are implementation-defined (printed for the record) but
+    never crash and keep the dtype and shape."""
     for src in FLOATS:
         x = float_edges(src)
         for dst in INTS:
@@ -225,7 +226,10 @@ def test_float_to_int_undefined_values_record():
             c = on_cpu(fn, x)
             for path in CUDA_PATHS:
                 g = on_cuda(path, fn, x)
-                bad = (g != c) & ~float_to_int_defined(x, dst)
+                assert g.dtype == c.dtype and g.shape == c.shape
+                defined = float_to_int_defined(x, dst)
+                np.testing.assert_array_equal(g[defined], c[defined])
+                bad = (g != c) & ~defined
                 if bad.any():
                     print(f"{src.name}->{dst.name} {path}: x={x[bad].tolist()} "
                           f"cpu={c[bad].tolist()} cuda={g[bad].tolist()}")

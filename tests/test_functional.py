@@ -193,6 +193,7 @@ def test_dropout_is_deterministic_per_key_and_scales():
     assert 0.15 < (np.asarray(a) == 0).mean() < 0.35
     assert not np.array_equal(np.asarray(a), np.asarray(F.dropout(x, 0.25, key=ft.random.key(4))))
     close(F.dropout(x, 0.5, training=False), x, 0, 0)
+    close(F.dropout(x, 0.5, False), x, 0, 0)               # PyTorch's positional training
     close(F.dropout(x, 0.0, key=key), x, 0, 0)
     close(F.dropout(x, 1.0, key=key), np.zeros(1000), 0, 0)
     with pytest.raises(ValueError, match="key"):

@@ -7,11 +7,12 @@ from ... import random
 from ._checks import _arr
 
 
-def dropout(input, p=0.5, key=None, training=True):
+def dropout(input, p=0.5, training=True, inplace=False, *, key=None):
     """Zero each element with probability ``p`` and scale the rest by 1/(1-p).
 
-    The randomness comes from ``key`` (funtorch has no global generator), so the same key
-    gives the same mask. Outside training it is the identity.
+    PyTorch's positional arguments (``inplace`` is accepted and means nothing: arrays are
+    immutable); the randomness comes from the keyword ``key`` (funtorch has no global
+    generator), so the same key gives the same mask. Outside training it is the identity.
     """
     if not 0.0 <= p <= 1.0:
         raise ValueError(f"funtorch.nn.functional.dropout: p must be in [0, 1], got {p}")
