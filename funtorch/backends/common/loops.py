@@ -103,7 +103,7 @@ class Loop:
                     i += 1
                     continue
                 for acc in self.accesses():
-                    _merge(acc, a, b)
+                    _merge(acc, a)
                 self.extent[a] *= self.extent.pop(b)
                 for v, vd in self.vdims.items():
                     self.vdims[v] = tuple(d for d in vd if d != b)
@@ -131,7 +131,8 @@ def _mergeable(acc, a, b, extent):
             and acc.shape[jb] == extent[b])
 
 
-def _merge(acc, a, b):
+def _merge(acc, a):
+    """Only ``a`` is needed: ``_mergeable`` checked that the merged dim sits right after it."""
     ja = _axis_of(acc, a)
     if ja is None:
         return
