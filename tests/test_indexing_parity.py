@@ -446,73 +446,98 @@ def test_unsupported_numpy_features_are_clear_errors(fn, err, msg):
         fn(ft.asarray(X3))
 
 
-# --- divergences found by this audit (strict xfails: they flip when fixed)
+# --- divergences an earlier audit found (fixed; kept as regression tests)
 
-@pytest.mark.xfail(strict=True, reason="BUG: split clamps negative indices to 0 instead of "
-                   "wrapping them as numpy (slice semantics) does")
-def test_split_negative_index():
-    _both(lambda a: ft.split(a, [-1], axis=2), lambda a: np.split(a, [-1], axis=2), X3)
-
-
-@pytest.mark.xfail(strict=True, reason="BUG: array_split with a list of indices raises "
-                   "TypeError (int(list)); numpy splits at the indices")
-def test_array_split_indices():
-    _both(lambda a: ft.array_split(a, [1, 2], axis=2),
-          lambda a: np.array_split(a, [1, 2], axis=2), X3)
+@pytest.mark.parametrize("indices", [[-1], [1, -2], [-10, 2], [-3, -1, 10]])
+def test_split_negative_index(indices):
+    _both(lambda a: ft.split(a, indices, axis=2), lambda a: np.split(a, indices, axis=2), X3)
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: roll with tuple shift/axis raises TypeError "
-                   "(int(tuple)); numpy rolls each axis")
-@pytest.mark.parametrize("shift, axis", [((1, 2), (0, 2)), ((1, 2), 2), (1, (0, 1))])
+@pytest.mark.parametrize("indices, axis", [([1, 2], 2), ([-1], 0), (np.array([2, 1]), -1)])
+def test_array_split_indices(indices, axis):
+    _both(lambda a: ft.array_split(a, indices, axis=axis),
+          lambda a: np.array_split(a, indices, axis=axis), X3)
+
+
+@pytest.mark.parametrize("shift, axis", [((1, 2), (0, 2)), ((1, 2), 2), (1, (0, 1)),
+                                         ((-1, 5), (-1, 1)), ([1, 2], None),
+                                         (np.array([1, 1]), np.array([0, -1]))])
 def test_roll_tuple(shift, axis):
     _both(lambda a: ft.roll(a, shift, axis=axis), lambda a: np.roll(a, shift, axis=axis), X3)
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: tile with a numpy integer reps raises "
-                   "TypeError ('numpy.int64' object is not iterable)")
-def test_tile_numpy_int_reps():
-    _both(lambda a: ft.tile(a, np.int64(2)), lambda a: np.tile(a, np.int64(2)), X3)
+def test_roll_mismatched_shift_axis_is_clear():
+    with pytest.raises(ValueError, match="funtorch.roll"):
+        ft.roll(ft.asarray(X3), (1, 2, 3), axis=(0, 1))
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: tril/triu of a bool array returns int64 "
-                   "(where(mask, x, 0) promotes); numpy keeps bool")
-def test_triu_bool_keeps_dtype():
-    _both(lambda a: ft.triu(a), lambda a: np.triu(a), np.ones((3, 3), bool))
+@pytest.mark.parametrize("reps", [np.int64(2), np.int32(0), np.array(2), (np.int64(2), 1),
+                                  np.array([1, 2])])
+def test_tile_numpy_int_reps(reps):
+    _both(lambda a: ft.tile(a, reps), lambda a: np.tile(a, reps), X3)
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: tril of a 1-D array raises an opaque "
-                   "IndexError (tuple index out of range); numpy broadcasts it to 2-D")
-def test_tril_1d():
-    _both(lambda a: ft.tril(a), lambda a: np.tril(a), np.arange(3.0, dtype=np.float32))
+def test_tile_concrete_array_reps():
+    _same(ft.tile(ft.asarray(X3), ft.asarray(2)), np.tile(X3, 2))
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: pad mode='edge' of an empty axis returns an "
-                   "empty array eagerly (and an opaque slice error under jit); numpy raises "
-                   "ValueError")
-def test_pad_edge_empty_axis_raises():
-    with pytest.raises(ValueError, match="funtorch.pad"):
-        ft.pad(ft.zeros((0, 3)), 1, mode="edge")
+@pytest.mark.parametrize("fn", ["tril", "triu"])
+@pytest.mark.parametrize("x", [np.ones((3, 3), bool), np.ones((2, 3, 4), bool),
+                               np.arange(6, dtype=np.uint8).reshape(2, 3)])
+def test_triu_bool_keeps_dtype(fn, x):
+    _both(lambda a: getattr(ft, fn)(a, 1), lambda a: getattr(np, fn)(a, 1), x)
+    _both(lambda a: getattr(ft, fn)(a), lambda a: getattr(np, fn)(a), x)
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: tile with negative reps silently returns an "
-                   "empty array; numpy raises ValueError")
-def test_tile_negative_reps_raises():
-    with pytest.raises(ValueError):
-        ft.tile(ft.arange(3.0), -1)
+@pytest.mark.parametrize("fn", ["tril", "triu"])
+@pytest.mark.parametrize("k", [0, -1, 2])
+def test_tril_1d(fn, k):
+    _both(lambda a: getattr(ft, fn)(a, k), lambda a: getattr(np, fn)(a, k),
+          np.arange(3.0, dtype=np.float32))
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: array_split(x, 0) raises ZeroDivisionError; "
-                   "numpy raises ValueError ('number sections must be larger than 0')")
-def test_array_split_zero_sections():
-    with pytest.raises(ValueError):
-        ft.array_split(ft.arange(4.0), 0)
+def test_tril_0d_is_clear():
+    with pytest.raises(ValueError, match="funtorch.tril"):
+        ft.tril(ft.asarray(1.0))
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: repeat with a negative count gives an unclear "
-                   "error (broadcast/reshape of -3 elements) not naming repeat")
+@pytest.mark.parametrize("mode", ["edge", "reflect"])
+@pytest.mark.parametrize("jit", [False, True])
+def test_pad_edge_empty_axis_raises(mode, jit):
+    f = (lambda a: ft.pad(a, 1, mode=mode))
+    with pytest.raises(ValueError, match="funtorch.pad: can't extend empty axis 0"):
+        (ft.jit(f) if jit else f)(ft.zeros((0, 3)))
+
+
+def test_pad_edge_empty_array_other_axis_ok():
+    _both(lambda a: ft.pad(a, ((0, 0), (1, 2)), mode="edge"),
+          lambda a: np.pad(a, ((0, 0), (1, 2)), mode="edge"), np.zeros((0, 3), np.float32))
+
+
+@pytest.mark.parametrize("reps", [-1, (2, -1)])
+def test_tile_negative_reps_raises(reps):
+    with pytest.raises(ValueError, match="funtorch.tile: negative dimensions"):
+        ft.tile(ft.arange(3.0), reps)
+
+
+@pytest.mark.parametrize("sections", [0, -2])
+def test_array_split_zero_sections(sections):
+    with pytest.raises(ValueError, match="number sections must be larger than 0"):
+        ft.array_split(ft.arange(4.0), sections)
+
+
 def test_repeat_negative_is_clear():
-    with pytest.raises(ValueError, match="repeat"):
+    with pytest.raises(ValueError, match="funtorch.repeat: negative dimensions"):
         ft.jit(lambda a: ft.repeat(a, -1))(ft.arange(3.0))
+    with pytest.raises(ValueError, match="funtorch.repeat: negative dimensions"):
+        ft.repeat(ft.arange(3.0), np.int64(-2))
+
+
+def test_traced_shift_or_reps_is_a_concretization_error():
+    with pytest.raises(ft.ConcretizationTypeError, match="roll"):
+        ft.jit(lambda a, s: ft.roll(a, s))(ft.arange(3.0), ft.asarray(1))
+    with pytest.raises(ft.ConcretizationTypeError, match="tile"):
+        ft.jit(lambda a, r: ft.tile(a, r))(ft.arange(3.0), ft.asarray(2))
 
 
 # --------------------------------------------------------------------------- sorting
@@ -651,12 +676,16 @@ GRADS = {
     "pad_reflect": lambda a: ft.pad(a, ((1, 0), (2, 1), (0, 3)), mode="reflect"),
     "pad_edge": lambda a: ft.pad(a, ((1, 0), (2, 1), (0, 3)), mode="edge"),
     "roll": lambda a: ft.roll(a, 5),
+    "roll_tuple": lambda a: ft.roll(a, (1, -2, 1), axis=(0, 2, 2)),
     "repeat": lambda a: ft.repeat(a, 2, axis=1),
     "tile": lambda a: ft.tile(a, (2, 1, 2)),
     "tril": lambda a: ft.tril(a, 1),
+    "triu_1d": lambda a: ft.triu(a[0, 0], 1),
     "diagonal": lambda a: ft.diagonal(a, -1, 1, 2),
     "negative_steps": lambda a: a[::-1, 1:, ::-2],
     "split_middle": lambda a: ft.split(a, [1, 3], axis=2)[1],
+    "split_negative": lambda a: ft.split(a, [-1], axis=2)[0],
+    "array_split_indices": lambda a: ft.array_split(a, [1, -1], axis=-1)[1],
     "vmap_scatter_set": lambda a: ft.vmap(lambda r: r.at[[1, 1, 3]].set(r[0] * 3.0))(
         a.reshape(6, 4)),
     "vmap_gather": lambda a: ft.vmap(lambda r, i: r[i])(

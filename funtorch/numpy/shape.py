@@ -5,11 +5,44 @@ from __future__ import annotations
 import numpy as np
 
 from .. import lax
-from ._core import asarray, axes_tuple, broadcast_shapes, canonicalize_axis, is_array, promote
+from ..core.trace import concrete_or_error
+from ._core import (
+    asarray,
+    axes_tuple,
+    broadcast_shapes,
+    broadcast_to_shape,
+    canonicalize_axis,
+    is_array,
+    promote,
+)
 
 
 def _arr(x):
     return x if is_array(x) else asarray(x)
+
+
+def _static_ints(name, what, v):
+    """A shape-fixing integer argument (an int, a numpy integer, a sequence of them, or a
+    concrete integer array) as a numpy int64 array of rank 0 or 1. It fixes the output's
+    shape, so a traced value raises a ConcretizationTypeError."""
+    if is_array(v):
+        v = concrete_or_error(v, f"funtorch.{name}'s {what} (it fixes the output's shape; "
+                                 "pass a Python int or mark it static)")
+    elif isinstance(v, (list, tuple)) and any(is_array(e) for e in v):
+        v = [concrete_or_error(e, f"funtorch.{name}'s {what} (it fixes the output's shape)")
+             if is_array(e) else e for e in v]
+    try:
+        a = np.asarray(v)
+    except (TypeError, ValueError):
+        raise TypeError(f"funtorch.{name}: {what} must be an integer or a sequence of "
+                        f"integers, got {v!r}") from None
+    if a.size and (a.dtype == np.bool_ or not np.issubdtype(a.dtype, np.integer)):
+        raise TypeError(f"funtorch.{name}: {what} must be an integer or a sequence of "
+                        f"integers, got {v!r}")
+    if a.ndim > 1:
+        raise ValueError(f"funtorch.{name}: {what} must be an integer or a 1-D sequence of "
+                         f"integers, got an array of shape {a.shape}")
+    return a.astype(np.int64)
 
 
 def reshape(x, *shape, order="C"):
@@ -99,7 +132,6 @@ def broadcast_to(x, shape):
     out = broadcast_shapes("broadcast_to", x.shape, shape)
     if out != shape:
         raise ValueError(f"funtorch.broadcast_to: cannot broadcast shape {x.shape} to {shape}")
-    from ._core import broadcast_to_shape
     return broadcast_to_shape(x, shape)
 
 
@@ -159,28 +191,46 @@ def vstack(arrays):
     return concatenate(arrays, 0)
 
 
+def _split_at(x, indices, axis):
+    """numpy's split at explicit indices: piece i is ``x[b_i:b_{i+1}]`` (slice rules, so
+    negative indices wrap and an index past a later one gives an empty piece)."""
+    n = x.shape[axis]
+    bounds = [0, *(int(i) for i in indices), n]
+    out = []
+    for a, b in zip(bounds, bounds[1:]):
+        start, stop, _ = slice(a, b).indices(n)
+        out.append(lax.slice_in_dim(x, start, max(start, stop), 1, axis))
+    return out
+
+
 def split(x, indices_or_sections, axis=0):
     x = _arr(x)
     axis = canonicalize_axis("split", axis, x.ndim)
     n = x.shape[axis]
-    if isinstance(indices_or_sections, (int, np.integer)):
-        k = int(indices_or_sections)
-        if k <= 0 or n % k:
-            raise ValueError(f"funtorch.split: array of size {n} along axis {axis} does not "
-                             f"split into {k} equal sections (use array_split)")
-        bounds = [i * (n // k) for i in range(k + 1)]
-    else:
-        bounds = [0, *[min(max(int(i), 0), n) for i in indices_or_sections], n]
-    return [lax.slice_in_dim(x, a, max(a, b), 1, axis) for a, b in zip(bounds, bounds[1:])]
+    v = _static_ints("split", "indices_or_sections", indices_or_sections)
+    if v.ndim:
+        return _split_at(x, v.tolist(), axis)
+    k = int(v)
+    if k <= 0 or n % k:
+        raise ValueError(f"funtorch.split: array of size {n} along axis {axis} does not "
+                         f"split into {k} equal sections (use array_split)")
+    return _split_at(x, [i * (n // k) for i in range(1, k)], axis)
 
 
-def array_split(x, sections, axis=0):
+def array_split(x, indices_or_sections, axis=0):
     x = _arr(x)
     axis = canonicalize_axis("array_split", axis, x.ndim)
     n = x.shape[axis]
-    q, r = divmod(n, int(sections))
-    sizes = [q + 1] * r + [q] * (int(sections) - r)
-    return split(x, np.cumsum(sizes)[:-1].tolist(), axis)
+    v = _static_ints("array_split", "indices_or_sections", indices_or_sections)
+    if v.ndim:
+        return _split_at(x, v.tolist(), axis)
+    k = int(v)
+    if k <= 0:
+        raise ValueError(f"funtorch.array_split: number sections must be larger than 0, "
+                         f"got {k}")
+    q, r = divmod(n, k)
+    sizes = [q + 1] * r + [q] * (k - r)
+    return _split_at(x, np.cumsum(sizes)[:-1].tolist(), axis)
 
 
 def flip(x, axis=None):
@@ -202,7 +252,14 @@ def pad(x, pad_width, mode="constant", constant_values=0):
         return lax.pad(x, np.asarray(constant_values, x.dtype), [(a, b, 0) for a, b in pw])
     if mode in ("edge", "reflect"):
         for ax, (a, b) in enumerate(pw):
+            if x.shape[ax] == 0 and (a or b):
+                raise ValueError(f"funtorch.pad: can't extend empty axis {ax} using modes "
+                                 f"other than 'constant' (got mode={mode!r}); pad it with "
+                                 "mode='constant' or leave its pad width 0")
+        for ax, (a, b) in enumerate(pw):
             n = x.shape[ax]
+            if not (a or b):
+                continue
             if mode == "edge":
                 left = [lax.slice_in_dim(x, 0, 1, 1, ax)] * a
                 right = [lax.slice_in_dim(x, n - 1, n, 1, ax)] * b
@@ -219,7 +276,9 @@ def pad(x, pad_width, mode="constant", constant_values=0):
 
 def tile(x, reps):
     x = _arr(x)
-    reps = (reps,) if isinstance(reps, int) else tuple(reps)
+    reps = tuple(_static_ints("tile", "reps", reps).reshape(-1).tolist())
+    if any(n < 0 for n in reps):
+        raise ValueError(f"funtorch.tile: negative dimensions are not allowed (reps={reps})")
     nd = max(x.ndim, len(reps))
     x = lax.reshape(x, (1,) * (nd - x.ndim) + tuple(x.shape))
     reps = (1,) * (nd - len(reps)) + reps
@@ -234,42 +293,66 @@ def repeat(x, repeats, axis=None):
     if axis is None:
         x, axis = ravel(x), 0
     axis = canonicalize_axis("repeat", axis, x.ndim)
-    if not isinstance(repeats, (int, np.integer)):
+    r = _static_ints("repeat", "repeats", repeats)
+    if r.ndim:
         raise NotImplementedError("funtorch.repeat: only an integer repeat count is supported")
+    r = int(r)
+    if r < 0:
+        raise ValueError(f"funtorch.repeat: negative dimensions are not allowed (repeats={r})")
     shape = list(x.shape)
     y = lax.expand_dims(x, (axis + 1,))
-    bshape = shape[:axis + 1] + [int(repeats)] + shape[axis + 1:]
+    bshape = shape[:axis + 1] + [r] + shape[axis + 1:]
     y = lax.broadcast_in_dim(y, tuple(bshape), tuple(range(len(bshape))))
-    shape[axis] *= int(repeats)
+    shape[axis] *= r
     return lax.reshape(y, tuple(shape))
 
 
 def roll(x, shift, axis=None):
+    """numpy's roll: ``shift`` and ``axis`` may be ints or matching sequences (a scalar
+    broadcasts); shifts on the same axis add up; ``axis=None`` rolls the flattened array."""
     x = _arr(x)
+    shifts = _static_ints("roll", "shift", shift)
     if axis is None:
-        return reshape(roll(ravel(x), shift, 0), x.shape)
-    axis = canonicalize_axis("roll", axis, x.ndim)
-    n = x.shape[axis]
-    if n == 0:
-        return x
-    s = int(shift) % n
-    if s == 0:
-        return x
-    return lax.concatenate([lax.slice_in_dim(x, n - s, n, 1, axis),
-                            lax.slice_in_dim(x, 0, n - s, 1, axis)], axis)
+        return reshape(roll(ravel(x), int(shifts.sum()), 0), x.shape)
+    axes = _static_ints("roll", "axis", axis)
+    try:
+        shifts, axes = np.broadcast_arrays(shifts, axes)
+    except ValueError:
+        raise ValueError(f"funtorch.roll: shift {shift!r} and axis {axis!r} must have the same "
+                         "length (or one of them be a scalar)") from None
+    total = [0] * x.ndim
+    for sh, ax in zip(shifts.reshape(-1).tolist(), axes.reshape(-1).tolist()):
+        total[canonicalize_axis("roll", ax, x.ndim)] += sh
+    for ax, sh in enumerate(total):
+        n = x.shape[ax]
+        s = sh % n if n else 0
+        if s:
+            x = lax.concatenate([lax.slice_in_dim(x, n - s, n, 1, ax),
+                                 lax.slice_in_dim(x, 0, n - s, 1, ax)], ax)
+    return x
+
+
+def _tri(name, x, k, lower):
+    """numpy's tril/triu: keep the entries on and below (above) the k-th diagonal of the
+    last two axes; a 1-D ``x`` is a row broadcast to a square matrix. The dtype is kept."""
+    x = _arr(x)
+    if x.ndim == 0:
+        raise ValueError(f"funtorch.{name}: needs an array with at least one axis, got a 0-d "
+                         "array")
+    rows, cols = (x.shape[-1], x.shape[-1]) if x.ndim == 1 else x.shape[-2:]
+    r = lax.broadcasted_iota("int64", (rows, cols), 0)
+    c = lax.broadcasted_iota("int64", (rows, cols), 1)
+    r = lax.add(r, lax.full_like(r, k))
+    keep = lax.ge(r, c) if lower else lax.le(r, c)
+    shape = (rows, cols) if x.ndim == 1 else tuple(x.shape)
+    x = broadcast_to_shape(x, shape)
+    keep = broadcast_to_shape(keep, shape)
+    return lax.select_n(keep, lax.full_like(x, 0), x)
 
 
 def tril(x, k=0):
-    from .ufuncs import where
-    x = _arr(x)
-    r = lax.broadcasted_iota("int64", x.shape[-2:], 0)
-    c = lax.broadcasted_iota("int64", x.shape[-2:], 1)
-    return where(lax.ge(lax.add(r, lax.full_like(r, k)), c), x, 0)
+    return _tri("tril", x, k, True)
 
 
 def triu(x, k=0):
-    from .ufuncs import where
-    x = _arr(x)
-    r = lax.broadcasted_iota("int64", x.shape[-2:], 0)
-    c = lax.broadcasted_iota("int64", x.shape[-2:], 1)
-    return where(lax.le(lax.add(r, lax.full_like(r, k)), c), x, 0)
+    return _tri("triu", x, k, False)
