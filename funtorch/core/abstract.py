@@ -45,9 +45,13 @@ class ShapedArray:
         weak = ", weak_type=True" if self.weak_type else ""
         return f"ShapedArray({self.shape}, {self.dtype}{weak})"
 
-    def update(self, shape=None, dtype=None):
+    def update(self, shape=None, dtype=None, weak_type=None):
+        """A copy with the given fields replaced. ``weak_type`` is carried through
+        unless a dtype is given (a value cast to a dtype is strongly typed)."""
+        if weak_type is None:
+            weak_type = self.weak_type and dtype is None
         return ShapedArray(self.shape if shape is None else shape,
-                           self.dtype if dtype is None else dtype)
+                           self.dtype if dtype is None else dtype, weak_type)
 
     def tangent_aval(self):
         """Tangents of integer/bool values are float0, as in JAX."""

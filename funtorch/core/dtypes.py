@@ -78,6 +78,17 @@ def kind(d) -> str:
 
 _FLOAT_ORDER = [float16, bfloat16, float32, float64]
 
+# The 16-bit floats. They compute in float32 and round once, as numpy's half loops, JAX
+# (upcast_f16_for_computation) and PyTorch do: a 16-bit running sum overflows (float16
+# past 65504) or stalls (bfloat16: 256 + 1 == 256), and numpy's matmul has no BLAS path.
+HALVES = frozenset([float16, bfloat16])
+
+
+def compute_dtype(d) -> np.dtype:
+    """The dtype values of dtype ``d`` compute in: float32 for ``HALVES``, else ``d``."""
+    d = np.dtype(d)
+    return float32 if d in HALVES else d
+
 
 def _promote2(a: np.dtype, b: np.dtype) -> np.dtype:
     if a == b:
@@ -97,7 +108,7 @@ def result_type(*args) -> np.dtype:
     are traced values marked ``weak_type`` (Python scalars passed to ``jit``)."""
     strong, weak = [], []
     for a in args:
-        if is_weak(a) or getattr(a, "weak_type", False):
+        if is_weakly_typed(a):
             weak.append(a)
         else:
             strong.append(_dtype_of(a))
@@ -131,15 +142,21 @@ def scalar_kind(x) -> str:
         return "f"
     if isinstance(x, complex):
         raise TypeError("funtorch: complex numbers are not supported")
-    if getattr(x, "weak_type", False):   # a weakly typed traced value
+    if is_weakly_typed(x):   # a weakly typed traced value
         return kind(x.dtype)
     raise TypeError(f"funtorch: {type(x).__name__} is not a scalar")
 
 
 def is_weak(x) -> bool:
     """Python scalars (not numpy scalars) are weakly typed. (Traced values may be weak
-    too, see ``ShapedArray.weak_type``; ``result_type`` honours both.)"""
+    too: ``is_weakly_typed`` asks about both.)"""
     return isinstance(x, (bool, int, float, complex)) and not isinstance(x, np.generic)
+
+
+def is_weakly_typed(x) -> bool:
+    """A Python scalar, or a value marked ``weak_type`` (a tracer of one, see
+    ``ShapedArray.weak_type``; a concrete ``Array`` is always strong)."""
+    return is_weak(x) or bool(getattr(x, "weak_type", False))
 
 
 def _dtype_of(x) -> np.dtype:

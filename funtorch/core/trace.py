@@ -22,6 +22,9 @@ class Primitive:
     """A named operation. Arrays go in positionally, static params as keywords."""
 
     multiple_results = False
+    # Whether the result stays weakly typed when it promotes a weak value to a default
+    # dtype (int + 2.5), as well as when it keeps the weak dtype (see core/weak.py).
+    weak_promotion = False
 
     def __init__(self, name: str, *, multiple_results: bool = False):
         self.name = name

@@ -10,11 +10,11 @@ from __future__ import annotations
 import numpy as np
 
 from .. import tree as tree_util
-from . import dtypes
 from .abstract import ShapedArray
 from .array import Array
 from .graph import ClosedGraph, Eqn, Graph, Literal, Var
 from .trace import Trace, Tracer, abstract_eval, get_aval, new_dynamic, new_main, weak_aval
+from .weak import WeakTypes
 
 
 class GraphTracer(Tracer):
@@ -37,7 +37,7 @@ class GraphBuilder:
         self.const_tracers = {}   # id(value) -> tracer
         self.const_vals = {}      # var -> value
         self.tracers = []         # keep alive so ids stay unique
-        self.neutral = set()      # ids of tracers of numpy/Python constants (weak typing)
+        self.weak = WeakTypes()   # weak typing: which tracers are neutral constants
 
     def new_tracer(self, trace, aval, origin=None):
         t = GraphTracer(trace, aval, origin)
@@ -112,8 +112,7 @@ class GraphTrace(Trace):
             t = self.builder.new_tracer(self, ShapedArray(*_shape_dtype(val), weak),
                                         "a constant")
             self.builder.add_const(t, val)
-            if not isinstance(val, (Array, Tracer)):
-                self.builder.neutral.add(id(t))
+            self.builder.weak.add_const(t, val)
         return t
 
     pure = lift = get_or_make_const_tracer
@@ -122,39 +121,14 @@ class GraphTrace(Trace):
         avals_in = [t.aval for t in tracers]
         avals_out = abstract_eval(prim, avals_in, params)
         origin = _joint_origin(tracers)
-        status = _weak_status(self.builder.neutral, prim, tracers, avals_out)
-        if status == "weak":
-            avals_out = [ShapedArray(a.shape, a.dtype, True) for a in avals_out]
+        avals_out, neutral = self.builder.weak.out_avals(prim, tracers, avals_out)
         out_tracers = [self.builder.new_tracer(self, a, origin) for a in avals_out]
-        if status == "neutral":
-            self.builder.neutral.update(id(t) for t in out_tracers)
+        if neutral:
+            self.builder.weak.add_neutral(out_tracers)
         inputs = [self.builder.getvar(t) for t in tracers]
         outvars = [self.builder.add_var(t) for t in out_tracers]
         self.builder.eqns.append(Eqn(prim, inputs, outvars, params))
         return out_tracers
-
-
-def _weak_status(neutral, prim, tracers, avals_out):
-    """JAX's weak-type rule, as far as staging sees it: an op on weakly typed values
-    (Python scalars passed to jit) and numpy/Python constants (what the numpy layer makes
-    of Python scalars) gives a weakly typed value when it keeps their dtype, or when it
-    is the promotion of a weak value to a default dtype (int + 2.5). An op on constants
-    alone gives a "neutral" value (a constant in waiting); anything else is strong."""
-    if prim.multiple_results or not tracers:
-        return None
-    weak_dtype = None
-    for t in tracers:
-        if t.aval.weak_type:
-            weak_dtype = t.aval.dtype
-        elif id(t) not in neutral:
-            return None
-    if weak_dtype is None:
-        return "neutral"
-    d = avals_out[0].dtype
-    if d == weak_dtype or (prim.name == "convert_element_type" and d in (
-            dtypes.default_float, dtypes.default_int, dtypes.bool_)):
-        return "weak"
-    return None
 
 
 def _joint_origin(tracers):

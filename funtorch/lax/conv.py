@@ -83,7 +83,7 @@ def _conv_impl(lhs, rhs, *, window_strides, padding, lhs_dilation, rhs_dilation,
                                   rhs_dilation)
     if 0 in (n, o, i, *k_sp, *out_sp):
         return np.zeros((n, o, *out_sp), out_dtype)
-    if dtypes.is_float(out_dtype) and out_dtype.itemsize < 4:
+    if out_dtype in dtypes.HALVES:
         lhs, rhs = lhs.astype(np.float32), rhs.astype(np.float32)
     if any(p != (0, 0) for p in padding) or any(d != 1 for d in lhs_dilation):
         cfg = ((0, 0, 0), (0, 0, 0), *((lo, hi, d - 1) for (lo, hi), d in

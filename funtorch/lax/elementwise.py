@@ -138,7 +138,7 @@ def _erf_vectorized():
         def erf(v):
             return math.erf(v)
 
-        _erf_vec = lambda x: erf(x.astype(np.float32) if x.dtype.itemsize < 4 else x)  # noqa
+        _erf_vec = lambda x: erf(x.astype(dtypes.compute_dtype(x.dtype), copy=False))  # noqa
     return _erf_vec
 
 
@@ -160,19 +160,22 @@ not_p = unop("not", lambda x: np.logical_not(x) if x.dtype == np.bool_ else np.i
 defjvp_zero(not_p)
 
 
+def _int_negative_pow(x, y):
+    """Integer ``x ** y`` where ``y < 0``: trunc(1 / x**-y), so 0 unless x is +-1 (0 ** -n
+    too). numpy raises there, but a compiled graph cannot raise on values."""
+    inv = np.where(x == 1, 1, np.where(x == -1, np.where(y % 2 != 0, -1, 1), 0))
+    return inv.astype(x.dtype)
+
+
 def _int_pow_impl(x, *, y):
     if y >= 0:
         return np.asarray(np.power(x, y), x.dtype)
     if dtypes.is_int(x.dtype):
-        # trunc(1 / x**-y): 0 unless x is +-1 (0 ** -n too), as lax.pow and ft.power
-        ones = x == 1
-        if not dtypes.is_unsigned(x.dtype):
-            ones |= (x == -1) & (y % 2 == 0)
-            return np.where(ones, 1, np.where(x == -1, -1, 0)).astype(x.dtype)
-        return ones.astype(x.dtype)
-    # float16/bfloat16 compute in float32 (as numpy's half loops), so x ** -y does not
-    # overflow in between: float16(1000) ** -2 is 1.013e-06, not 1 / inf
-    w = x.astype(np.float32) if x.dtype.itemsize < 4 else x
+        return _int_negative_pow(x, y)
+    # float16/bfloat16 (and bool) compute in float32, as numpy's half loops, so x ** -y
+    # does not overflow in between: float16(1000) ** -2 is 1.013e-06, not 1 / inf
+    w = x.astype(dtypes.compute_dtype(x.dtype) if dtypes.is_float(x.dtype) else np.float32,
+                 copy=False)
     return np.asarray(np.reciprocal(np.power(w, -y)), x.dtype)
 
 
@@ -257,14 +260,11 @@ def _trunc(x):
 def _pow_impl(x, y):
     if not dtypes.is_int(x.dtype):
         return np.asarray(np.power(x, y), x.dtype)
-    # integers wrap on overflow, as numpy; a negative exponent gives trunc(1 / x**-y)
-    # (0 for x == 0) where numpy raises, since a compiled graph cannot raise on values
+    # integers wrap on overflow, as numpy; negative exponents as integer_pow
     neg = y < 0
     out = np.power(x, np.where(neg, 0, y).astype(y.dtype))
     if np.any(neg):
-        odd = (y % 2) != 0
-        inv = np.where(x == 1, 1, np.where(x == -1, np.where(odd, -1, 1), 0))
-        out = np.where(neg, inv, out)
+        out = np.where(neg, _int_negative_pow(x, y), out)
     return np.asarray(out, x.dtype)
 
 
@@ -401,6 +401,8 @@ ad.transpose_rules[select_n_p] = _select_n_transpose
 # --------------------------------------------------------------------------- casts
 
 convert_element_type_p = Primitive("convert_element_type")
+# the numpy layer promotes a weak value with it (int + 2.5): the promoted value stays weak
+convert_element_type_p.weak_promotion = True
 
 
 def _convert_impl(x, *, new_dtype):

@@ -55,16 +55,11 @@ def _dot_general_shape(lhs, rhs, *, dimension_numbers, preferred_element_type):
     return ShapedArray(shape, preferred_element_type or lhs.dtype)
 
 
-def _compute_dtype(dtype):
-    """numpy's matmul has no BLAS path for 16-bit floats: accumulate those in float32."""
-    return dtypes.float32 if dtypes.is_float(dtype) and dtype.itemsize < 4 else dtype
-
-
 def _dot_general_impl(lhs, rhs, *, dimension_numbers, preferred_element_type):
     """Transpose to [batch, free, contract] x [batch, contract, free]; one (batched) GEMM."""
     (lc, rc), (lb, rb) = dimension_numbers
     out_dtype = np.dtype(preferred_element_type or lhs.dtype)
-    ct = _compute_dtype(out_dtype)
+    ct = dtypes.compute_dtype(out_dtype)
     lf, rf = _remaining(lhs.ndim, lc, lb), _remaining(rhs.ndim, rc, rb)
     bshape = [lhs.shape[d] for d in lb]
     lfs, rfs = [lhs.shape[d] for d in lf], [rhs.shape[d] for d in rf]

@@ -30,9 +30,6 @@ def _keepdims_broadcast(y, shape, axes):
     return broadcast_in_dim(y, shape, kept)
 
 
-_HALVES = frozenset([dtypes.float16, dtypes.bfloat16])
-
-
 def reduction(name, impl, *, int_ok=True, out_dtype=None, widen_halves=False):
     """``widen_halves``: float16/bfloat16 accumulate in float32 and round once, as the CUDA
     kernels do (numpy's bfloat16 sum runs in bfloat16, where 256 + 1 == 256)."""
@@ -41,7 +38,7 @@ def reduction(name, impl, *, int_ok=True, out_dtype=None, widen_halves=False):
     def impl_(x, *, axes):
         # quiet, as the elementwise primitives: sum([inf, -inf]) is NaN, no warning
         with np.errstate(all="ignore"):
-            if widen_halves and x.dtype in _HALVES:
+            if widen_halves and x.dtype in dtypes.HALVES:
                 out = impl(x, axis=axes, dtype=np.float32)
             else:
                 out = impl(x, axis=axes)

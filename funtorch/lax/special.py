@@ -94,7 +94,7 @@ def erf_inv(x):
     """The inverse error function on [-1, 1] (NaN outside)."""
     dtype = get_aval(x).dtype
     check_float("erf_inv", get_aval(x))
-    if dtype.itemsize < 4:
+    if dtype in dtypes.HALVES:
         # too few bits for the intermediate terms: compute in float32, as XLA does
         return ew.convert_element_type(
             _erf_inv_core(ew.convert_element_type(x, dtypes.float32)), dtype)

@@ -140,7 +140,7 @@ reduce_window_sum_p = Primitive("reduce_window_sum")
 
 
 def _reduce_window_sum_impl(x, **params):
-    acc_dtype = np.float32 if dtypes.is_float(x.dtype) and x.dtype.itemsize < 4 else x.dtype
+    acc_dtype = dtypes.compute_dtype(x.dtype)
     out = None
     for v in _taps(x, 0, **params):
         out = v.astype(acc_dtype) if out is None else out + v

@@ -27,20 +27,9 @@ def _sum_dtype(x, dtype):
     return x.dtype
 
 
-_HALVES = frozenset([dtypes.float16, dtypes.bfloat16])
-
-
-def _compute_dtype(out_dtype):
-    """The dtype a reduction with result ``out_dtype`` accumulates in. float16/bfloat16
-    compute in float32 and round once at the end, as JAX (upcast_f16_for_computation) and
-    PyTorch do: a 16-bit running sum overflows (float16 past 65504) or stalls (bfloat16:
-    256 + 1 == 256)."""
-    return dtypes.float32 if out_dtype in _HALVES else out_dtype
-
-
 def _reduce(name, reduce, x, axis, keepdims, out_dtype):
     axes = axes_tuple(name, axis, x.ndim)
-    y = reduce(lax.convert_element_type(x, _compute_dtype(out_dtype)), axes)
+    y = reduce(lax.convert_element_type(x, dtypes.compute_dtype(out_dtype)), axes)
     return _keep(name, lax.convert_element_type(y, out_dtype), x.shape, axes, keepdims)
 
 
@@ -74,7 +63,7 @@ def _stats_dtype(x, out_dtype):
     to the float32 result; an integer ``dtype=`` as numpy too (computed, then cast)."""
     if not dtypes.is_float(x.dtype):
         return dtypes.float64
-    cdt = _compute_dtype(out_dtype)
+    cdt = dtypes.compute_dtype(out_dtype)
     return cdt if dtypes.is_float(cdt) else dtypes.default_float
 
 

@@ -51,12 +51,9 @@ def _int_operands(name, x, y):
     return _bool_to_int8(*promote_broadcast(name, x, y))
 
 
-_HALVES = (dtypes.float16, dtypes.bfloat16)
-
-
 def _widen(x, y):
     """float16/bfloat16 compute in float32 and round once, as numpy's half loops."""
-    if x.dtype in _HALVES:
+    if x.dtype in dtypes.HALVES:
         return (lax.convert_element_type(x, dtypes.float32),
                 lax.convert_element_type(y, dtypes.float32))
     return x, y

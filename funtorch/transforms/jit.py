@@ -279,8 +279,7 @@ class JitFunction:
         leaves, in_tree = tree_util.flatten((dyn_args, dyn_kwargs))
         # Python scalars (and weakly typed tracers of an enclosing jit) are weak: they
         # trace as weakly typed values, and never share a trace with strong arrays
-        weak = tuple(type(x) is not Array and (dtypes.is_weak(x) or (
-            isinstance(x, Tracer) and x.aval.weak_type)) for x in leaves)
+        weak = tuple(dtypes.is_weakly_typed(x) for x in leaves)
         weak = weak if any(weak) else None
         leaves = [x if isinstance(x, (Array, Tracer)) else _to_array(x) for x in leaves]
         # a tracer has no device; host arrays share its key, so jit(f) called eagerly and
@@ -335,9 +334,8 @@ class JitFunction:
             return ls
 
         avals = [get_aval(x) for x in leaves]
-        if weak is not None:
-            avals = [ShapedArray(a.shape, a.dtype, True) if w else a
-                     for a, w in zip(avals, weak)]
+        if weak is not None:   # not weak_aval: a Python int past int64 became a uint64 leaf
+            avals = [a.update(weak_type=True) if w else a for a, w in zip(avals, weak)]
         graph, consts = trace_to_graph(flat_fun, avals, leaf_origins)
         e = _CacheEntry()
         e.graph, e.consts, e.out_tree = graph, consts, out_tree[0]

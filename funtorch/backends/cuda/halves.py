@@ -12,16 +12,15 @@ only kernels that touch half storage are fused loops converting at load and stor
 
 from __future__ import annotations
 
-import ml_dtypes
 import numpy as np
 
+from ...core.dtypes import HALVES
 from ...core.graph import Eqn, Graph, Literal, Var
 from ...core.trace import abstract_eval
 from ...lax.elementwise import convert_element_type_p
 from ..common import scalar
 from ..common.fusion import flatten
 
-HALVES = frozenset([np.dtype(np.float16), np.dtype(ml_dtypes.bfloat16)])
 F16, F32, F64 = np.dtype(np.float16), np.dtype(np.float32), np.dtype(np.float64)
 # fused loops also load and store the half types (only ``convert_element_type`` after
 # ``widen``); a bfloat16 array reaches a kernel as its uint16 bits

@@ -26,19 +26,14 @@ def trace_fun(fun, in_tree, in_avals, what, weak_out=None, cast_out=None):
         leaves, ot = tree_util.flatten(out)
         out_tree.append(ot)
         if weak_out is not None:
-            weak_out[:] = [_is_weak(x) for x in leaves]
+            weak_out[:] = [dtypes.is_weakly_typed(x) for x in leaves]
         if cast_out is not None:   # only weak values are cast: convert the exact value
-            leaves = [_cast_weak(x, d) if d is not None and _is_weak(x) else x
+            leaves = [_cast_weak(x, d) if d is not None and dtypes.is_weakly_typed(x) else x
                       for x, d in zip(leaves, cast_out, strict=True)]
         return [as_array(x, what) for x in leaves]
 
     graph, consts = trace_to_graph(flat, in_avals)
     return graph, consts, out_tree[0]
-
-
-def _is_weak(x):
-    """A Python scalar, or a weakly typed traced value (a Python scalar given to jit)."""
-    return dtypes.is_weak(x) or (isinstance(x, Tracer) and x.aval.weak_type)
 
 
 def _cast_weak(x, dtype):
@@ -107,7 +102,7 @@ def trace_loop_body(trace, raw_leaves, carry_tree, carry_of):
         a_in = weak_aval(raw)
         if a_in.shape != a_out.shape or a_in.dtype == a_out.dtype:
             continue
-        if _is_weak(raw):
+        if dtypes.is_weakly_typed(raw):
             new[i] = as_array(_cast_weak(raw, a_out.dtype), "loop")   # the exact value
         elif w and dtypes.kind(a_in.dtype) == dtypes.kind(a_out.dtype):
             casts[i] = a_in.dtype   # int64 -> int32, never a truncating float -> int

@@ -10,12 +10,12 @@ from ...core import dtypes
 from ...core.trace import Tracer, get_aval
 
 
-def _asarray(x):
-    from ...numpy import asarray
-    return asarray(x)
+def asarray(x):
+    from ... import numpy as fnp
+    return fnp.asarray(x)
 
 
-class _AuxPass:
+class AuxPass:
     """Wraps a ``has_aux`` function so that only the aux's array leaves travel out of
     the transformation as traced outputs; other leaves (a string, a config object) are
     kept here and put back unchanged by ``restore``, as JAX passes them through."""
@@ -42,22 +42,22 @@ class _AuxPass:
         return tree_util.unflatten(tree, [next(it) if m else x for x, m in zip(leaves, mask)])
 
 
-def _is_float(x):
+def is_float(x):
     return dtypes.is_float(get_aval(x).dtype)
 
 
-def _is_float0(x):
+def is_float0(x):
     d = getattr(x, "dtype", None)   # arrays, tracers and numpy values; other leaves: False
     return isinstance(d, np.dtype) and d == dtypes.float0
 
 
-def _float0_zeros(shape):
+def float0_zeros(shape):
     """float0 values carry no data, so they are plain numpy arrays (as in JAX), never
     traced or staged."""
     return np.zeros(tuple(shape), dtypes.float0)
 
 
-def _check_diff_inputs(name, flat, argnums, allow_int):
+def check_diff_inputs(name, flat, argnums, allow_int):
     """JAX's rule for reverse mode: integer/bool inputs are refused unless ``allow_int``,
     when their gradient is a float0 array of their shape."""
     for x in flat:
@@ -71,7 +71,7 @@ def _check_diff_inputs(name, flat, argnums, allow_int):
             "float0 (data-free zero) gradients for integer and boolean inputs.")
 
 
-def _argnums_tuple(argnums, nargs, name):
+def argnums_tuple(argnums, nargs, name):
     nums = (argnums,) if isinstance(argnums, int) else tuple(argnums)
     for i in nums:
         if not -nargs <= i < nargs:
@@ -85,7 +85,7 @@ def _argnums_tuple(argnums, nargs, name):
     return nums
 
 
-def _check_holomorphic(name, holomorphic):
+def check_holomorphic(name, holomorphic):
     """JAX's keyword is accepted; holomorphic differentiation needs complex numbers,
     which funtorch does not support."""
     if holomorphic:

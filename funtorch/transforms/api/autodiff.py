@@ -15,13 +15,13 @@ from .. import ad
 from ..ad import Zero, instantiate
 from ..partial_eval import PartialVal, partial_eval_flat
 from ._util import (
-    _argnums_tuple,
-    _asarray,
-    _AuxPass,
-    _check_diff_inputs,
-    _check_holomorphic,
-    _float0_zeros,
-    _is_float,
+    AuxPass,
+    argnums_tuple,
+    asarray,
+    check_diff_inputs,
+    check_holomorphic,
+    float0_zeros,
+    is_float,
 )
 
 
@@ -47,7 +47,7 @@ class _WeakInts:
     def __init__(self, flat_p):
         self.flat_p = flat_p
         self.mask = [dtypes.is_weak(p) and not isinstance(p, float) for p in flat_p]
-        self.primals = [p if dtypes.is_weak(p) else _asarray(p)
+        self.primals = [p if dtypes.is_weak(p) else asarray(p)
                         for p, m in zip(flat_p, self.mask) if not m]
 
     def drop(self, xs):
@@ -94,11 +94,11 @@ def jvp(fun, primals, tangents, has_aux=False):
                 "Primal and tangent dtypes must be equal, or in case of an int/bool primal "
                 "the tangent dtype must be float0 (as in JAX); " + fix)
     weak_ints = _WeakInts(flat_p)
-    flat_t = [(_asarray(np.asarray(t, get_aval(p).dtype)) if dtypes.is_weak(t) else
-               _asarray(t)) if _is_float(p) else Zero.from_value(p)
+    flat_t = [(asarray(np.asarray(t, get_aval(p).dtype)) if dtypes.is_weak(t) else
+               asarray(t)) if is_float(p) else Zero.from_value(p)
               for p, t in zip(flat_p, flat_t)]
     if has_aux:
-        fun = _AuxPass(fun, "jvp")
+        fun = AuxPass(fun, "jvp")
     flat_fun, out_tree = _flatten_fun(fun, tree_p)
     outs, touts = ad.jvp_flat(weak_ints.close(flat_fun), weak_ints.primals,
                               weak_ints.drop(flat_t))
@@ -121,14 +121,14 @@ def linearize_flat(f, primals):
     tangents of the float outputs.
     """
     n = len(primals)
-    diff = [_is_float(p) for p in primals]
+    diff = [is_float(p) for p in primals]
     out_info = []
 
     def jvp_fun(*args):
         ps, ts_in = args[:n], iter(args[n:])
         ts = [next(ts_in) if d else Zero.from_value(p) for p, d in zip(ps, diff)]
         outs, touts = ad.jvp_flat(f, ps, ts)
-        out_float = [_is_float(o) for o in outs]
+        out_float = [is_float(o) for o in outs]
         out_info.append(out_float)
         return [*outs, *[instantiate(t) for t, fl in zip(touts, out_float) if fl]]
 
@@ -179,7 +179,7 @@ def linearize(fun, *primals):
         flat_t, tree_t = tree_util.flatten(list(tangents))
         if tree_t != tree_p:
             raise TypeError("funtorch.linearize: tangents must match the primals' structure")
-        ts = [_asarray(t) for t, d in zip(weak_ints.drop(flat_t), diff) if d]
+        ts = [asarray(t) for t, d in zip(weak_ints.drop(flat_t), diff) if d]
         touts = iter(eval_graph(graph, [*consts, *ts]))
         res = [next(touts) if fl else np.zeros(np.shape(o), dtypes.float0)
                for o, fl in zip(outs, out_float)]
@@ -212,7 +212,7 @@ def vjp(fun, *primals, has_aux=False):
     weak_ints = _WeakInts(flat_p)
     out_tree, aux_store = [], []
     if has_aux:
-        fun = _AuxPass(fun, "vjp")
+        fun = AuxPass(fun, "vjp")
 
     def flat_fun(*xs):
         out = fun(*tree_util.unflatten(tree_p, xs))
@@ -245,9 +245,9 @@ def vjp(fun, *primals, has_aux=False):
             if not dtypes.is_float(od):   # integer outputs take any cotangent, as in JAX
                 cts.append(Zero(get_aval(o).tangent_aval()))
             elif dtypes.is_weak(c):
-                cts.append(_asarray(np.asarray(c, od)))
+                cts.append(asarray(np.asarray(c, od)))
             elif dtypes.is_float(get_aval(c).dtype):
-                cts.append(_asarray(c))
+                cts.append(asarray(c))
             else:
                 cd = get_aval(c).dtype
                 raise TypeError(
@@ -256,7 +256,7 @@ def vjp(fun, *primals, has_aux=False):
                     f"{'float0' if cd == dtypes.float0 else cd}; only integer and boolean "
                     "outputs take float0 cotangents.")
         cts += [Zero(get_aval(a)) for a in outs[n_out:]]
-        g = weak_ints.merge(vjp_flat_fn(cts), _float0_zeros(()))
+        g = weak_ints.merge(vjp_flat_fn(cts), float0_zeros(()))
         return tuple(tree_util.unflatten(tree_p, g))
 
     if has_aux:
@@ -267,16 +267,16 @@ def vjp(fun, *primals, has_aux=False):
 
 def value_and_grad(fun, argnums=0, has_aux=False, holomorphic=False, allow_int=False):
     """``(fun(*args), grad)``; ``fun`` must return a float scalar (plus aux if has_aux)."""
-    _check_holomorphic("value_and_grad", holomorphic)
+    check_holomorphic("value_and_grad", holomorphic)
 
     @functools.wraps(fun)
     def vg(*args, **kwargs):
-        aux_fun = _AuxPass(fun, "grad") if has_aux else fun
-        nums = _argnums_tuple(argnums, len(args), "grad")
+        aux_fun = AuxPass(fun, "grad") if has_aux else fun
+        nums = argnums_tuple(argnums, len(args), "grad")
         diff_args = [args[i] for i in nums]
         flat, tree_d = tree_util.flatten(diff_args)
-        flat = [_asarray(x) for x in flat]
-        _check_diff_inputs("grad", flat, argnums, allow_int)
+        flat = [asarray(x) for x in flat]
+        check_diff_inputs("grad", flat, argnums, allow_int)
         aux_store = []
 
         def flat_fun(*xs):
@@ -322,7 +322,7 @@ def value_and_grad(fun, argnums=0, has_aux=False, holomorphic=False, allow_int=F
 
 def grad(fun, argnums=0, has_aux=False, holomorphic=False, allow_int=False):
     """The gradient of a scalar function with respect to ``args[argnums]``."""
-    _check_holomorphic("grad", holomorphic)
+    check_holomorphic("grad", holomorphic)
     vg = value_and_grad(fun, argnums, has_aux, holomorphic, allow_int)
 
     @functools.wraps(fun)

@@ -8,14 +8,14 @@ from ... import tree as tree_util
 from ...core import dtypes
 from ...core.trace import get_aval
 from ._util import (
-    _argnums_tuple,
-    _asarray,
-    _AuxPass,
-    _check_diff_inputs,
-    _check_holomorphic,
-    _float0_zeros,
-    _is_float,
-    _is_float0,
+    AuxPass,
+    argnums_tuple,
+    asarray,
+    check_diff_inputs,
+    check_holomorphic,
+    float0_zeros,
+    is_float,
+    is_float0,
 )
 from .autodiff import jvp, vjp
 from .vectorize import vmap
@@ -43,23 +43,23 @@ def _std_basis(flat):
     out, start = [], 0
     for x, n in zip(flat, sizes):
         a = get_aval(x)
-        out.append(_asarray(eye[:, start:start + n].reshape((total, *a.shape)).astype(a.dtype)))
+        out.append(asarray(eye[:, start:start + n].reshape((total, *a.shape)).astype(a.dtype)))
         start += n
     return out, total
 
 
 def jacfwd(fun, argnums=0, has_aux=False, holomorphic=False):
     """Jacobian by forward mode: output shape = out.shape + in.shape."""
-    _check_holomorphic("jacfwd", holomorphic)
+    check_holomorphic("jacfwd", holomorphic)
 
     def jac(*args):
-        aux_fun = _AuxPass(fun, "jacfwd") if has_aux else fun
-        nums = _argnums_tuple(argnums, len(args), "jacfwd")
+        aux_fun = AuxPass(fun, "jacfwd") if has_aux else fun
+        nums = argnums_tuple(argnums, len(args), "jacfwd")
         dargs = [args[i] for i in nums]
         flat, tree_d = tree_util.flatten(dargs)
-        flat = [_asarray(x) for x in flat]
+        flat = [asarray(x) for x in flat]
         for x in flat:
-            if not _is_float(x):
+            if not is_float(x):
                 raise TypeError(
                     f"funtorch.jacfwd: differentiated arguments must be floating point, got "
                     f"{get_aval(x).dtype} (shape {tuple(get_aval(x).shape)}, "
@@ -84,9 +84,9 @@ def jacfwd(fun, argnums=0, has_aux=False, holomorphic=False):
             out, t_out = vmap(push, in_axes=0, out_axes=-1)(*basis)
 
         def per_output(t):
-            if _is_float0(t):   # an integer output: a float0 Jacobian, as in JAX
+            if is_float0(t):   # an integer output: a float0 Jacobian, as in JAX
                 lead = get_aval(t).shape[:-1]
-                parts = [_float0_zeros((*lead, *get_aval(x).shape)) for x in flat]
+                parts = [float0_zeros((*lead, *get_aval(x).shape)) for x in flat]
             else:
                 parts = _split_last(t, flat)
             parts = tree_util.unflatten(tree_d, parts)
@@ -116,12 +116,12 @@ def _split_last(t, flat):
 def jacrev(fun, argnums=0, has_aux=False, holomorphic=False, allow_int=False):
     """Jacobian by reverse mode: output shape = out.shape + in.shape. Outputs must be
     floating point; integer inputs need ``allow_int=True`` and get float0 Jacobians."""
-    _check_holomorphic("jacrev", holomorphic)
+    check_holomorphic("jacrev", holomorphic)
 
     def jac(*args):
-        nums = _argnums_tuple(argnums, len(args), "jacrev")
+        nums = argnums_tuple(argnums, len(args), "jacrev")
         dargs = [args[i] for i in nums]
-        _check_diff_inputs("jacrev", [_asarray(x) for x in tree_util.leaves(dargs)],
+        check_diff_inputs("jacrev", [asarray(x) for x in tree_util.leaves(dargs)],
                            argnums, allow_int)
 
         def f_d(*d):
@@ -148,8 +148,8 @@ def jacrev(fun, argnums=0, has_aux=False, holomorphic=False, allow_int=False):
             n = int(np.prod(shp, dtype=np.int64))
 
             def pick(c, shp=shp, start=start, n=n):
-                if _is_float0(c):   # an integer input (allow_int=True)
-                    return _float0_zeros((*shp, *get_aval(c).shape[1:]))
+                if is_float0(c):   # an integer input (allow_int=True)
+                    return float0_zeros((*shp, *get_aval(c).shape[1:]))
                 part = lax.slice_in_dim(c, start, start + n, 1, 0)
                 return reshape(part, (*shp, *get_aval(c).shape[1:]))
 
@@ -163,5 +163,5 @@ def jacrev(fun, argnums=0, has_aux=False, holomorphic=False, allow_int=False):
 
 
 def hessian(fun, argnums=0, has_aux=False, holomorphic=False):
-    _check_holomorphic("hessian", holomorphic)
+    check_holomorphic("hessian", holomorphic)
     return jacfwd(jacrev(fun, argnums, has_aux=has_aux), argnums, has_aux=has_aux)

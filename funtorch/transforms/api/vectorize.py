@@ -8,7 +8,7 @@ import inspect
 from ... import tree as tree_util
 from ...core.trace import get_aval
 from .. import batching
-from ._util import _asarray, _float0_zeros, _is_float0
+from ._util import asarray, float0_zeros, is_float0
 
 
 def _flatten_axes(name, axes, tree):
@@ -44,7 +44,7 @@ def vmap(fun, in_axes=0, out_axes=0, axis_size=None):
             if ax is not None and type(ax) is not int:
                 ax = batching.axis_index(ax, "in_axes",
                                          _arg_names(fun, args, kwargs).get(i, f"leaf {i}"))
-            x = _asarray(x) if ax is not None else x
+            x = asarray(x) if ax is not None else x
             if ax is not None:
                 nd = get_aval(x).ndim
                 if not -nd <= ax < nd:
@@ -83,7 +83,7 @@ def vmap(fun, in_axes=0, out_axes=0, axis_size=None):
             # float0 outputs (tangents of integers) hold no data: they skip batching and
             # are rebuilt with the mapped axis below
             float0_outs.update((i, get_aval(o).shape) for i, o in enumerate(ls)
-                               if _is_float0(o))
+                               if is_float0(o))
             return [o for i, o in enumerate(ls) if i not in float0_outs]
 
         def all_out_dims():
@@ -106,7 +106,7 @@ def vmap(fun, in_axes=0, out_axes=0, axis_size=None):
                 if d is not None:
                     shape.insert(batching.canonical_out_axis(d, shape, size, f"output {i}"),
                                  size)
-                res.append(_float0_zeros(shape))
+                res.append(float0_zeros(shape))
             outs = res
         return tree_util.unflatten(out_tree[0][0], list(outs))
 
