@@ -1,0 +1,654 @@
+"""Audit of the training stack as users compose it: whole jitted training steps over every
+layer (compiled CPU backend vs the reference interpreter vs eager vs PyTorch), transforms
+over models (ensembles, per-example grads, HVPs, scan RNNs), checkpoint/resume, optimizer
+chains and schedules inside jit, re-jitting on new batch sizes, and a quick MNIST epoch."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pytest
+
+import funtorch as ft
+import funtorch.nn as nn
+import funtorch.nn.functional as F
+
+RNG = np.random.default_rng(0)
+
+
+# ----------------------------------------------------------------------------- helpers
+
+def _np(x):
+    return np.asarray(x)
+
+
+def _copy(tree):
+    """Fresh arrays (steps donate their inputs)."""
+    return ft.tree.map(lambda a: ft.tensor(np.array(a)), tree)
+
+
+def _assert_trees(a, b, rtol, atol, what=""):
+    la, lb = ft.tree.leaves(a), ft.tree.leaves(b)
+    assert ft.tree.structure(a) == ft.tree.structure(b), what
+    for x, y in zip(la, lb):
+        np.testing.assert_allclose(_np(x).astype(np.float64), _np(y).astype(np.float64),
+                                   rtol=rtol, atol=atol, err_msg=what)
+
+
+def _interpreted(monkeypatch, fn, **kw):
+    """A fresh jit of ``fn`` whose graphs compile with the reference interpreter (the
+    variable is read when a graph is compiled; a fresh jit traces fresh graphs)."""
+    import funtorch.backends as backends
+
+    monkeypatch.setenv("FUNTORCH_CPU_BACKEND", "interpret")
+    real = backends.interpret
+    used = []
+    monkeypatch.setattr(backends, "interpret", lambda g: used.append(g) or real(g))
+    jf = ft.jit(fn, **kw)
+
+    def call(*args):
+        out = jf(*args)
+        assert used, "the interpreter backend was not used"
+        return out
+
+    return call
+
+
+class Net(nn.Module):
+    """Custom Module using every layer: nested Sequential, convs, pools, norms, embedding,
+    dropout and every activation. Layers feeding a BatchNorm have no bias: its gradient is
+    zero up to rounding, which Adam would amplify to +-lr noise."""
+
+    def __init__(self, p=0.0):
+        super().__init__()
+        self.features = nn.Sequential(
+            nn.Conv2d(1, 4, 3, padding=1, bias=False), nn.BatchNorm2d(4), nn.GELU(),
+            nn.Sequential(nn.Conv2d(4, 4, 3, stride=2, padding=1, groups=2), nn.SiLU()),
+            nn.MaxPool2d(2), nn.AvgPool2d(2, stride=1), nn.Flatten())
+        self.emb = nn.Embedding(10, 6)
+        self.conv1d = nn.Conv1d(6, 4, 3, stride=2, padding=1)
+        self.sig = nn.Sigmoid()
+        self.head = nn.Sequential(
+            nn.Linear(8, 12), nn.LayerNorm(12), nn.Tanh(), nn.Dropout(p),
+            nn.Linear(12, 8, bias=False), nn.BatchNorm1d(8), nn.LeakyReLU(0.1), nn.Linear(8, 5))
+        self.soft = nn.Softmax(dim=1)
+        self.logsoft = nn.LogSoftmax(dim=1)
+
+    def __call__(self, params, x, tok, *, key=None, train=False, state=None):
+        f, s1 = self.features(params["features"], x, train=train, state=state["features"])
+        e = self.emb(params["emb"], tok)                       # [N, L, 6]
+        e = self.conv1d(params["conv1d"], ft.transpose(e, (0, 2, 1)))
+        e = self.sig(None, e.mean(axis=2))                      # [N, 4]
+        h = ft.concatenate([f, e], axis=1)
+        h, s2 = self.head(params["head"], h, key=key, train=train, state=state["head"])
+        h = h + self.soft(None, h)
+        return self.logsoft(None, h), {"features": s1, "head": s2}
+
+
+def _torch_net(torch):
+    tn = torch.nn
+
+    class TNet(tn.Module):
+        def __init__(self):
+            super().__init__()
+            self.features = tn.Sequential(
+                tn.Conv2d(1, 4, 3, padding=1, bias=False), tn.BatchNorm2d(4), tn.GELU(),
+                tn.Sequential(tn.Conv2d(4, 4, 3, stride=2, padding=1, groups=2), tn.SiLU()),
+                tn.MaxPool2d(2), tn.AvgPool2d(2, stride=1), tn.Flatten())
+            self.emb = tn.Embedding(10, 6)
+            self.conv1d = tn.Conv1d(6, 4, 3, stride=2, padding=1)
+            self.sig = tn.Sigmoid()
+            self.head = tn.Sequential(
+                tn.Linear(8, 12), tn.LayerNorm(12), tn.Tanh(), tn.Dropout(0.0),
+                tn.Linear(12, 8, bias=False), tn.BatchNorm1d(8), tn.LeakyReLU(0.1), tn.Linear(8, 5))
+            self.soft = tn.Softmax(dim=1)
+            self.logsoft = tn.LogSoftmax(dim=1)
+
+        def forward(self, x, tok):
+            f = self.features(x)
+            e = self.conv1d(self.emb(tok).transpose(1, 2))
+            e = self.sig(e.mean(dim=2))
+            h = self.head(torch.cat([f, e], dim=1))
+            return self.logsoft(h + self.soft(h))
+
+    return TNet()
+
+
+def _data(n=6, seed=0):
+    r = np.random.default_rng(seed)
+    x = r.standard_normal((n, 1, 8, 8)).astype(np.float32)
+    tok = r.integers(0, 10, (n, 7)).astype(np.int64)
+    y = r.integers(0, 5, (n,)).astype(np.int64)
+    return x, tok, y
+
+
+def _make_step(model, opt):
+    def loss_fn(params, state, x, tok, y, key):
+        out, state = model(params, x, tok, key=key, train=True, state=state)
+        return F.nll_loss(out, y), state
+
+    def step(params, opt_state, state, x, tok, y, key):
+        (loss, state), g = ft.value_and_grad(loss_fn, has_aux=True)(params, state, x, tok, y,
+                                                                    key)
+        upd, opt_state = opt.update(g, opt_state, params)
+        return ft.optim.apply_updates(params, upd), opt_state, state, loss
+
+    return step
+
+
+def _train(step, model, params, opt, steps=5, batches=None, seed=0):
+    params = _copy(params)
+    opt_state = opt.init(params)
+    state = model.init_state()
+    key = ft.random.key(seed)
+    losses = []
+    for i in range(steps):
+        x, tok, y = batches[i]
+        key, sub = ft.random.split(key)
+        params, opt_state, state, loss = step(params, opt_state, state, ft.tensor(x),
+                                              ft.tensor(tok), ft.tensor(y), sub)
+        losses.append(float(loss))
+    return params, state, np.array(losses)
+
+
+OPTS = {
+    "sgd_momentum": (lambda: ft.optim.sgd(0.1, momentum=0.9),
+                     lambda torch, ps: torch.optim.SGD(ps, lr=0.1, momentum=0.9)),
+    "adam": (lambda: ft.optim.adam(1e-2),
+             lambda torch, ps: torch.optim.Adam(ps, lr=1e-2)),
+    "sgd_nesterov_wd": (lambda: ft.optim.sgd(0.05, momentum=0.9, nesterov=True,
+                                             weight_decay=1e-2),
+                        lambda torch, ps: torch.optim.SGD(ps, lr=0.05, momentum=0.9,
+                                                          nesterov=True, weight_decay=1e-2)),
+    "adamw_amsgrad": (lambda: ft.optim.adamw(1e-2, weight_decay=0.1, amsgrad=True),
+                      lambda torch, ps: torch.optim.AdamW(ps, lr=1e-2, weight_decay=0.1,
+                                                          amsgrad=True)),
+}
+
+
+# ------------------------------------------------------------------- whole training steps
+
+@pytest.mark.parametrize("p", [0.0, 0.3])
+def test_step_compiled_vs_interpreter_vs_eager(monkeypatch, p):
+    model = Net(p)
+    params = model.init(ft.random.key(1))
+    opt = ft.optim.adam(1e-2)
+    data = [_data(seed=i) for i in range(5)]
+    step = _make_step(model, opt)
+    eager = _train(step, model, params, opt, batches=data)
+    compiled = _train(ft.jit(step, donate_argnums=(0, 1)), model, params, opt, batches=data)
+    interp = _train(_interpreted(monkeypatch, step, donate_argnums=(0, 1)), model, params,
+                    opt, batches=data)
+    for name, run in (("compiled", compiled), ("interpreter", interp)):
+        np.testing.assert_allclose(run[2], eager[2], rtol=1e-5, atol=1e-6, err_msg=name)
+        # Adam divides by sqrt(v): in the first steps a float32 rounding difference in a
+        # tiny gradient moves the update by up to ~lr * rel_err, hence atol 1e-4 here
+        _assert_trees(run[0], eager[0], 1e-4, 1e-4, name + " params")
+        _assert_trees(run[1], eager[1], 1e-4, 1e-5, name + " state")
+
+
+@pytest.mark.parametrize("opt_name", list(OPTS))
+def test_step_vs_torch(torch, opt_name):
+    make_ft, make_torch = OPTS[opt_name]
+    model = Net(0.0)
+    params = model.init(ft.random.key(2))
+    tmodel = _torch_net(torch)
+    flat = model.state_dict(params, model.init_state())
+    tmodel.load_state_dict({k: torch.tensor(np.array(v)) for k, v in flat.items()})
+    tmodel.train()
+    topt = make_torch(torch, tmodel.parameters())
+    data = [_data(seed=10 + i) for i in range(5)]
+    opt = make_ft()
+    fparams, fstate, flosses = _train(ft.jit(_make_step(model, opt), donate_argnums=(0, 1)),
+                                      model, params, opt, batches=data)
+    tlosses = []
+    for x, tok, y in data:
+        topt.zero_grad()
+        loss = torch.nn.functional.nll_loss(tmodel(torch.tensor(x), torch.tensor(tok)),
+                                            torch.tensor(y))
+        loss.backward()
+        topt.step()
+        tlosses.append(loss.item())
+    np.testing.assert_allclose(flosses, tlosses, rtol=1e-4, atol=1e-5)
+    got = model.state_dict(fparams, fstate)
+    want = tmodel.state_dict()
+    assert list(got) == list(want)
+    for k in want:
+        np.testing.assert_allclose(_np(got[k]), want[k].numpy(), rtol=2e-3, atol=2e-4,
+                                   err_msg=k)
+
+
+# ------------------------------------------------------------------- transforms on models
+
+def _mlp_loss(params, x, y):
+    h = ft.tanh(x @ params["w1"].T + params["b1"])
+    return F.cross_entropy(h @ params["w2"].T + params["b2"], y)
+
+
+def _mlp_params(seed):
+    r = np.random.default_rng(seed)
+    return {"w1": ft.tensor(r.standard_normal((8, 5)).astype(np.float32) * 0.3),
+            "b1": ft.tensor(r.standard_normal(8).astype(np.float32) * 0.1),
+            "w2": ft.tensor(r.standard_normal((3, 8)).astype(np.float32) * 0.3),
+            "b2": ft.tensor(r.standard_normal(3).astype(np.float32) * 0.1)}
+
+
+def test_vmap_ensemble_of_param_trees():
+    model = nn.Sequential(nn.Linear(5, 8), nn.GELU(), nn.Linear(8, 3))
+    trees = [model.init(ft.random.key(i)) for i in range(4)]
+    stacked = ft.tree.map(lambda *xs: ft.stack(xs), *trees)
+    x = ft.tensor(RNG.standard_normal((6, 5)).astype(np.float32))
+    out = ft.jit(ft.vmap(model, in_axes=(0, None)))(stacked, x)
+    want = np.stack([_np(model(t, x)) for t in trees])
+    np.testing.assert_allclose(_np(out), want, rtol=1e-5, atol=1e-6)
+    g = ft.vmap(ft.grad(lambda p, x: model(p, x).sum()), in_axes=(0, None))(stacked, x)
+    for i, t in enumerate(trees):
+        gi = ft.grad(lambda p, x: model(p, x).sum())(t, x)
+        _assert_trees(ft.tree.map(lambda a, i=i: a[i], g), gi, 1e-5, 1e-6)
+
+
+def test_per_example_grads_conv_net():
+    model = nn.Sequential(nn.Conv2d(1, 3, 3, stride=2, padding=1), nn.ReLU(),
+                          nn.AvgPool2d(2), nn.Flatten(), nn.Linear(12, 4))
+    params = model.init(ft.random.key(3))
+    x = ft.tensor(RNG.standard_normal((5, 1, 8, 8)).astype(np.float32))
+    y = ft.tensor(RNG.integers(0, 4, 5))
+
+    def loss(p, xi, yi):
+        return F.cross_entropy(model(p, xi[None]), yi[None])
+
+    per = ft.jit(ft.vmap(ft.grad(loss), in_axes=(None, 0, 0)))(params, x, y)
+    for i in range(5):
+        _assert_trees(ft.tree.map(lambda a, i=i: a[i], per),
+                      ft.grad(loss)(params, x[i], y[i]), 1e-4, 1e-6)
+
+
+def test_hvp_vs_torch(torch):
+    params = _mlp_params(4)
+    x = RNG.standard_normal((7, 5)).astype(np.float32)
+    y = RNG.integers(0, 3, 7)
+    v = _mlp_params(5)
+    f = lambda p: _mlp_loss(p, ft.tensor(x), ft.tensor(y))  # noqa: E731
+    _, hv = ft.jit(lambda p, v: ft.jvp(ft.grad(f), (p,), (v,)))(params, v)
+    names = list(params)
+
+    def tf(*ps):
+        p = dict(zip(names, ps))
+        h = torch.tanh(torch.tensor(x) @ p["w1"].T + p["b1"])
+        return torch.nn.functional.cross_entropy(h @ p["w2"].T + p["b2"], torch.tensor(y))
+
+    _, thv = torch.autograd.functional.hvp(
+        tf, tuple(torch.tensor(_np(params[k])) for k in names),
+        tuple(torch.tensor(_np(v[k])) for k in names))
+    for k, t in zip(names, thv):
+        np.testing.assert_allclose(_np(hv[k]), t.numpy(), rtol=1e-4, atol=1e-6, err_msg=k)
+
+
+def test_grad_batchnorm_train_vs_torch(torch):
+    model = nn.Sequential(nn.Linear(4, 6), nn.BatchNorm1d(6), nn.ReLU(), nn.Linear(6, 2))
+    params = model.init(ft.random.key(6))
+    x = RNG.standard_normal((8, 4)).astype(np.float32)
+    y = RNG.standard_normal((8, 2)).astype(np.float32)
+
+    def loss(p, s):
+        out, s = model(p, ft.tensor(x), train=True, state=s)
+        return F.mse_loss(out, ft.tensor(y)), s
+
+    (val, new_state), g = ft.jit(ft.value_and_grad(loss, has_aux=True))(params,
+                                                                        model.init_state())
+    tm = torch.nn.Sequential(torch.nn.Linear(4, 6), torch.nn.BatchNorm1d(6),
+                             torch.nn.ReLU(), torch.nn.Linear(6, 2))
+    tm.load_state_dict({k: torch.tensor(np.array(v)) for k, v in
+                        model.state_dict(params, model.init_state()).items()})
+    tl = torch.nn.functional.mse_loss(tm(torch.tensor(x)), torch.tensor(y))
+    tl.backward()
+    np.testing.assert_allclose(float(val), tl.item(), rtol=1e-5)
+    flat_g = nn.state_dict(g)
+    for k, prm in tm.named_parameters():
+        np.testing.assert_allclose(_np(flat_g[k]), prm.grad.numpy(), rtol=1e-4, atol=1e-6,
+                                   err_msg=k)
+    flat_s = model.state_dict(params, new_state)
+    for k in ("1.running_mean", "1.running_var", "1.num_batches_tracked"):
+        np.testing.assert_allclose(_np(flat_s[k]), tm.state_dict()[k].numpy(), rtol=1e-5,
+                                   atol=1e-7, err_msg=k)
+
+
+def test_jit_closing_over_model_and_params():
+    model = nn.Sequential(nn.Linear(5, 7), nn.SiLU(), nn.Linear(7, 2))
+    params = model.init(ft.random.key(7))
+    x = ft.tensor(RNG.standard_normal((3, 5)).astype(np.float32))
+    f = ft.jit(lambda x: model(params, x))
+    np.testing.assert_allclose(_np(f(x)), _np(model(params, x)), rtol=1e-6, atol=1e-6)
+    g = ft.jit(ft.grad(lambda x: model(params, x).sum()))(x)
+    np.testing.assert_allclose(_np(g), _np(ft.grad(lambda x: model(params, x).sum())(x)),
+                               rtol=1e-5, atol=1e-6)
+
+
+def test_grad_through_scan_rnn_vs_torch(torch):
+    r = np.random.default_rng(8)
+    W = r.standard_normal((4, 3)).astype(np.float32) * 0.5
+    U = r.standard_normal((4, 4)).astype(np.float32) * 0.5
+    xs = r.standard_normal((6, 2, 3)).astype(np.float32)   # [T, N, D]
+
+    def loss(W, U, xs):
+        def cell(h, x):
+            h = ft.tanh(x @ W.T + h @ U.T)
+            return h, h.sum()
+        h, s = ft.scan(cell, ft.zeros((2, 4)), xs)
+        return (h ** 2).sum() + s.sum()
+
+    val, (gW, gU) = ft.jit(ft.value_and_grad(loss, argnums=(0, 1)))(
+        ft.tensor(W), ft.tensor(U), ft.tensor(xs))
+    tW, tU = torch.tensor(W, requires_grad=True), torch.tensor(U, requires_grad=True)
+    h, tot = torch.zeros(2, 4), 0.0
+    for t in range(6):
+        h = torch.tanh(torch.tensor(xs[t]) @ tW.T + h @ tU.T)
+        tot = tot + h.sum()
+    tl = (h ** 2).sum() + tot
+    tl.backward()
+    np.testing.assert_allclose(float(val), tl.item(), rtol=1e-5)
+    np.testing.assert_allclose(_np(gW), tW.grad.numpy(), rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(_np(gU), tU.grad.numpy(), rtol=1e-4, atol=1e-5)
+
+
+def test_checkpoint_resume_is_bit_exact(tmp_path):
+    model = Net(0.3)
+    params0 = model.init(ft.random.key(9))
+    opt = ft.optim.adam(1e-2)
+    step = ft.jit(_make_step(model, opt), donate_argnums=(0, 1))
+    data = [_data(seed=20 + i) for i in range(6)]
+
+    def run(params, opt_state, state, key, lo, hi):
+        for i in range(lo, hi):
+            x, tok, y = data[i]
+            key, sub = ft.random.split(key)
+            params, opt_state, state, _ = step(params, opt_state, state, ft.tensor(x),
+                                               ft.tensor(tok), ft.tensor(y), sub)
+        return params, opt_state, state, key
+
+    p = _copy(params0)
+    full = run(p, opt.init(p), model.init_state(), ft.random.key(0), 0, 6)
+    p = _copy(params0)
+    mid = run(p, opt.init(p), model.init_state(), ft.random.key(0), 0, 3)
+    path = tmp_path / "ckpt.safetensors"
+    ft.save(path, {"params": mid[0], "opt": mid[1], "state": mid[2], "key": mid[3]})
+    ck = ft.load(path)
+    resumed = run(ck["params"], ck["opt"], ck["state"], ck["key"], 3, 6)
+    for a, b in zip(ft.tree.leaves(full), ft.tree.leaves(resumed)):
+        np.testing.assert_array_equal(_np(a), _np(b))
+
+
+def test_chain_clip_adam_vs_torch(torch):
+    params = _mlp_params(10)
+    opt = ft.optim.chain(ft.optim.clip_by_global_norm(0.5), ft.optim.adam(1e-2))
+    names = list(params)
+    tparams = [torch.tensor(_np(params[k]), requires_grad=True) for k in names]
+    topt = torch.optim.Adam(tparams, lr=1e-2)
+
+    @ft.jit
+    def step(params, state, x, y):
+        g = ft.grad(_mlp_loss)(params, x, y)
+        upd, state = opt.update(g, state, params)
+        return ft.optim.apply_updates(params, upd), state
+
+    state = opt.init(params)
+    for i in range(5):
+        r = np.random.default_rng(30 + i)
+        x = r.standard_normal((8, 5)).astype(np.float32) * 3
+        y = r.integers(0, 3, 8)
+        params, state = step(params, state, ft.tensor(x), ft.tensor(y))
+        topt.zero_grad()
+        p = dict(zip(names, tparams))
+        h = torch.tanh(torch.tensor(x) @ p["w1"].T + p["b1"])
+        torch.nn.functional.cross_entropy(h @ p["w2"].T + p["b2"], torch.tensor(y)).backward()
+        torch.nn.utils.clip_grad_norm_(tparams, 0.5)
+        topt.step()
+    for k, t in zip(names, tparams):
+        np.testing.assert_allclose(_np(params[k]), t.detach().numpy(), rtol=1e-4, atol=1e-6,
+                                   err_msg=k)
+
+
+def test_lr_schedule_inside_jit_vs_torch(torch):
+    params = _mlp_params(11)
+    opt = ft.optim.sgd(ft.optim.schedules.step_lr(0.1, step_size=2, gamma=0.5), momentum=0.9)
+    names = list(params)
+    tparams = [torch.tensor(_np(params[k]), requires_grad=True) for k in names]
+    topt = torch.optim.SGD(tparams, lr=0.1, momentum=0.9)
+    sched = torch.optim.lr_scheduler.StepLR(topt, step_size=2, gamma=0.5)
+
+    @ft.jit
+    def step(params, state, x, y):
+        g = ft.grad(_mlp_loss)(params, x, y)
+        upd, state = opt.update(g, state, params)
+        return ft.optim.apply_updates(params, upd), state
+
+    state = opt.init(params)
+    for i in range(6):
+        r = np.random.default_rng(40 + i)
+        x = r.standard_normal((8, 5)).astype(np.float32)
+        y = r.integers(0, 3, 8)
+        params, state = step(params, state, ft.tensor(x), ft.tensor(y))
+        topt.zero_grad()
+        p = dict(zip(names, tparams))
+        h = torch.tanh(torch.tensor(x) @ p["w1"].T + p["b1"])
+        torch.nn.functional.cross_entropy(h @ p["w2"].T + p["b2"], torch.tensor(y)).backward()
+        topt.step()
+        sched.step()
+    assert step.cache_size == 1
+    for k, t in zip(names, tparams):
+        np.testing.assert_allclose(_np(params[k]), t.detach().numpy(), rtol=1e-4, atol=1e-6,
+                                   err_msg=k)
+
+
+# ----------------------------------------------------------------------------- re-jitting
+
+def test_new_batch_size_retraces_once_and_partial_batch():
+    model = nn.Sequential(nn.Linear(5, 8), nn.ReLU(), nn.Linear(8, 3))
+    params = model.init(ft.random.key(12))
+    opt = ft.optim.sgd(0.1)
+
+    def step(params, opt_state, x, y):
+        loss, g = ft.value_and_grad(lambda p: F.cross_entropy(model(p, x), y))(params)
+        upd, opt_state = opt.update(g, opt_state, params)
+        return ft.optim.apply_updates(params, upd), opt_state, loss
+
+    jstep = ft.jit(step, donate_argnums=(0, 1))
+    x = RNG.standard_normal((23, 5)).astype(np.float32)
+    y = RNG.integers(0, 3, 23)
+    p, s = _copy(params), opt.init(params)
+    pe, se = _copy(params), opt.init(params)
+    sizes = []
+    for xb, yb in ft.data.batches(x, y, batch_size=8, drop_last=False):
+        p, s, loss = jstep(p, s, ft.tensor(xb), ft.tensor(yb))
+        pe, se, le = step(pe, se, ft.tensor(xb), ft.tensor(yb))
+        np.testing.assert_allclose(float(loss), float(le), rtol=1e-5)
+        sizes.append((xb.shape[0], jstep.cache_size))
+    assert sizes == [(8, 1), (8, 1), (7, 2)]
+    _assert_trees(p, pe, 1e-5, 1e-6)
+    for xb, yb in ft.data.batches(x, y, batch_size=8, drop_last=False):
+        p, s, _ = jstep(p, s, ft.tensor(xb), ft.tensor(yb))
+    assert jstep.cache_size == 2
+
+
+# ------------------------------------------------------------------------------ MNIST epoch
+
+def test_mnist_sample_epoch_reaches_80_percent():
+    t0 = time.perf_counter()
+    images, labels = ft.data.mnist_sample("train")
+    x = (images.astype(np.float32) / 255.0).reshape(len(images), -1)
+    model = nn.Sequential(nn.Linear(784, 64), nn.ReLU(), nn.Linear(64, 10))
+    params = model.init(ft.random.key(0))
+    opt = ft.optim.adam(3e-3)
+    opt_state = opt.init(params)
+
+    @ft.jit
+    def step(params, opt_state, xb, yb):
+        loss, g = ft.value_and_grad(lambda p: F.cross_entropy(model(p, xb), yb))(params)
+        upd, opt_state = opt.update(g, opt_state, params)
+        return ft.optim.apply_updates(params, upd), opt_state, loss
+
+    key = ft.random.key(1)
+    for epoch in range(3):
+        for xb, yb in ft.data.batches(x, labels, batch_size=64,
+                                      key=ft.random.fold_in(key, epoch)):
+            params, opt_state, _ = step(params, opt_state, ft.tensor(xb), ft.tensor(yb))
+    acc = float((_np(model(params, ft.tensor(x))).argmax(1) == labels).mean())
+    assert acc > 0.8, acc
+    assert time.perf_counter() - t0 < 10
+
+
+def test_bn_eval_after_training_vs_torch(torch):
+    model = Net(0.0)
+    params = model.init(ft.random.key(13))
+    tmodel = _torch_net(torch)
+    tmodel.load_state_dict({k: torch.tensor(np.array(v)) for k, v in
+                            model.state_dict(params, model.init_state()).items()})
+    opt = ft.optim.sgd(0.1)
+    data = [_data(seed=50 + i) for i in range(3)]
+    fparams, fstate, _ = _train(ft.jit(_make_step(model, opt), donate_argnums=(0, 1)), model,
+                                params, opt, steps=3, batches=data)
+    topt = torch.optim.SGD(tmodel.parameters(), lr=0.1)
+    tmodel.train()
+    for x, tok, y in data:
+        topt.zero_grad()
+        torch.nn.functional.nll_loss(tmodel(torch.tensor(x), torch.tensor(tok)),
+                                     torch.tensor(y)).backward()
+        topt.step()
+    tmodel.eval()
+    x, tok, _ = _data(seed=99)
+    out, st = ft.jit(lambda p, s, x, t: model(p, x, t, state=s))(fparams, fstate,
+                                                                 ft.tensor(x), ft.tensor(tok))
+    with torch.no_grad():
+        want = tmodel(torch.tensor(x), torch.tensor(tok)).numpy()
+    np.testing.assert_allclose(_np(out), want, rtol=1e-3, atol=1e-4)
+    _assert_trees(st, fstate, 0, 0)
+
+
+def test_cosine_warmup_schedules_inside_jit_vs_torch(torch):
+    params = _mlp_params(14)
+    sched = ft.optim.schedules.join(
+        [ft.optim.schedules.linear_warmup(1e-2, 3, start_factor=0.25),
+         ft.optim.schedules.cosine_decay(1e-2, 4, alpha=0.1)], [3])
+    opt = ft.optim.adam(sched)
+    names = list(params)
+    tparams = [torch.tensor(_np(params[k]), requires_grad=True) for k in names]
+    topt = torch.optim.Adam(tparams, lr=1e-2)
+    tsched = torch.optim.lr_scheduler.SequentialLR(
+        topt, [torch.optim.lr_scheduler.LinearLR(topt, start_factor=0.25, total_iters=3),
+               torch.optim.lr_scheduler.CosineAnnealingLR(topt, T_max=4, eta_min=1e-3)],
+        milestones=[3])
+
+    @ft.jit
+    def step(params, state, x, y):
+        g = ft.grad(_mlp_loss)(params, x, y)
+        upd, state = opt.update(g, state, params)
+        return ft.optim.apply_updates(params, upd), state
+
+    state = opt.init(params)
+    for i in range(7):
+        r = np.random.default_rng(60 + i)
+        x = r.standard_normal((8, 5)).astype(np.float32)
+        y = r.integers(0, 3, 8)
+        params, state = step(params, state, ft.tensor(x), ft.tensor(y))
+        topt.zero_grad()
+        p = dict(zip(names, tparams))
+        h = torch.tanh(torch.tensor(x) @ p["w1"].T + p["b1"])
+        torch.nn.functional.cross_entropy(h @ p["w2"].T + p["b2"], torch.tensor(y)).backward()
+        topt.step()
+        tsched.step()
+    assert step.cache_size == 1
+    for k, t in zip(names, tparams):
+        np.testing.assert_allclose(_np(params[k]), t.detach().numpy(), rtol=1e-4, atol=1e-6,
+                                   err_msg=k)
+
+
+_VMAP_NONE_BUG = ("BUG: vmap with an in_axes tuple mis-assigns axes when an argument pytree "
+                  "holds a None node (e.g. Adam's state max_exp_avg_sq=None): a later "
+                  "argument given in_axes=None gets mapped")
+
+
+@pytest.mark.xfail(strict=True, reason=_VMAP_NONE_BUG)
+def test_vmap_in_axes_with_none_node_in_argument():
+    f = lambda a, b, x: a * x.sum() + b[0]  # noqa: E731
+    a, x = ft.ones((3, 2)), ft.ones((6, 5))
+    out = ft.vmap(f, in_axes=(0, 0, None))(a, (a, None), x)
+    np.testing.assert_allclose(_np(out), np.full((3, 2), 31.0))
+
+
+@pytest.mark.parametrize("opt_name", [
+    "sgd_momentum",
+    pytest.param("adam", marks=pytest.mark.xfail(strict=True, reason=_VMAP_NONE_BUG))])
+def test_vmap_of_whole_training_step_over_ensemble(opt_name):
+    model = nn.Sequential(nn.Linear(5, 8), nn.Tanh(), nn.Linear(8, 3))
+    opt = OPTS[opt_name][0]()
+    trees = [model.init(ft.random.key(20 + i)) for i in range(3)]
+
+    def step(params, opt_state, x, y):
+        g = ft.grad(lambda p: F.cross_entropy(model(p, x), y))(params)
+        upd, opt_state = opt.update(g, opt_state, params)
+        return ft.optim.apply_updates(params, upd), opt_state
+
+    x = ft.tensor(RNG.standard_normal((6, 5)).astype(np.float32))
+    y = ft.tensor(RNG.integers(0, 3, 6))
+    stacked = ft.tree.map(lambda *xs: ft.stack(xs), *trees)
+    vstep = ft.jit(ft.vmap(step, in_axes=(0, 0, None, None)))
+    sp, ss = vstep(stacked, ft.vmap(opt.init)(stacked), x, y)
+    sp, ss = vstep(sp, ss, x, y)
+    for i, t in enumerate(trees):
+        p, s = t, opt.init(t)
+        for _ in range(2):
+            p, s = step(p, s, x, y)
+        _assert_trees(ft.tree.map(lambda a, i=i: a[i], sp), p, 1e-5, 1e-6)
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "BUG: a donated input Array stays readable after the call and silently holds the "
+    "output's values (its buffer was reused in place); JAX deletes it (reading raises), "
+    "and DESIGN says arrays are immutable"))
+def test_donated_params_not_silently_mutated():
+    model = nn.Linear(3, 2)
+    params = model.init(ft.random.key(0))
+    params0 = params                      # e.g. kept to reset or compare later
+    before = ft.tree.map(lambda a: np.array(a), params0)
+    step = ft.jit(lambda p: ft.tree.map(lambda w: w - 0.5, p), donate_argnums=(0,))
+    step(params)
+    try:
+        after = ft.tree.map(lambda a: np.array(a), params0)
+    except (RuntimeError, ValueError):   # JAX's behaviour: donated arrays are deleted
+        return
+    for a, b in zip(ft.tree.leaves(after), ft.tree.leaves(before)):
+        np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("case", ["conv2d_same_dilated_pools", "conv2d_groups_rect",
+                                  "conv1d_same_gelu_tanh"])
+def test_layer_options_grad_vs_torch(torch, case):
+    def build(M):
+        if case == "conv2d_same_dilated_pools":
+            return (M.Sequential(M.Conv2d(2, 4, 3, padding="same", dilation=2),
+                                 M.MaxPool2d(3, stride=2, padding=1),
+                                 M.AvgPool2d(3, stride=2, padding=1), M.Flatten(),
+                                 M.Linear(16, 3)), (2, 2, 8, 8))
+        if case == "conv2d_groups_rect":
+            return (M.Sequential(M.Conv2d(2, 4, (3, 2), stride=(2, 1), padding=(1, 0),
+                                          groups=2), M.ReLU(),
+                                 M.AvgPool2d(2, padding=1, count_include_pad=False),
+                                 M.Flatten()), (2, 2, 8, 8))
+        return (M.Sequential(M.Conv1d(3, 4, 3, padding="same", dilation=2),
+                             M.GELU(approximate="tanh"), M.Flatten(), M.Linear(32, 2)),
+                (2, 3, 8))
+
+    (m, shape), (tm, _) = build(nn), build(torch.nn)
+    p = m.init(ft.random.key(0))
+    tm.load_state_dict({k: torch.tensor(np.array(v)) for k, v in nn.state_dict(p).items()})
+    x = np.random.default_rng(1).standard_normal(shape).astype(np.float32)
+    gp, gx = ft.jit(ft.grad(lambda p, x: (m(p, x) ** 2).sum(), argnums=(0, 1)))(
+        p, ft.tensor(x))
+    tx = torch.tensor(x, requires_grad=True)
+    (tm(tx) ** 2).sum().backward()
+    np.testing.assert_allclose(_np(gx), tx.grad.numpy(), rtol=1e-4, atol=1e-5)
+    flat = nn.state_dict(gp)
+    for k, v in tm.named_parameters():
+        np.testing.assert_allclose(_np(flat[k]), v.grad.numpy(), rtol=1e-4, atol=1e-5,
+                                   err_msg=k)
