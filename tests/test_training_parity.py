@@ -563,12 +563,6 @@ def test_cosine_warmup_schedules_inside_jit_vs_torch(torch):
                                    err_msg=k)
 
 
-_VMAP_NONE_BUG = ("BUG: vmap with an in_axes tuple mis-assigns axes when an argument pytree "
-                  "holds a None node (e.g. Adam's state max_exp_avg_sq=None): a later "
-                  "argument given in_axes=None gets mapped")
-
-
-@pytest.mark.xfail(strict=True, reason=_VMAP_NONE_BUG)
 def test_vmap_in_axes_with_none_node_in_argument():
     f = lambda a, b, x: a * x.sum() + b[0]  # noqa: E731
     a, x = ft.ones((3, 2)), ft.ones((6, 5))
@@ -576,9 +570,7 @@ def test_vmap_in_axes_with_none_node_in_argument():
     np.testing.assert_allclose(_np(out), np.full((3, 2), 31.0))
 
 
-@pytest.mark.parametrize("opt_name", [
-    "sgd_momentum",
-    pytest.param("adam", marks=pytest.mark.xfail(strict=True, reason=_VMAP_NONE_BUG))])
+@pytest.mark.parametrize("opt_name", ["sgd_momentum", "adam"])
 def test_vmap_of_whole_training_step_over_ensemble(opt_name):
     model = nn.Sequential(nn.Linear(5, 8), nn.Tanh(), nn.Linear(8, 3))
     opt = OPTS[opt_name][0]()
@@ -602,23 +594,25 @@ def test_vmap_of_whole_training_step_over_ensemble(opt_name):
         _assert_trees(ft.tree.map(lambda a, i=i: a[i], sp), p, 1e-5, 1e-6)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG: a donated input Array stays readable after the call and silently holds the "
-    "output's values (its buffer was reused in place); JAX deletes it (reading raises), "
-    "and DESIGN says arrays are immutable"))
 def test_donated_params_not_silently_mutated():
+    """JAX deletes donated arrays; funtorch marks them used up: reading one raises."""
     model = nn.Linear(3, 2)
     params = model.init(ft.random.key(0))
     params0 = params                      # e.g. kept to reset or compare later
     before = ft.tree.map(lambda a: np.array(a), params0)
     step = ft.jit(lambda p: ft.tree.map(lambda w: w - 0.5, p), donate_argnums=(0,))
-    step(params)
-    try:
-        after = ft.tree.map(lambda a: np.array(a), params0)
-    except (RuntimeError, ValueError):   # JAX's behaviour: donated arrays are deleted
-        return
-    for a, b in zip(ft.tree.leaves(after), ft.tree.leaves(before)):
-        np.testing.assert_array_equal(a, b)
+    out = step(params)
+    for leaf in ft.tree.leaves(params0):
+        with pytest.raises(RuntimeError, match="was donated to a jitted call"):
+            np.array(leaf)
+        assert repr(leaf) == "Array(<donated>)"
+    for a, b in zip(ft.tree.leaves(out), ft.tree.leaves(before)):
+        np.testing.assert_array_equal(np.asarray(a), b - 0.5)
+    with pytest.raises(RuntimeError, match="was donated"):   # the cached fast path too
+        step(params0)
+    step(out)
+    with pytest.raises(RuntimeError, match="was donated"):
+        out["weight"] + 1
 
 
 @pytest.mark.parametrize("case", ["conv2d_same_dilated_pools", "conv2d_groups_rect",

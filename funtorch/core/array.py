@@ -8,6 +8,26 @@ from . import dtypes
 from .abstract import ShapedArray
 from .array_methods import ArrayMethods
 
+_DONATED_MSG = ("funtorch: this Array was donated to a jitted call (donate_argnums) and its "
+                "buffer now holds that call's outputs; use the outputs, or leave the argument "
+                "out of donate_argnums to keep it")
+
+
+class _Donated:
+    """What a donated Array holds after the call (JAX deletes donated arrays): every use is
+    an error saying why, never a silent read of the buffer the call reused."""
+
+    __slots__ = ()
+
+    def __getattr__(self, name):
+        raise RuntimeError(_DONATED_MSG)
+
+    def __array__(self, *args, **kwargs):
+        raise RuntimeError(_DONATED_MSG)
+
+
+DONATED = _Donated()
+
 
 class Array(ArrayMethods):
     """An immutable n-d array on a device (numpy storage on the CPU)."""
@@ -84,6 +104,8 @@ class Array(ArrayMethods):
         return complex(_scalar_value(self, "complex()"))
 
     def __repr__(self):
+        if self._value is DONATED:
+            return "Array(<donated>)"
         v = to_numpy(self)
         body = np.array2string(v, separator=", ", prefix="Array(")
         dev = "" if self._device == "cpu" else f", device={self._device}"

@@ -14,7 +14,7 @@ import weakref
 from .. import tree as tree_util
 from ..core import dtypes
 from ..core.abstract import ShapedArray
-from ..core.array import Array
+from ..core.array import DONATED, Array
 from ..core.graph import Eqn, Graph, Var, eval_graph
 from ..core.trace import Primitive, Tracer, bind, eager_mode, get_aval
 from ..core.tracing import trace_to_graph
@@ -272,9 +272,11 @@ class JitFunction:
             except AttributeError:   # a leaf that is not an Array
                 hit = None
             if hit is not None:
-                run, const_bufs, out_tree, device = hit
-                return out_tree.unflatten(
-                    [Array(o, device) for o in run(*const_bufs, *[x._value for x in leaves])])
+                run, const_bufs, out_tree, device, donated = hit
+                outs = run(*const_bufs, *[x._value for x in leaves])
+                for i in donated:
+                    leaves[i]._value = DONATED
+                return out_tree.unflatten([Array(o, device) for o in outs])
         statics, static_kw, dyn_args, dyn_kwargs, static_nums = self._split(args, kwargs)
         leaves, in_tree = tree_util.flatten((dyn_args, dyn_kwargs))
         # Python scalars (and weakly typed tracers of an enclosing jit) are weak: they
@@ -297,9 +299,11 @@ class JitFunction:
                 type(x) is Array and x._device == "cpu" for x in leaves):
             if not kwargs and not statics and weak is None:
                 self._fast[_fast_key(tree_util.structure(args), leaves)] = (
-                    entry.compiled, entry.const_bufs, entry.out_tree, "cpu")
+                    entry.compiled, entry.const_bufs, entry.out_tree, "cpu",
+                    _donated_leaves(entry))
             outs = [Array(o) for o in entry.compiled(*entry.const_bufs,
                                                      *[x._value for x in leaves])]
+            _invalidate(leaves, entry)
         elif eager_mode() and entry.reusable and any(
                 type(x) is Array and x._device != "cpu" for x in leaves):
             outs = self._call_device(entry, args, kwargs, statics, leaves)
@@ -368,9 +372,11 @@ class JitFunction:
         run = compile_graph(entry.graph, device, entry.donated)
         if not kwargs and not statics and all(x._device == device for x in leaves):
             self._fast[_fast_key(tree_util.structure(args), leaves)] = (
-                run, entry.device_consts, entry.out_tree, device)
+                run, entry.device_consts, entry.out_tree, device, _donated_leaves(entry))
         bufs = [(x if x._device == device else transfer(x, device))._value for x in leaves]
-        return [Array(o, device) for o in run(*entry.device_consts, *bufs)]
+        outs = [Array(o, device) for o in run(*entry.device_consts, *bufs)]
+        _invalidate(leaves, entry)
+        return outs
 
     def lower(self, *args, **kwargs):
         """The graph this function compiles to for these arguments."""
@@ -384,6 +390,19 @@ class JitFunction:
     @property
     def cache_size(self):
         return len(self._cache)
+
+
+def _donated_leaves(entry):
+    """Positions among the call's array leaves (after the constants) that are donated."""
+    n = len(entry.consts)
+    return tuple(i - n for i, d in enumerate(entry.donated) if d and i >= n)
+
+
+def _invalidate(leaves, entry):
+    """Donated arrays are used up, as in JAX: their buffers may now hold the outputs."""
+    for i in _donated_leaves(entry):
+        if type(leaves[i]) is Array:
+            leaves[i]._value = DONATED
 
 
 def _fast_key(tree, leaves):
