@@ -12,14 +12,25 @@ from ._util import asarray, float0_zeros, is_float0
 
 
 def _flatten_axes(name, axes, tree):
-    """Broadcast an axis spec (int/None or a prefix tree of them) to the leaves of ``tree``."""
+    """Broadcast an axis spec (int/None or a prefix tree of them) to the leaves of ``tree``.
+
+    Returns one axis per leaf of ``tree``, in flattening order. As in JAX, a None in the
+    spec is a leaf ("not mapped") covering a whole subtree, while a None in ``tree`` is an
+    empty node: it has no leaves, so it takes no axis whatever the spec says at its place.
+    """
     import optree
+    result = []
+
+    def add(ax, subtree):
+        result.extend([ax] * len(tree_util.leaves(subtree)))
+
     try:
-        return optree.tree_broadcast_prefix(axes, tree, none_is_leaf=True,
-                                            namespace=tree_util.NAMESPACE)
+        optree.tree_map_(add, axes, tree, is_leaf=lambda x: x is None,
+                         namespace=tree_util.NAMESPACE)
     except ValueError as e:
         raise ValueError(f"funtorch.vmap: {name} {axes!r} does not match the structure of the "
                          f"arguments: {e}") from None
+    return result
 
 
 def vmap(fun, in_axes=0, out_axes=0, axis_size=None):
@@ -87,9 +98,7 @@ def vmap(fun, in_axes=0, out_axes=0, axis_size=None):
             return [o for i, o in enumerate(ls) if i not in float0_outs]
 
         def all_out_dims():
-            ot, out = out_tree[0]
-            spec_o = _flatten_axes("out_axes", out_axes, out)
-            return tree_util.leaves(spec_o, is_leaf=lambda x: x is None)
+            return _flatten_axes("out_axes", out_axes, out_tree[0][1])
 
         def out_dims_fn(n):
             return [d for i, d in enumerate(all_out_dims()) if i not in float0_outs] if n \
@@ -116,8 +125,7 @@ def vmap(fun, in_axes=0, out_axes=0, axis_size=None):
 def _broadcast_leaves_axes(args, kwargs, spec):
     out = []
     for a, s in zip(args, spec):
-        b = _flatten_axes("in_axes", s, a)
-        out.extend(tree_util.leaves(b, is_leaf=lambda x: x is None))
+        out.extend(_flatten_axes("in_axes", s, a))
     for k in sorted(kwargs):
         out.extend([0] * len(tree_util.leaves(kwargs[k])))
     return out
