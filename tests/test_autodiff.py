@@ -73,7 +73,7 @@ def test_vjp_has_aux_and_cotangent_structure_error():
     tree_close(aux, {"c": np.cos(X3)})
     (g,) = vjp_fn(np.ones(3))
     close(g, np.cos(X3))
-    with pytest.raises((TypeError, ValueError)):
+    with pytest.raises(TypeError, match="structure"):
         vjp_fn((np.ones(3), np.ones(3)))
     with pytest.raises(ValueError, match="shape"):
         vjp_fn(np.ones(4))

@@ -397,17 +397,8 @@ def test_batches_shuffle_uses_random_permutation(monkeypatch):
         data.batches(x, batch_size=2, key=0)
 
 
-def real_random():
-    try:
-        from funtorch import random
-    except Exception:
-        return None
-    return random if hasattr(random, "permutation") and hasattr(random, "key") else None
-
-
-@pytest.mark.skipif(real_random() is None, reason="funtorch.random.permutation not available")
 def test_batches_shuffle_with_funtorch_random():
-    random = real_random()
+    from funtorch import random
     x = np.arange(50)
     y = -np.arange(50)
 

@@ -286,8 +286,6 @@ def test_registered_node_needs_like(tmp_path):
 def test_funtorch_arrays_round_trip(tmp_path):
     import funtorch
 
-    if not hasattr(funtorch, "asarray"):
-        pytest.skip("funtorch.asarray not available yet")
     tree = {"w": funtorch.asarray(np.arange(6, dtype=np.float32).reshape(2, 3)),
             "h": funtorch.asarray(np.ones(3, ml_dtypes.bfloat16)), "step": 3}
     ftio.save(tmp_path / "f.safetensors", tree)

@@ -7,6 +7,20 @@ from numba import cuda
 BF16 = np.dtype(ml_dtypes.bfloat16)
 
 
+def assert_within_ulps(got, want, dtype, ulps=1):
+    """``got`` within ``ulps`` units in the last place of ``dtype`` (float16 or bfloat16) of
+    ``want``: tight enough to tell float32 accumulation, rounded once, from accumulating
+    in the half type (tens of ulps off on these sizes)."""
+    got = np.asarray(got, np.float32).astype(np.float64)
+    want = np.asarray(want, np.float32).astype(np.float64)
+    assert got.shape == want.shape, (got.shape, want.shape)
+    fi = ml_dtypes.finfo(dtype)
+    _, ex = np.frexp(np.abs(want))
+    ulp = np.maximum(float(fi.eps) * np.ldexp(1.0, ex - 1), float(fi.smallest_subnormal))
+    err = np.abs(got - want) / ulp
+    assert err.max() <= ulps, f"{err.max()} ulps of {np.dtype(dtype).name} off: {got} vs {want}"
+
+
 def dev(x):
     return cuda.to_device(np.ascontiguousarray(x))
 

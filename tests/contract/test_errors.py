@@ -69,7 +69,7 @@ class TestErrorsParagraph:
             return a * 2
 
         f(ft.ones(2))
-        with pytest.raises(Exception, match=r"(?i)tracer|leak"):
+        with pytest.raises(ft.UnexpectedTracerError, match=r"(?i)tracer|leak"):
             leak[0] + 1
 
     def test_creation_errors(self):

@@ -61,7 +61,7 @@ class TestFunctionalVsTorch:
         assert fa.dtype == np.int64
 
     def test_one_hot_out_of_range_label_raises(self):
-        with pytest.raises((ValueError, IndexError, RuntimeError)):
+        with pytest.raises((ValueError, IndexError), match=r"one_hot.*5"):
             F.one_hot(ft.tensor([0, 5]), 3)
 
     @pytest.mark.parametrize("shape", [(7,), (4, 7), (2, 2, 7), (0, 7)])
@@ -210,7 +210,7 @@ class TestFunctionalVsTorch:
         _vs_torch(torch, F.cross_entropy, tf, (_V, np.full(4, -100)))
 
     def test_cross_entropy_out_of_range_label_raises(self):
-        with pytest.raises((ValueError, IndexError)):
+        with pytest.raises((ValueError, IndexError), match=r"cross_entropy.*7"):
             F.cross_entropy(ft.ones((3, 4)), ft.tensor([0, 1, 7]))
 
     @pytest.mark.parametrize("kw", [{}, {"reduction": "sum"}, {"reduction": "none"},
