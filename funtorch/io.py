@@ -57,6 +57,9 @@ def save(path, tree) -> None:
     file also reads as a flat state dict elsewhere.
     """
     path = os.fspath(path)
+    if os.path.isdir(path):
+        raise IsADirectoryError(f"ft.save: {path!r} is a directory; pass a file path such as "
+                                f"{os.path.join(path, 'model.safetensors')!r}")
     directory = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(directory):
         raise FileNotFoundError(f"ft.save: directory {directory!r} does not exist")
@@ -78,8 +81,15 @@ def load(path, like=None):
     dict.
     """
     path = os.fspath(path)
-    with open(path, "rb") as f:
-        data = f.read()
+    try:
+        with open(path, "rb") as f:
+            data = f.read()
+    except FileNotFoundError:
+        raise FileNotFoundError(f"ft.load: no such file {path!r}; check the path "
+                                "(ft.save(path, tree) writes one)") from None
+    except IsADirectoryError:
+        raise IsADirectoryError(f"ft.load: {path!r} is a directory, not a safetensors "
+                                "file") from None
     try:
         items = safetensors.deserialize(data)
         header = json.loads(data[8:8 + int.from_bytes(data[:8], "little")])

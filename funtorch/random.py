@@ -23,6 +23,7 @@ from . import numpy as fnp
 from .core import dtypes
 from .core.trace import Tracer, get_aval
 from .numpy._core import canonicalize_axis
+from .numpy.creation import _size
 
 __all__ = ["PRNGKey", "bernoulli", "bits", "categorical", "choice", "fold_in", "key",
            "normal", "permutation", "randint", "split", "truncated_normal", "uniform"]
@@ -38,7 +39,11 @@ def key(seed):
     """
     if isinstance(seed, (int, np.integer)) and not isinstance(seed, (bool, np.bool_)):
         return fnp.asarray(np.array([0, int(seed) % 2**32], np.uint32))
-    seed = fnp.asarray(seed)
+    try:
+        seed = fnp.asarray(seed)
+    except (TypeError, ValueError):
+        raise TypeError(f"funtorch.random.key: needs an integer seed, got "
+                        f"{type(seed).__name__} {seed!r:.60}; e.g. ft.random.key(0)") from None
     if seed.ndim or not dtypes.is_int(seed.dtype):
         raise TypeError(f"funtorch.random.key: needs an integer scalar seed, got "
                         f"{get_aval(seed).str_short()}; for many keys use split, or "
@@ -71,18 +76,26 @@ def fold_in(key, data):
     return _stack_words(*lax.threefry2x32(k1, k2, lax.full((), 0, dtypes.uint32), data))
 
 
-def _check_key(name, key):
-    key = fnp.asarray(key)
+def _check_key(name, key, op=None):
+    """``key`` as an array, else an error naming ``op`` (default funtorch.random.<name>)."""
+    call = f"ft.random.{name}" if op is None else op
+    op = op or f"funtorch.random.{name}"
+    try:
+        key = fnp.asarray(key)
+    except (TypeError, ValueError):
+        raise TypeError(f"{op}: expected a key (a uint32 array of shape (2,) "
+                        f"from ft.random.key, split or fold_in), got {type(key).__name__} "
+                        f"{key!r:.60}") from None
     aval = get_aval(key)
     if aval.dtype == dtypes.uint32 and aval.shape == (2,):
         return key
     if aval.dtype == dtypes.uint32 and aval.ndim > 1 and aval.shape[-1] == 2:
         raise ValueError(
-            f"funtorch.random.{name}: takes a single key, got a batch of keys "
+            f"{op}: takes a single key, got a batch of keys "
             f"{aval.str_short()}; map over them, e.g. "
-            f"ft.vmap(lambda k: ft.random.{name}(k, ...))(keys)")
+            f"ft.vmap(lambda k: {call}(k, ...))(keys)")
     raise TypeError(
-        f"funtorch.random.{name}: expected a key (a uint32 array of shape (2,) from "
+        f"{op}: expected a key (a uint32 array of shape (2,) from "
         f"ft.random.key, split or fold_in), got {aval.str_short()}")
 
 
@@ -362,13 +375,13 @@ def _shuffle(key, x, axis):
 
 def _concrete_count(name, n):
     """A population size: it fixes output shapes, so it cannot be traced."""
-    if isinstance(n, (int, np.integer)):
-        return operator.index(n)
-    n = fnp.asarray(n)
-    if n.ndim or not dtypes.is_int(n.dtype):
-        raise TypeError(f"funtorch.random.{name}: needs an int or an array with at least "
-                        f"one axis, got {get_aval(n).str_short()}")
-    return int(n)
+    if not isinstance(n, (int, np.integer)):
+        n = fnp.asarray(n)
+        if n.ndim or not dtypes.is_int(n.dtype):
+            raise TypeError(f"funtorch.random.{name}: needs an int or an array with at least "
+                            f"one axis, got {get_aval(n).str_short()}")
+        n = int(n)
+    return _size(n, f"random.{name}", "population size")
 
 
 def permutation(key, x, axis=0, independent=False):

@@ -62,7 +62,11 @@ def _permutation(key, n):
     permutation = getattr(_random, "permutation", None)
     if permutation is None:
         raise NotImplementedError("batches(key=...) needs funtorch.random.permutation")
-    order = np.asarray(permutation(key, n))
+    try:
+        order = np.asarray(permutation(key, n))
+    except TypeError as e:
+        raise TypeError(f"batches: key must be a random key such as ft.random.key(seed) "
+                        f"({e})") from None
     if order.shape != (n,):
         raise ValueError(
             f"batches: funtorch.random.permutation(key, {n}) gave shape {order.shape}, "

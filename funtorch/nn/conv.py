@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from . import functional as F
-from .functional._checks import _tuple
+from .functional._checks import _check_sizes, _tuple
 from .functional.conv import _conv_padding
 from .linear import default_weight_and_bias
 from .module import Module
@@ -19,6 +19,11 @@ class _ConvNd(Module):
                  dilation=1, groups=1, bias=True, padding_mode="zeros"):
         super().__init__()
         name = type(self).__name__
+        _check_sizes(name, 0, in_channels=in_channels, out_channels=out_channels)
+        _check_sizes(name, 1, kernel_size=kernel_size, stride=stride, dilation=dilation,
+                     groups=groups)
+        if not isinstance(padding, str):
+            _check_sizes(name, 0, padding=padding)
         if in_channels % groups or out_channels % groups:
             raise ValueError(f"{name}: in_channels ({in_channels}) and out_channels "
                              f"({out_channels}) must both be divisible by groups ({groups})")
@@ -43,7 +48,7 @@ class _ConvNd(Module):
         return default_weight_and_bias(key, shape, self.bias)
 
     def __call__(self, params, x):
-        return self._fn(x, params["weight"], params.get("bias"), self.stride,
+        return self._fn(x, self._param(params, "weight"), params.get("bias"), self.stride,
                         self.padding, self.dilation, self.groups)
 
     def extra_repr(self):

@@ -13,8 +13,8 @@ class Dropout(_Inplace):
 
     def __init__(self, p=0.5, inplace=False):
         super().__init__(inplace)
-        if not 0.0 <= p <= 1.0:
-            raise ValueError(f"Dropout: p must be in [0, 1], got {p}")
+        if isinstance(p, (str, bytes)) or p is None or not 0.0 <= p <= 1.0:
+            raise ValueError(f"funtorch.nn.Dropout: p must be a number in [0, 1], got {p!r}")
         self.p = p
 
     def __call__(self, params, x, *, key=None, train=False):

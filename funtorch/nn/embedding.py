@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from . import functional as F
 from . import init
+from .functional._checks import _check_sizes
 from .functional.sparse import _check_dense
 from .module import Module
 
@@ -19,6 +20,8 @@ class Embedding(Module):
     def __init__(self, num_embeddings, embedding_dim, padding_idx=None, max_norm=None,
                  norm_type=2.0, scale_grad_by_freq=False, sparse=False):
         super().__init__()
+        _check_sizes("Embedding", 0, num_embeddings=num_embeddings,
+                     embedding_dim=embedding_dim)
         if padding_idx is not None:
             if not -num_embeddings <= padding_idx < num_embeddings:
                 raise ValueError(f"Embedding: padding_idx {padding_idx} must be within "
@@ -40,7 +43,7 @@ class Embedding(Module):
         return {"weight": w}
 
     def __call__(self, params, x):
-        return F.embedding(x, params["weight"], self.padding_idx, self.max_norm,
+        return F.embedding(x, self._param(params, "weight"), self.padding_idx, self.max_norm,
                            self.norm_type, self.scale_grad_by_freq)
 
     def extra_repr(self):

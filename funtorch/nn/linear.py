@@ -7,6 +7,7 @@ import math
 from .. import random
 from . import functional as F
 from . import init
+from .functional._checks import _check_sizes
 from .module import Module
 
 __all__ = ["Linear"]
@@ -27,6 +28,8 @@ def default_weight_and_bias(key, weight_shape, bias):
 class Linear(Module):
     def __init__(self, in_features, out_features, bias=True):
         super().__init__()
+        _check_sizes(type(self).__name__, 0, in_features=in_features,
+                     out_features=out_features)
         self.in_features = in_features
         self.out_features = out_features
         self.bias = bias
@@ -35,7 +38,7 @@ class Linear(Module):
         return default_weight_and_bias(key, (self.out_features, self.in_features), self.bias)
 
     def __call__(self, params, x):
-        return F.linear(x, params["weight"], params.get("bias"))
+        return F.linear(x, self._param(params, "weight"), params.get("bias"))
 
     def extra_repr(self):
         return (f"in_features={self.in_features}, out_features={self.out_features}, "

@@ -89,6 +89,7 @@ class Module:
 
     def init(self, key) -> dict:
         """Fresh parameters for the whole tree, from one random key."""
+        random._check_key("init", key, op=f"funtorch.nn.{type(self).__name__}.init")
         children = list(self.named_children())
         if not children:
             return dict(self.reset_parameters(key))
@@ -125,6 +126,16 @@ class Module:
         return _state_dict(params, state, model=self)
 
     # -------------------------------------------------------------- calling
+
+    def _param(self, params, name):
+        """``params[name]``, or an error naming this layer when ``params`` is not its dict."""
+        try:
+            return params[name]
+        except (KeyError, TypeError, IndexError):
+            got = sorted(params) if isinstance(params, dict) else type(params).__name__
+            raise ValueError(f"funtorch.nn.{type(self).__name__}: params has no {name!r} "
+                             f"(got {got}); pass this layer's dict from model.init(key)"
+                             ) from None
 
     def __call__(self, params, x, *args, **kwargs):
         raise NotImplementedError(f"{type(self).__name__} must define "

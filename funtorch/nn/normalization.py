@@ -5,6 +5,7 @@ from __future__ import annotations
 from .. import numpy as fnp
 from ..core import dtypes
 from . import functional as F
+from .functional._checks import _check_sizes
 from .module import Module
 
 __all__ = ["BatchNorm1d", "BatchNorm2d", "LayerNorm"]
@@ -26,6 +27,7 @@ class _BatchNorm(Module):
     def __init__(self, num_features, eps=1e-5, momentum=0.1, affine=True,
                  track_running_stats=True, *, bias=True):
         super().__init__()
+        _check_sizes(type(self).__name__, 1, num_features=num_features)
         self.num_features = num_features
         self.eps = eps
         self.momentum = momentum

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from . import functional as F
+from .functional._checks import _check_sizes
 from .module import Module
 
 __all__ = ["MaxPool2d", "AvgPool2d"]
@@ -16,6 +17,9 @@ class _Pool2d(Module):
 
     def __init__(self, kernel_size, stride, padding, **options):
         super().__init__()
+        _check_sizes(type(self).__name__, 1, kernel_size=kernel_size,
+                     **({} if stride is None else {"stride": stride}))
+        _check_sizes(type(self).__name__, 0, padding=padding)
         self.kernel_size = kernel_size
         self.stride = stride if stride is not None else kernel_size
         self.padding = padding

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import operator
+
 import numpy as np
 
 from .. import lax
@@ -38,8 +40,15 @@ def asarray(x, dtype=None):
             raise TypeError(f"funtorch: numpy dtype {v.dtype} is not supported")
         v = np.array(v, dtype=dtype)
     else:
+        try:
+            v = np.array(x) if dtype is None else np.array(x, dtype=dtype)
+        except ValueError as e:
+            if "inhomogeneous" not in str(e):
+                raise
+            raise ValueError("funtorch.tensor: nested sequences have unequal lengths "
+                             "(ragged), so they do not form an array; pad them to one "
+                             "shape first") from None
         if dtype is None:
-            v = np.array(x)
             if v.dtype == np.float64:
                 v = v.astype(dtypes.default_float)
             elif v.dtype.kind == "i" and v.dtype != dtypes.default_int:
@@ -47,8 +56,6 @@ def asarray(x, dtype=None):
             elif v.dtype.kind not in "biuf":
                 raise TypeError(f"funtorch: cannot convert {type(x).__name__} "
                                 f"({v.dtype}) to an array")
-        else:
-            v = np.array(x, dtype=dtype)
     v.flags.writeable = False
     return Array(v)
 
@@ -134,7 +141,11 @@ def to_float(name, x):
 
 
 def canonicalize_axis(name, axis, ndim):
-    axis = int(axis)
+    try:
+        axis = operator.index(axis)   # as numpy: 0.5 or "a" is not an axis
+    except TypeError:
+        raise TypeError(f"funtorch.{name}: axis must be an integer (or a tuple of them), got "
+                        f"{type(axis).__name__} {axis!r:.40}") from None
     if not -ndim <= axis < max(ndim, 1):
         raise ValueError(f"funtorch.{name}: axis {axis} is out of bounds for an array of rank "
                          f"{ndim}")

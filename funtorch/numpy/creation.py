@@ -39,17 +39,36 @@ def from_dlpack(x):
                      "(only CPU = 1 and CUDA = 2)")
 
 
-def _shape(shape):
+def _size(n, op, what="size"):
+    """``n`` as a non-negative Python int, else a TypeError/ValueError naming ``op``."""
+    if isinstance(n, (bool, np.bool_)) or not isinstance(n, (int, np.integer)):
+        raise TypeError(f"funtorch.{op}: {what} must be an integer, got "
+                        f"{type(n).__name__} {n!r}; pass e.g. {what}=3")
+    if n < 0:
+        raise ValueError(f"funtorch.{op}: negative dimensions are not allowed, got "
+                         f"{what}={int(n)}")
+    return int(n)
+
+
+def _shape(shape, op="zeros"):
     if isinstance(shape, (int, np.integer)):
-        return (int(shape),)
+        shape = (shape,)
+    try:
+        shape = tuple(shape)
+    except TypeError:
+        raise TypeError(f"funtorch.{op}: shape must be an integer or a sequence of "
+                        f"integers, got {type(shape).__name__} {shape!r}") from None
+    for s in shape:
+        if isinstance(s, (bool, np.bool_)) or not isinstance(s, (int, np.integer)):
+            raise TypeError(f"funtorch.{op}: shape must contain only integers, got {shape!r}")
     shape = tuple(int(s) for s in shape)
     if any(s < 0 for s in shape):
-        raise ValueError(f"funtorch: negative dimensions are not allowed, got {shape}")
+        raise ValueError(f"funtorch.{op}: negative dimensions are not allowed, got {shape}")
     return shape
 
 
 def full(shape, fill_value, dtype=None):
-    shape = _shape(shape)
+    shape = _shape(shape, "full")
     if is_array(fill_value):
         from .shape import broadcast_to
         return broadcast_to(asarray(fill_value, dtype), shape)
@@ -58,11 +77,11 @@ def full(shape, fill_value, dtype=None):
 
 
 def zeros(shape, dtype=None):
-    return asarray(np.zeros(_shape(shape), dtypes.dtype(dtype or dtypes.default_float)))
+    return asarray(np.zeros(_shape(shape, "zeros"), dtypes.dtype(dtype or dtypes.default_float)))
 
 
 def ones(shape, dtype=None):
-    return asarray(np.ones(_shape(shape), dtypes.dtype(dtype or dtypes.default_float)))
+    return asarray(np.ones(_shape(shape, "ones"), dtypes.dtype(dtype or dtypes.default_float)))
 
 
 def empty(shape, dtype=None):
@@ -80,7 +99,8 @@ def ones_like(x, dtype=None, shape=None):
 def full_like(x, fill_value, dtype=None, shape=None):
     """On ``x``'s device, as PyTorch's ``*_like``."""
     x = asarray(x) if not is_array(x) else x
-    out = lax.full(x.shape if shape is None else _shape(shape), fill_value, dtype or x.dtype)
+    shape = x.shape if shape is None else _shape(shape, "full_like")
+    out = lax.full(shape, fill_value, dtype or x.dtype)
     return lax.on_device_of(x, out)
 
 
@@ -91,6 +111,10 @@ def arange(start, stop=None, step=1, dtype=None):
                             "pass them as static arguments (static_argnums)")
     if stop is None:
         start, stop = 0, start
+    for name, v in (("start", start), ("stop", stop), ("step", step)):
+        if not (is_array(v) or isinstance(v, (int, float, np.integer, np.floating))):
+            raise TypeError(f"funtorch.arange: {name} must be a real number, got "
+                            f"{type(v).__name__} {v!r}")
     start, stop, step = (v.item() if is_array(v) else v for v in (start, stop, step))
     if step == 0:
         raise ValueError("funtorch.arange: step must not be zero")
@@ -100,13 +124,16 @@ def arange(start, stop=None, step=1, dtype=None):
 
 
 def linspace(start, stop, num=50, endpoint=True, dtype=None):
-    if num < 0:
-        raise ValueError(f"funtorch.linspace: num must be non-negative, got {num}")
+    num = _size(num, "linspace", "num")
     dtype = dtypes.dtype(dtype or dtypes.default_float)
     return asarray(np.linspace(float(start), float(stop), int(num), endpoint=endpoint)
                    .astype(dtype))
 
 
 def eye(n, m=None, k=0, dtype=None):
-    return asarray(np.eye(int(n), None if m is None else int(m), int(k),
+    n = _size(n, "eye", "n")
+    m = None if m is None else _size(m, "eye", "m")
+    if isinstance(k, bool) or not isinstance(k, (int, np.integer)):
+        raise TypeError(f"funtorch.eye: k must be an integer, got {type(k).__name__} {k!r}")
+    return asarray(np.eye(n, m, int(k),
                           dtype=dtypes.dtype(dtype or dtypes.default_float)))

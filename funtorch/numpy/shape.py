@@ -60,6 +60,10 @@ def reshape(x, *shape, order="C"):
             raise ValueError(f"funtorch.reshape: cannot reshape array of size {x.size} into "
                              f"shape {tuple(shape)}")
         shape[shape.index(-1)] = x.size // known
+    if any(s < 0 for s in shape) or int(np.prod(shape, dtype=np.int64)) != x.size:
+        raise ValueError(f"funtorch.reshape: cannot reshape an array of shape {x.shape} "
+                         f"({x.size} elements) into shape {tuple(shape)}; the sizes must "
+                         "multiply to the same count (use -1 for one inferred dimension)")
     return lax.reshape(x, tuple(shape))
 
 

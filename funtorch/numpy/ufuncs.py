@@ -6,6 +6,7 @@ import numpy as np
 
 from .. import lax
 from ..core import dtypes
+from ..core.trace import get_aval
 from ._core import asarray, elementwise, is_array, promote_broadcast, to_float
 
 
@@ -14,7 +15,19 @@ def add(x, y):
 
 
 def subtract(x, y):
-    return elementwise("subtract", lax.sub, x, y)
+    return elementwise("subtract", _no_bool_sub, x, y)
+
+
+def _strict_bool(x):
+    """A bool array (not a weakly typed Python bool, for which -True is -1 as in Python)."""
+    return x.dtype == dtypes.bool_ and not get_aval(x).weak_type
+
+
+def _no_bool_sub(a, b):
+    if _strict_bool(a) and _strict_bool(b):
+        raise TypeError("funtorch.subtract: boolean subtract (the `-` operator) is not "
+                        "supported; use ft.logical_xor (`^`) or cast to an integer dtype")
+    return lax.sub(a, b)
 
 
 def multiply(x, y):
@@ -141,7 +154,11 @@ pow = power  # noqa: A001
 
 
 def negative(x):
-    return lax.neg(asarray(x))
+    x = asarray(x)
+    if _strict_bool(x):
+        raise TypeError("funtorch.negative: boolean negative (the unary `-` operator) is not "
+                        "supported; use ft.logical_not (`~`) to invert a mask")
+    return lax.neg(x)
 
 
 def positive(x):

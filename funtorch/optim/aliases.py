@@ -7,6 +7,8 @@ rounding. ``lr`` may be a number or a schedule ``step -> lr`` (``funtorch.optim.
 
 from __future__ import annotations
 
+import numbers
+
 from .transform import (
     add_decayed_weights,
     chain,
@@ -21,7 +23,13 @@ __all__ = ["sgd", "adam", "adamw", "rmsprop"]
 
 def _check(name, **values):
     for arg, v in values.items():
-        if not callable(v) and v < 0:
+        if callable(v):
+            continue
+        if not isinstance(v, numbers.Real) and not hasattr(v, "dtype"):   # arrays pass
+            raise TypeError(f"funtorch.optim.{name}: {arg} must be a real number"
+                            f"{' or a schedule step -> lr' if arg == 'lr' else ''}, got "
+                            f"{type(v).__name__} {v!r:.60}")
+        if v < 0:
             raise ValueError(f"funtorch.optim.{name}: {arg} must be non-negative, got {v}")
 
 
@@ -42,6 +50,10 @@ def sgd(lr, momentum=0.0, dampening=0.0, nesterov=False, weight_decay=0.0):
 
 def _check_adam(name, lr, betas, eps, weight_decay):
     _check(name, lr=lr, eps=eps, weight_decay=weight_decay)
+    if not isinstance(betas, (tuple, list)) or len(betas) != 2:
+        raise ValueError(f"funtorch.optim.{name}: betas must be a pair (beta1, beta2), got "
+                         f"{betas!r}")
+    _check(name, beta1=betas[0], beta2=betas[1])
     if not all(0.0 <= b < 1.0 for b in betas):
         raise ValueError(f"funtorch.optim.{name}: betas must be in [0, 1), got {betas}")
 

@@ -63,9 +63,20 @@ def _count():
     return fnp.zeros((), dtypes.int32)
 
 
+def _mismatch(name, e, what):
+    """A tree/shape mismatch inside an optimizer, re-raised naming the op and the fix."""
+    if str(e).startswith("funtorch.optim"):
+        return e
+    return ValueError(f"funtorch.optim.{name}: {what} ({e}); pass trees with the same "
+                      "structure and leaf shapes as the params given to init")
+
+
 def apply_updates(params, updates):
     """params + updates, leaf by leaf, keeping each parameter's dtype."""
-    return tree.map(lambda p, u: fnp.astype(p + u, p.dtype), params, updates)
+    try:
+        return tree.map(lambda p, u: fnp.astype(p + u, p.dtype), params, updates)
+    except ValueError as e:
+        raise _mismatch("apply_updates", e, "updates do not match params") from None
 
 
 def chain(*transforms):
@@ -76,9 +87,13 @@ def chain(*transforms):
 
     def update(updates, state, params=None):
         new_state = []
-        for t, s in zip(transforms, state):
-            updates, s = t.update(updates, s, params)
-            new_state.append(s)
+        try:
+            for t, s in zip(transforms, state):
+                updates, s = t.update(updates, s, params)
+                new_state.append(s)
+        except ValueError as e:
+            raise _mismatch("update", e, "grads/params do not match the optimizer state "
+                            "from init") from None
         return updates, tuple(new_state)
 
     return GradientTransformation(init, update)
@@ -92,6 +107,9 @@ def global_norm(updates):
 def clip_by_global_norm(max_norm):
     """Scale all updates by min(1, max_norm / (norm + 1e-6)), as
     ``torch.nn.utils.clip_grad_norm_`` does."""
+    if not callable(max_norm) and not hasattr(max_norm, "dtype") and max_norm < 0:
+        raise ValueError(f"funtorch.optim.clip_by_global_norm: max_norm must be "
+                         f"non-negative, got {max_norm}")
 
     def update(updates, state, params=None):
         norm = global_norm(updates)

@@ -11,6 +11,8 @@ import functools
 import inspect
 import weakref
 
+import numpy as np
+
 from .. import tree as tree_util
 from ..core import dtypes
 from ..core.abstract import ShapedArray
@@ -223,6 +225,8 @@ class JitFunction:
 
     def __init__(self, fun, static_argnums=(), static_argnames=(), donate_argnums=(),
                  device=None):
+        from .api._util import check_callable
+        check_callable("jit", fun)
         self.fun = fun
         self.donate_argnums = _tuple(donate_argnums)
         self.device = device
@@ -334,6 +338,12 @@ class JitFunction:
             full = [static_map[i] if i in static_map else next(it) for i in range(len(args))]
             out = self.fun(*full, **dkw, **dict(static_kw))
             ls, ot = tree_util.flatten(out)
+            for leaf in ls:   # trace time only: the cached call path never gets here
+                if not isinstance(leaf, (Tracer, Array, np.ndarray, np.generic, int, float)):
+                    raise TypeError(
+                        f"funtorch.jit: {fname} returned a value of type {type(leaf).__name__} "
+                        f"({leaf!r:.60}); a jitted function may only return arrays, numbers "
+                        "and pytrees of them. Return non-array values from outside the jit")
             out_tree.append(ot)
             return ls
 

@@ -14,6 +14,19 @@ def _arr(x):
     return fnp.asarray(x)
 
 
+def _check_sizes(name, minimum, **values):
+    """Constructor sizes: each an int (or a tuple of ints) >= ``minimum``, else a
+    TypeError/ValueError naming ``funtorch.nn.<name>`` and the argument."""
+    for arg, v in values.items():
+        for e in (v if isinstance(v, (tuple, list)) else (v,)):
+            if isinstance(e, (bool, np.bool_)) or not isinstance(e, (int, np.integer)):
+                raise TypeError(f"funtorch.nn.{name}: {arg} must be an int (or a tuple of "
+                                f"ints), got {type(v).__name__} {v!r}")
+            if e < minimum:
+                kind = "positive" if minimum == 1 else f">= {minimum}"
+                raise ValueError(f"funtorch.nn.{name}: {arg} must be {kind}, got {v!r}")
+
+
 def _tuple(name, arg, value, n):
     """int -> n-tuple; a tuple must already have n entries (PyTorch's _pair/_single)."""
     if isinstance(value, (int, np.integer)):

@@ -156,7 +156,12 @@ def mse_loss(input, target, reduction="mean", weight=None):
     """Squared error; ``weight`` (the input's shape) scales each element, and then 'mean' is
     ``sum(weight * d**2) / sum(weight)``, as in PyTorch 2.13."""
     x = _arr(input)
-    d = x - target
+    try:
+        d = x - target
+    except ValueError:
+        raise ValueError(f"funtorch.nn.functional.mse_loss: target of shape "
+                         f"{tuple(np.shape(target))} does not match input {tuple(x.shape)}; "
+                         "pass a target of the input's shape") from None
     if weight is None:
         return _reduce("mse_loss", d * d, reduction)
     _check_reduction("mse_loss", reduction)

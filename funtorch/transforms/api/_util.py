@@ -10,6 +10,13 @@ from ...core import dtypes
 from ...core.trace import Tracer, get_aval
 
 
+def check_callable(name, fun):
+    """Transform entry point: ``fun`` must be callable (JAX's "Expected a callable")."""
+    if not callable(fun):
+        raise TypeError(f"funtorch.{name}: expected a callable function, got "
+                        f"{type(fun).__name__} {fun!r:.60}; e.g. ft.{name}(loss_fn)")
+
+
 def asarray(x):
     from ... import numpy as fnp
     return fnp.asarray(x)

@@ -18,6 +18,7 @@ from ._util import (
     AuxPass,
     argnums_tuple,
     asarray,
+    check_callable,
     check_diff_inputs,
     check_holomorphic,
     float0_zeros,
@@ -268,6 +269,7 @@ def vjp(fun, *primals, has_aux=False):
 def value_and_grad(fun, argnums=0, has_aux=False, holomorphic=False, allow_int=False):
     """``(fun(*args), grad)``; ``fun`` must return a float scalar (plus aux if has_aux)."""
     check_holomorphic("value_and_grad", holomorphic)
+    check_callable("value_and_grad", fun)
 
     @functools.wraps(fun)
     def vg(*args, **kwargs):
@@ -323,6 +325,7 @@ def value_and_grad(fun, argnums=0, has_aux=False, holomorphic=False, allow_int=F
 def grad(fun, argnums=0, has_aux=False, holomorphic=False, allow_int=False):
     """The gradient of a scalar function with respect to ``args[argnums]``."""
     check_holomorphic("grad", holomorphic)
+    check_callable("grad", fun)
     vg = value_and_grad(fun, argnums, has_aux, holomorphic, allow_int)
 
     @functools.wraps(fun)

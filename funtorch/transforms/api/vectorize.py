@@ -8,7 +8,7 @@ import inspect
 from ... import tree as tree_util
 from ...core.trace import get_aval
 from .. import batching
-from ._util import asarray, float0_zeros, is_float0
+from ._util import asarray, check_callable, float0_zeros, is_float0
 
 
 def _flatten_axes(name, axes, tree):
@@ -35,6 +35,7 @@ def _flatten_axes(name, axes, tree):
 
 def vmap(fun, in_axes=0, out_axes=0, axis_size=None):
     """Vectorise ``fun`` over a mapped axis of its arguments (JAX's vmap)."""
+    check_callable("vmap", fun)
     if isinstance(in_axes, list):
         in_axes = tuple(in_axes)
     if not (in_axes is None or isinstance(in_axes, (int, tuple, dict))):
