@@ -14,6 +14,46 @@ from numba.cuda import config
 from .memory import default_pool
 
 SIMULATOR = bool(config.ENABLE_CUDASIM)
+
+
+def _lock_simulated_shared_memory():
+    """The simulator hands each thread of a block its ``cuda.shared.array`` by looking the
+    call site up in a dict and creating the array when missing, without a lock: two threads
+    that interleave there get different arrays, the block no longer shares memory, and a
+    kernel computes garbage now and then under load (seen as rare GEMM test failures).
+    Same lookup, under a lock."""
+    import sys
+    import threading
+
+    import numpy as np
+    from numba import types
+    from numba.cuda.simulator import kernelapi
+    from numba.np import numpy_support
+
+    shared = kernelapi.FakeCUDAShared
+    if getattr(shared, "_funtorch_locked", False):
+        return
+    lock, unlocked = threading.Lock(), shared.array
+
+    def array(self, shape, dtype, alignment=None):
+        if shape == 0 or alignment is not None:   # dynamic shared memory, or an error
+            return unlocked(self, shape, dtype, alignment)
+        if isinstance(dtype, types.Type):
+            dtype = numpy_support.as_dtype(dtype)
+        frame = sys._getframe(1)
+        site = (frame.f_code.co_filename, frame.f_lineno)
+        with lock:
+            arr = self._allocations.get(site)
+            if arr is None:
+                arr = self._allocations[site] = np.empty(shape, dtype)
+        return arr
+
+    shared.array = array
+    shared._funtorch_locked = True
+
+
+if SIMULATOR:
+    _lock_simulated_shared_memory()
 # Grid-stride kernels: a simulated block costs a Python thread per CUDA thread to start, so
 # the simulator gets few small blocks and the loops make up the difference.
 THREADS_1D = 32 if SIMULATOR else 256

@@ -2,6 +2,7 @@ import numpy as np
 import pytest
 
 from cuda_kernels import fused, memory, reduce
+from cuda_kernels._common import SIMULATOR
 from cuda_kernels.memory import DevicePool, bucket_size
 
 from .util import dev, host
@@ -54,3 +55,31 @@ def test_repeated_kernel_calls_allocate_nothing():
 
 def test_default_pool_is_shared():
     assert memory.default_pool() is memory.default_pool()
+
+
+@pytest.mark.skipif(not SIMULATOR, reason="a workaround in Numba's simulator")
+def test_simulated_shared_arrays_are_shared_under_contention(monkeypatch):
+    """The simulator's shared-memory lookup is locked (``_common``): threads of a block
+    racing to create ``cuda.shared.array`` all get the one array. A slow ``np.empty`` makes
+    the race certain without the lock."""
+    import threading
+    import time
+
+    from numba.cuda.simulator import kernelapi
+
+    shared = kernelapi.FakeCUDAShared(0)
+    real_empty = np.empty
+
+    def slow_empty(*args, **kwargs):
+        time.sleep(0.005)
+        return real_empty(*args, **kwargs)
+
+    monkeypatch.setattr(np, "empty", slow_empty)
+    got = []
+    threads = [threading.Thread(target=lambda: got.append(shared.array(4, np.float32)))
+               for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(got) == 8 and all(a is got[0] for a in got)
