@@ -417,3 +417,10 @@ def test_jit_unhashable_static_argument():
 def test_tracers_and_arrays_are_unhashable_with_a_hint():
     with pytest.raises(TypeError, match="static"):
         ft.jit(lambda a: {a: 1})(X3)
+
+
+def test_dot_misaligned_names_dot():
+    with pytest.raises(ValueError, match=r"funtorch.dot: shapes \(3,\) and \(4,\) not aligned"):
+        ft.dot(ft.ones(3), ft.ones(4))
+    with pytest.raises(ValueError, match=r"funtorch.dot: shapes \(2, 3\) and \(2, 5\)"):
+        ft.dot(ft.ones((2, 3)), ft.ones((2, 5)))

@@ -247,3 +247,11 @@ def test_python_int_carries_stay_weak():
     (c, n), _ = ft.scan(lambda c, _: ((c[0] * (c[1] + 1), c[1]), None), (x, 2), None, length=2)
     assert c.dtype == np.float32
     close(c, x * 9)
+
+
+def test_fori_loop_float_bounds_are_an_error():
+    # JAX refuses non-integer bounds; int(2.5) would silently drop the half iteration
+    for lo, hi in ((0, 2.5), (0.0, 3), (np.float32(0), 3)):
+        with pytest.raises(TypeError, match="fori_loop: lower and upper must be integers"):
+            ft.fori_loop(lo, hi, lambda i, c: c + i, 0.0)
+    assert float(ft.fori_loop(np.int32(0), ft.tensor(3), lambda i, c: c + i, 0.0)) == 3.0

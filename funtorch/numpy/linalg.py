@@ -252,7 +252,11 @@ def dot(a, b):
     if a.ndim == 0 or b.ndim == 0:
         from .ufuncs import multiply
         return multiply(a, b)
-    return tensordot(a, b, ((a.ndim - 1,), (max(b.ndim - 2, 0),)))
+    ka, kb = a.ndim - 1, max(b.ndim - 2, 0)
+    if a.shape[ka] != b.shape[kb]:
+        raise ValueError(f"funtorch.dot: shapes {a.shape} and {b.shape} not aligned: "
+                         f"{a.shape[ka]} (dim {ka}) != {b.shape[kb]} (dim {kb})")
+    return tensordot(a, b, ((ka,), (kb,)))
 
 
 def inner(a, b):

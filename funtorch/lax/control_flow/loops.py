@@ -194,6 +194,10 @@ def fori_loop(lower, upper, body_fun, init_val):
     lowers to scan (reverse-differentiable) and, as in JAX, the index is a weakly typed
     Python int; with traced bounds to while_loop, the index having the bounds' dtype."""
     if not isinstance(lower, Tracer) and not isinstance(upper, Tracer):
+        for b in (lower, upper):
+            if not dtypes.is_int(weak_aval(b).dtype):
+                raise TypeError(f"funtorch.fori_loop: lower and upper must be integers, got "
+                                f"{b!r}; use int(...) or ft.while_loop for other bounds")
         lo, hi = int(lower), int(upper)
 
         def step(carry, _):
