@@ -92,7 +92,8 @@ rsqrt_p = unop("rsqrt", _bind_cast(lambda x: np.reciprocal(np.sqrt(x))))
 defjvp(rsqrt_p, lambda t, ans, x: mul(t, mul(_full_like(ans, -0.5), div(ans, x))))
 
 abs_p = unop("abs", np.abs, float_only=False)
-defjvp(abs_p, lambda t, ans, x: mul(t, sign(x)))
+# d|x| is +1 at x = 0 (and -0.), as JAX: select(x >= 0, t, -t)
+defjvp(abs_p, lambda t, ans, x: select_n(ge(x, _full_like(x, 0)), neg(t), t))
 
 
 def _sign_impl(x):

@@ -183,7 +183,8 @@ def binary_cross_entropy_with_logits(input, target, weight=None, reduction="mean
         raise ValueError(f"funtorch.nn.functional.binary_cross_entropy_with_logits: target "
                          f"size {tuple(t.shape)} must be the same as input size "
                          f"{tuple(x.shape)}")
-    neg_log_sigmoid = fnp.log1p(fnp.exp(-fnp.abs(x))) + fnp.maximum(-x, 0.0)
+    # max(x, -x) == |x| with derivative 0 at x = 0, so the x = 0 gradient stays sigmoid(0) - t
+    neg_log_sigmoid = fnp.log1p(fnp.exp(-fnp.maximum(x, -x))) + fnp.maximum(-x, 0.0)
     if pos_weight is None:
         loss = (1 - t) * x + neg_log_sigmoid
     else:
