@@ -11,57 +11,24 @@ import os
 import sys
 import warnings
 
-os.environ.setdefault("NUMBA_ENABLE_CUDASIM", "1")
+# first: sets NUMBA_ENABLE_CUDASIM before anything imports numba.cuda
+from cuda_sim import _cuda_config, _devices, cuda, fast_thread_switching, kernel_cache  # noqa: F401
 
-import ml_dtypes  # noqa: E402
-import numpy as np  # noqa: E402
-import pytest  # noqa: E402
-from numba.cuda import config as _cuda_config  # noqa: E402
+# isort: split
 
-import funtorch as ft  # noqa: E402
-import funtorch.nn as nn  # noqa: E402
-import funtorch.nn.functional as F  # noqa: E402
+import ml_dtypes
+import numpy as np
+import pytest
+from test_ops import assert_close, call_ft
 
-_devices = importlib.import_module("funtorch.devices")   # the module, not ft.devices()
+import funtorch as ft
+import funtorch.nn as nn
+import funtorch.nn.functional as F
+from cuda_kernels.memory import default_pool
+from funtorch.backends import compile_graph
+from funtorch.backends.cuda import memory
 
-if os.environ["NUMBA_ENABLE_CUDASIM"] == "1" and not _cuda_config.ENABLE_CUDASIM:
-    pytest.skip("numba.cuda was imported without the simulator before this module; run it "
-                "alone or export NUMBA_ENABLE_CUDASIM=1", allow_module_level=True)
-_devices._cuda_available.cache_clear()
-if "cuda:0" not in ft.devices():
-    pytest.skip("no CUDA device and the simulator is off", allow_module_level=True)
-
-from test_ops import assert_close, call_ft  # noqa: E402
-
-from cuda_kernels.memory import default_pool  # noqa: E402
-from funtorch.backends import compile_graph  # noqa: E402
-from funtorch.backends.cuda import memory  # noqa: E402
-
-from op_table import OPS, RngGen  # noqa: E402
-
-
-@pytest.fixture(scope="module", autouse=True)
-def kernel_cache(tmp_path_factory):
-    """Generated kernels go to a per-run directory, not the user's cache."""
-    old = os.environ.get("FUNTORCH_CUDA_KERNEL_CACHE")
-    if old is None:
-        os.environ["FUNTORCH_CUDA_KERNEL_CACHE"] = str(tmp_path_factory.mktemp("kernels"))
-    yield
-    if old is None:
-        del os.environ["FUNTORCH_CUDA_KERNEL_CACHE"]
-
-
-@pytest.fixture(autouse=True)
-def fast_thread_switching():
-    """Simulated threads hand the GIL around at every barrier (see cuda_kernels' conftest)."""
-    old = sys.getswitchinterval()
-    sys.setswitchinterval(1e-4)
-    yield
-    sys.setswitchinterval(old)
-
-
-def cuda(x):
-    return ft.device_put(x, "cuda")
+from op_table import OPS, RngGen
 
 
 def on_device(tree):

@@ -202,15 +202,21 @@ UNARY_FLOAT = {
 UNARY_FLOAT_BUGS = {}
 
 
-def _unary_float_cases():
-    for name in UNARY_FLOAT:
-        for dt in FLOATS:
+def _name_dt_path_cases(names, dtypes, bugs, any_dtype=True):
+    """(name, dtype, path) params, xfailed by the first reason in ``bugs`` for
+    (name, dtype, path), (name, dtype, "*") and, with ``any_dtype``, (name, "*", path)."""
+    for name in names:
+        for dt in dtypes:
             for path in PATHS:
-                reason = (UNARY_FLOAT_BUGS.get((name, dt.name, path))
-                          or UNARY_FLOAT_BUGS.get((name, dt.name, "*"))
-                          or UNARY_FLOAT_BUGS.get((name, "*", path)))
+                reason = (bugs.get((name, dt.name, path))
+                          or bugs.get((name, dt.name, "*"))
+                          or (any_dtype and bugs.get((name, "*", path))) or None)
                 yield pytest.param(name, dt, path, id=f"{name}-{dt.name}-{path}",
                                    marks=xfail_if(reason, reason))
+
+
+def _unary_float_cases():
+    return _name_dt_path_cases(UNARY_FLOAT, FLOATS, UNARY_FLOAT_BUGS)
 
 
 def unary_float_reference(name, dt, x):
@@ -255,13 +261,7 @@ UNARY_INT_BUGS = {}
 
 
 def _unary_int_cases():
-    for name in UNARY_INT:
-        for dt in INTS:
-            for path in PATHS:
-                reason = (UNARY_INT_BUGS.get((name, dt.name, path))
-                          or UNARY_INT_BUGS.get((name, dt.name, "*")))
-                yield pytest.param(name, dt, path, id=f"{name}-{dt.name}-{path}",
-                                   marks=xfail_if(reason, reason))
+    return _name_dt_path_cases(UNARY_INT, INTS, UNARY_INT_BUGS, any_dtype=False)
 
 
 @pytest.mark.parametrize("name,dt,path", list(_unary_int_cases()))
@@ -524,18 +524,30 @@ def test_reduction_float(name, dt, axis, path):
 INT_REDUCTIONS = ["sum", "prod", "max", "min", "argmax", "argmin", "cumsum", "all", "any"]
 
 
+def int_reduction_input(dt):
+    """A bool pattern, or integer extremes whose sums and products wrap."""
+    if dt == np.bool_:
+        return np.array([[True, False, True], [False, False, False], [True, True, True]])
+    ii = np.iinfo(dt)
+    return np.array([[ii.max, 1, 2], [ii.min, ii.min, 3], [ii.max, ii.max, ii.max],
+                     [7, 0, 7], [0, 0, 0], [ii.max, ii.max, 1]], dt)
+
+
+def mean_int_input(dt):
+    """A bool pattern, or integer extremes for the mean of ints."""
+    if dt == np.bool_:
+        return np.array([[True, False, True], [False, False, False]])
+    ii = np.iinfo(dt)
+    return np.array([[ii.max, ii.max, ii.max], [ii.min, 1, 2]], dt)
+
+
 @pytest.mark.parametrize("path", PATHS)
 @pytest.mark.parametrize("dt", [*INTS, np.dtype(np.bool_)], ids=lambda d: d.name)
 @pytest.mark.parametrize("name", INT_REDUCTIONS)
 def test_reduction_int(name, dt, path):
     """Integer extremes: sums and products wrap; small ints and bools sum in 64 bits
     (as numpy: int64, or uint64 for unsigned)."""
-    if dt == np.bool_:
-        x = np.array([[True, False, True], [False, False, False], [True, True, True]])
-    else:
-        ii = np.iinfo(dt)
-        x = np.array([[ii.max, 1, 2], [ii.min, ii.min, 3], [ii.max, ii.max, ii.max],
-                      [7, 0, 7], [0, 0, 0], [ii.max, ii.max, 1]], dt)
+    x = int_reduction_input(dt)
     fn, ref = REDUCTIONS[name][:2]
     for axis in (None, 0, 1):
         with np.errstate(all="ignore"):
@@ -549,11 +561,7 @@ def test_reduction_int(name, dt, path):
 def test_mean_of_ints(dt, path):
     """The mean of ints is float32 (numpy: float64; a documented difference); the values
     are numpy's rounded to float32, extremes included."""
-    if dt == np.bool_:
-        x = np.array([[True, False, True], [False, False, False]])
-    else:
-        ii = np.iinfo(dt)
-        x = np.array([[ii.max, ii.max, ii.max], [ii.min, 1, 2]], dt)
+    x = mean_int_input(dt)
     for axis in (None, 0, 1):
         want = np.mean(x, axis=axis).astype(np.float32)
         got = run(path, lambda v, axis=axis: ft.mean(v, axis=axis), x)

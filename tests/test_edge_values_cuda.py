@@ -7,29 +7,17 @@ tests run on the real device. Known divergences are ``xfail(strict=True)``, "BUG
 
 from __future__ import annotations
 
-import importlib
 import os
-import sys
 import warnings
 
-os.environ.setdefault("NUMBA_ENABLE_CUDASIM", "1")
+# first: sets NUMBA_ENABLE_CUDASIM before anything imports numba.cuda
+from cuda_sim import fast_thread_switching, kernel_cache  # noqa: F401
 
-import numpy as np  # noqa: E402
-import pytest  # noqa: E402
-from numba.cuda import config as _cuda_config  # noqa: E402
+# isort: split
 
-import funtorch as ft  # noqa: E402
-
-_devices = importlib.import_module("funtorch.devices")   # the module, not ft.devices()
-
-if os.environ["NUMBA_ENABLE_CUDASIM"] == "1" and not _cuda_config.ENABLE_CUDASIM:
-    pytest.skip("numba.cuda was imported without the simulator before this module; run it "
-                "alone or export NUMBA_ENABLE_CUDASIM=1", allow_module_level=True)
-_devices._cuda_available.cache_clear()
-if "cuda:0" not in ft.devices():
-    pytest.skip("no CUDA device and the simulator is off", allow_module_level=True)
-
-from test_edge_values import (  # noqa: E402
+import numpy as np
+import pytest
+from test_edge_values import (
     BINARY,
     BOOL_BINARY,
     CAST_TARGETS,
@@ -50,34 +38,18 @@ from test_edge_values import (  # noqa: E402
     float_edges,
     float_to_int_defined,
     int_edges,
+    int_reduction_input,
     is_float,
+    mean_int_input,
     reduction_input,
     ulps,
     xfail_if,
 )
 
+import funtorch as ft
+
 SIM = os.environ["NUMBA_ENABLE_CUDASIM"] == "1"
 CUDA_PATHS = ["cuda-eager", "cuda-jit"]
-
-
-@pytest.fixture(scope="module", autouse=True)
-def kernel_cache(tmp_path_factory):
-    """Generated kernels go to a per-run directory, not the user's cache."""
-    old = os.environ.get("FUNTORCH_CUDA_KERNEL_CACHE")
-    if old is None:
-        os.environ["FUNTORCH_CUDA_KERNEL_CACHE"] = str(tmp_path_factory.mktemp("kernels"))
-    yield
-    if old is None:
-        del os.environ["FUNTORCH_CUDA_KERNEL_CACHE"]
-
-
-@pytest.fixture(autouse=True)
-def fast_thread_switching():
-    """Simulated threads hand the GIL around at every barrier (see cuda_kernels' conftest)."""
-    old = sys.getswitchinterval()
-    sys.setswitchinterval(1e-4)
-    yield
-    sys.setswitchinterval(old)
 
 
 def on_cpu(fn, *xs):
@@ -114,6 +86,14 @@ def _bug(table, *keys):
     return None
 
 
+def _name_dt_path_cases(table, names, dtypes):
+    """(name, dtype, path) params, xfailed by the first of (name, dtype, path),
+    (name, dtype, "*"), (name, "*", path) in ``table``."""
+    return [pytest.param(name, dt, path, id=f"{name}-{dt.name}-{path}", marks=xfail_if(
+        r := _bug(table, (name, dt.name, path), (name, dt.name, "*"), (name, "*", path)), r))
+        for name in names for dt in dtypes for path in CUDA_PATHS]
+
+
 # --------------------------------------------------------------------------- unary
 
 CUDA_UNARY_FLOAT_BUGS = {
@@ -121,11 +101,8 @@ CUDA_UNARY_FLOAT_BUGS = {
 }
 
 
-@pytest.mark.parametrize("name,dt,path", [
-    pytest.param(name, dt, path, id=f"{name}-{dt.name}-{path}", marks=xfail_if(
-        r := _bug(CUDA_UNARY_FLOAT_BUGS, (name, dt.name, path), (name, dt.name, "*"),
-                  (name, "*", path)), r))
-    for name in UNARY_FLOAT for dt in FLOATS for path in CUDA_PATHS])
+@pytest.mark.parametrize("name,dt,path",
+                         _name_dt_path_cases(CUDA_UNARY_FLOAT_BUGS, UNARY_FLOAT, FLOATS))
 def test_unary_float(name, dt, path):
     fn, _, n, _ = UNARY_FLOAT[name]
     compare(path, fn, [float_edges(dt)], f"{name}({dt.name})", max(n, 1) if not SIM else n,
@@ -135,11 +112,7 @@ def test_unary_float(name, dt, path):
 CUDA_UNARY_INT_BUGS = {}
 
 
-@pytest.mark.parametrize("name,dt,path", [
-    pytest.param(name, dt, path, id=f"{name}-{dt.name}-{path}", marks=xfail_if(
-        r := _bug(CUDA_UNARY_INT_BUGS, (name, dt.name, path), (name, dt.name, "*"),
-                  (name, "*", path)), r))
-    for name in UNARY_INT for dt in INTS for path in CUDA_PATHS])
+@pytest.mark.parametrize("name,dt,path", _name_dt_path_cases(CUDA_UNARY_INT_BUGS, UNARY_INT, INTS))
 def test_unary_int(name, dt, path):
     compare(path, UNARY_INT[name][0], [int_edges(dt)], f"{name}({dt.name})")
 
@@ -259,18 +232,10 @@ def test_reduction_float(name, dt, axis, path):
 CUDA_INT_REDUCTION_BUGS = {}
 
 
-@pytest.mark.parametrize("name,dt,path", [
-    pytest.param(name, dt, path, id=f"{name}-{dt.name}-{path}", marks=xfail_if(
-        r := _bug(CUDA_INT_REDUCTION_BUGS, (name, dt.name, path), (name, dt.name, "*"),
-                  (name, "*", path)), r))
-    for name in INT_REDUCTIONS for dt in [*INTS, np.dtype(np.bool_)] for path in CUDA_PATHS])
+@pytest.mark.parametrize("name,dt,path", _name_dt_path_cases(
+    CUDA_INT_REDUCTION_BUGS, INT_REDUCTIONS, [*INTS, np.dtype(np.bool_)]))
 def test_reduction_int(name, dt, path):
-    if dt == np.bool_:
-        x = np.array([[True, False, True], [False, False, False], [True, True, True]])
-    else:
-        ii = np.iinfo(dt)
-        x = np.array([[ii.max, 1, 2], [ii.min, ii.min, 3], [ii.max, ii.max, ii.max],
-                      [7, 0, 7], [0, 0, 0], [ii.max, ii.max, 1]], dt)
+    x = int_reduction_input(dt)
     fn = REDUCTIONS[name][0]
     for axis in (None, 0, 1):
         compare(path, lambda v, axis=axis: fn(v, axis=axis), [x],
@@ -280,11 +245,7 @@ def test_reduction_int(name, dt, path):
 @pytest.mark.parametrize("path", CUDA_PATHS)
 @pytest.mark.parametrize("dt", [*INTS, np.dtype(np.bool_)], ids=lambda d: d.name)
 def test_mean_of_ints(dt, path):
-    if dt == np.bool_:
-        x = np.array([[True, False, True], [False, False, False]])
-    else:
-        ii = np.iinfo(dt)
-        x = np.array([[ii.max, ii.max, ii.max], [ii.min, 1, 2]], dt)
+    x = mean_int_input(dt)
     for axis in (None, 0, 1):
         compare(path, lambda v, axis=axis: ft.mean(v, axis=axis), [x],
                 f"mean({dt.name}, axis={axis})", 4, dt=F32)

@@ -379,12 +379,18 @@ def test_checkpoint_resume_is_bit_exact(tmp_path):
         np.testing.assert_array_equal(_np(a), _np(b))
 
 
-def test_chain_clip_adam_vs_torch(torch):
-    params = _mlp_params(10)
-    opt = ft.optim.chain(ft.optim.clip_by_global_norm(0.5), ft.optim.adam(1e-2))
+def _torch_copies(torch, params):
+    """The leaves of ``params`` as torch leaf tensors that require grad, in dict order."""
+    return [torch.tensor(_np(params[k]), requires_grad=True) for k in params]
+
+
+def _mlp_vs_torch(torch, params, opt, tparams, topt, steps, seed, *, scale=1, clip=None,
+                  sched=None, single_trace=False):
+    """Trains the ``_mlp_loss`` MLP for ``steps`` batches (batch ``i`` drawn from seed
+    ``seed + i``, inputs times ``scale``) with ``opt`` in a jitted step and with ``topt``
+    over ``tparams`` in torch (gradient-norm clipping to ``clip`` before each torch step,
+    ``sched.step()`` after it), then compares the final parameters."""
     names = list(params)
-    tparams = [torch.tensor(_np(params[k]), requires_grad=True) for k in names]
-    topt = torch.optim.Adam(tparams, lr=1e-2)
 
     @ft.jit
     def step(params, state, x, y):
@@ -393,52 +399,42 @@ def test_chain_clip_adam_vs_torch(torch):
         return ft.optim.apply_updates(params, upd), state
 
     state = opt.init(params)
-    for i in range(5):
-        r = np.random.default_rng(30 + i)
-        x = r.standard_normal((8, 5)).astype(np.float32) * 3
+    for i in range(steps):
+        r = np.random.default_rng(seed + i)
+        x = r.standard_normal((8, 5)).astype(np.float32) * scale
         y = r.integers(0, 3, 8)
         params, state = step(params, state, ft.tensor(x), ft.tensor(y))
         topt.zero_grad()
         p = dict(zip(names, tparams))
         h = torch.tanh(torch.tensor(x) @ p["w1"].T + p["b1"])
         torch.nn.functional.cross_entropy(h @ p["w2"].T + p["b2"], torch.tensor(y)).backward()
-        torch.nn.utils.clip_grad_norm_(tparams, 0.5)
+        if clip is not None:
+            torch.nn.utils.clip_grad_norm_(tparams, clip)
         topt.step()
+        if sched is not None:
+            sched.step()
+    if single_trace:
+        assert step.cache_size == 1
     for k, t in zip(names, tparams):
         np.testing.assert_allclose(_np(params[k]), t.detach().numpy(), rtol=1e-4, atol=1e-6,
                                    err_msg=k)
+
+
+def test_chain_clip_adam_vs_torch(torch):
+    params = _mlp_params(10)
+    opt = ft.optim.chain(ft.optim.clip_by_global_norm(0.5), ft.optim.adam(1e-2))
+    tparams = _torch_copies(torch, params)
+    topt = torch.optim.Adam(tparams, lr=1e-2)
+    _mlp_vs_torch(torch, params, opt, tparams, topt, 5, 30, scale=3, clip=0.5)
 
 
 def test_lr_schedule_inside_jit_vs_torch(torch):
     params = _mlp_params(11)
     opt = ft.optim.sgd(ft.optim.schedules.step_lr(0.1, step_size=2, gamma=0.5), momentum=0.9)
-    names = list(params)
-    tparams = [torch.tensor(_np(params[k]), requires_grad=True) for k in names]
+    tparams = _torch_copies(torch, params)
     topt = torch.optim.SGD(tparams, lr=0.1, momentum=0.9)
     sched = torch.optim.lr_scheduler.StepLR(topt, step_size=2, gamma=0.5)
-
-    @ft.jit
-    def step(params, state, x, y):
-        g = ft.grad(_mlp_loss)(params, x, y)
-        upd, state = opt.update(g, state, params)
-        return ft.optim.apply_updates(params, upd), state
-
-    state = opt.init(params)
-    for i in range(6):
-        r = np.random.default_rng(40 + i)
-        x = r.standard_normal((8, 5)).astype(np.float32)
-        y = r.integers(0, 3, 8)
-        params, state = step(params, state, ft.tensor(x), ft.tensor(y))
-        topt.zero_grad()
-        p = dict(zip(names, tparams))
-        h = torch.tanh(torch.tensor(x) @ p["w1"].T + p["b1"])
-        torch.nn.functional.cross_entropy(h @ p["w2"].T + p["b2"], torch.tensor(y)).backward()
-        topt.step()
-        sched.step()
-    assert step.cache_size == 1
-    for k, t in zip(names, tparams):
-        np.testing.assert_allclose(_np(params[k]), t.detach().numpy(), rtol=1e-4, atol=1e-6,
-                                   err_msg=k)
+    _mlp_vs_torch(torch, params, opt, tparams, topt, 6, 40, sched=sched, single_trace=True)
 
 
 # ----------------------------------------------------------------------------- re-jitting
@@ -531,36 +527,13 @@ def test_cosine_warmup_schedules_inside_jit_vs_torch(torch):
         [ft.optim.schedules.linear_warmup(1e-2, 3, start_factor=0.25),
          ft.optim.schedules.cosine_decay(1e-2, 4, alpha=0.1)], [3])
     opt = ft.optim.adam(sched)
-    names = list(params)
-    tparams = [torch.tensor(_np(params[k]), requires_grad=True) for k in names]
+    tparams = _torch_copies(torch, params)
     topt = torch.optim.Adam(tparams, lr=1e-2)
     tsched = torch.optim.lr_scheduler.SequentialLR(
         topt, [torch.optim.lr_scheduler.LinearLR(topt, start_factor=0.25, total_iters=3),
                torch.optim.lr_scheduler.CosineAnnealingLR(topt, T_max=4, eta_min=1e-3)],
         milestones=[3])
-
-    @ft.jit
-    def step(params, state, x, y):
-        g = ft.grad(_mlp_loss)(params, x, y)
-        upd, state = opt.update(g, state, params)
-        return ft.optim.apply_updates(params, upd), state
-
-    state = opt.init(params)
-    for i in range(7):
-        r = np.random.default_rng(60 + i)
-        x = r.standard_normal((8, 5)).astype(np.float32)
-        y = r.integers(0, 3, 8)
-        params, state = step(params, state, ft.tensor(x), ft.tensor(y))
-        topt.zero_grad()
-        p = dict(zip(names, tparams))
-        h = torch.tanh(torch.tensor(x) @ p["w1"].T + p["b1"])
-        torch.nn.functional.cross_entropy(h @ p["w2"].T + p["b2"], torch.tensor(y)).backward()
-        topt.step()
-        tsched.step()
-    assert step.cache_size == 1
-    for k, t in zip(names, tparams):
-        np.testing.assert_allclose(_np(params[k]), t.detach().numpy(), rtol=1e-4, atol=1e-6,
-                                   err_msg=k)
+    _mlp_vs_torch(torch, params, opt, tparams, topt, 7, 60, sched=tsched, single_trace=True)
 
 
 def test_vmap_in_axes_with_none_node_in_argument():
