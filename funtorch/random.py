@@ -324,6 +324,9 @@ def randint(key, shape, minval, maxval, dtype=dtypes.int64):
     dtype, shape = dtypes.dtype(dtype), _shape("randint", shape)
     if not dtypes.is_int(dtype):
         raise TypeError(f"funtorch.random.randint: dtype must be an integer dtype, got {dtype}")
+    if minval is None or maxval is None:
+        raise TypeError(f"funtorch.random.randint: minval and maxval must be integers or "
+                        f"integer arrays, got {minval!r:.40} and {maxval!r:.40}")
     minval, maxval = fnp.asarray(minval), fnp.asarray(maxval)
     if not (dtypes.is_int(minval.dtype) and dtypes.is_int(maxval.dtype)):
         raise TypeError(f"funtorch.random.randint: bounds must be integers, got "

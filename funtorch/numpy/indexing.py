@@ -361,7 +361,9 @@ def _update(x, idx, v, combine, mode, unique_indices, what):
     xs = xt.shape
     flat = lax.reshape(xt, (*xs[:len(pre)], int(np.prod(sizes, dtype=np.int64)),
                             *xs[len(pre) + len(indexed):]))
-    out = lax.scatter(flat, lin, v, len(pre), combine, smode, unique_indices)
+    # ints and slices (and a single advanced index) name each position once
+    unique = unique_indices or int(np.prod(block, dtype=np.int64)) <= 1
+    out = lax.scatter(flat, lin, v, len(pre), combine, smode, unique)
     out = lax.transpose(lax.reshape(out, xs), tuple(np.argsort(perm)))
     return lax.reshape(out, orig_shape)
 

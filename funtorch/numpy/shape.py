@@ -267,15 +267,23 @@ def pad(x, pad_width, mode="constant", constant_values=0):
             if mode == "edge":
                 left = [lax.slice_in_dim(x, 0, 1, 1, ax)] * a
                 right = [lax.slice_in_dim(x, n - 1, n, 1, ax)] * b
-            else:
-                if a >= n or b >= n:
-                    raise ValueError("funtorch.pad: reflect padding must be smaller than the "
-                                     "dimension")
-                left = [lax.slice_in_dim(x, i, i + 1, 1, ax) for i in range(a, 0, -1)]
-                right = [lax.slice_in_dim(x, n - 2 - i, n - 1 - i, 1, ax) for i in range(b)]
+            else:    # reflected repeatedly past the far edge, as numpy and JAX
+                src = [_reflect(i, n) for i in range(-a, 0)] + \
+                    [_reflect(i, n) for i in range(n, n + b)]
+                taps = [lax.slice_in_dim(x, i, i + 1, 1, ax) for i in src]
+                left, right = taps[:a], taps[a:]
             x = lax.concatenate([*left, x, *right], ax) if (left or right) else x
         return x
     raise NotImplementedError(f"funtorch.pad: mode {mode!r} is not supported")
+
+
+def _reflect(i, n):
+    """The source of padded position ``i`` of an axis of ``n`` under mode 'reflect' (the
+    edge not repeated): the axis extended with period 2 (n - 1)."""
+    if n == 1:
+        return 0
+    j = i % (2 * (n - 1))
+    return j if j < n else 2 * (n - 1) - j
 
 
 def tile(x, reps):
