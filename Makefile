@@ -9,7 +9,7 @@ JOBS ?= 2
 # (Numba keeps its threads, so the parallel-kernel tests run)
 THREADS := OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1
 
-.PHONY: train test test-fast lint bench clean
+.PHONY: train test test-fast lint bench fuzz clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -37,6 +37,10 @@ test-fast: $(TEST_STAMP)
 lint: $(TEST_STAMP)
 	$(BIN)/pip install -q ruff
 	$(BIN)/ruff check funtorch cuda_kernels tests examples benchmarks
+
+fuzz: $(TEST_STAMP)  ## the differential fuzzer's long profile (random programs, minutes to hours)
+	$(THREADS) HYPOTHESIS_PROFILE=dev FUNTORCH_FUZZ_EXAMPLES=$${FUNTORCH_FUZZ_EXAMPLES:-5000} \
+		$(BIN)/python -m pytest -q -p no:cacheprovider tests/test_fuzz.py
 
 bench: $(STAMP)
 	env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE $(BIN)/python benchmarks/mnist.py

@@ -21,8 +21,8 @@ import warnings
 
 import numpy as np
 import pytest
-from fuzz_programs import FT, inputs, jax_namespace, programs, run, shapes_of
-from hypothesis import given, settings
+from fuzz_programs import FT, Program, inputs, jax_namespace, programs, run, shapes_of
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 import funtorch as ft
@@ -157,8 +157,14 @@ seeds = st.integers(0, 2 ** 16)
 
 # --------------------------------------------------------------------------- backends
 
+# issue 11: a NaN gradient beside a sum vanished under LLVM fast-math
+SQRT_OF_ZERO_SUM = Program(((2,),), (("sub", (0, 0), None), ("sqrt", (1,), None),
+                                     ("sum", (2,), None)), (3,))
+
+
 @examples(8)
 @given(float_programs, seeds, st.booleans())
+@example(SQRT_OF_ZERO_SUM, 1, False)
 def test_jit_and_interpreter_match_eager(program, seed, special):
     xs = inputs(program, np.float32, seed, special)
     x64 = _cast(xs, np.float64)
