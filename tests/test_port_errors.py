@@ -87,7 +87,7 @@ def test_parameter_free_submodules_have_empty_entries_and_state_dict_round_trips
 def test_dropout_module_error_says_train():
     model = Net()
     params = model.init(ft.random.key(0))
-    with pytest.raises(ValueError, match=r"train=True needs a random key.*train=False"):
+    with pytest.raises(ValueError, match=r"dropout \(train=True\) needs a random key.*train=False"):
         model(params, ft.ones((3, 4)), train=True)
     with pytest.raises(ValueError, match="training=False"):   # the function's own keyword
         F.dropout(ft.ones(3), 0.5, training=True)
