@@ -110,19 +110,20 @@ def load(path, like=None):
         except Exception as e:  # SafetensorError, or JSON errors for a mangled header
             raise ValueError(
                 f"ft.load: {path!r} is not a valid safetensors file, nor a PyTorch "
-                f"checkpoint ({e}). ft.load reads files written by ft.save, other safetensors files "
-                "and torch.save's .pth/.pt files; check that the file is complete and in "
-                "one of these formats") from None
+                f"checkpoint ({e}). ft.load reads files written by ft.save, other "
+                "safetensors files and torch.save's .pth/.pt files; check that the file is "
+                "complete and in one of these formats") from None
         arrays = {name: _to_numpy(path, name, info) for name, info in items}
         metadata = header.get("__metadata__") or {}
+    loader = _Loader(path, {n: a for n, a in arrays.items() if isinstance(a, np.ndarray)})
     if _TREE_KEY in metadata:
         skeleton = json.loads(metadata[_TREE_KEY])
     else:  # written by another tool: a flat dict in file order
         skeleton = {"dict": [[n, {"leaf": n, "kind": "array"}] for n in arrays]}
-        if any(not isinstance(a, np.ndarray) for a in arrays.values()):   # torch's extras
+        if like is None and any(not isinstance(a, np.ndarray) for a in arrays.values()):
+            # a torch checkpoint's plain values (an epoch count) stay as they are
             return {n: loader.build(node, (n,)) if isinstance(arrays[n], np.ndarray)
                     else arrays[n] for n, node in skeleton["dict"]}
-    loader = _Loader(path, {n: a for n, a in arrays.items() if isinstance(a, np.ndarray)})
     if like is None:
         return loader.build(skeleton, ())
     return loader.build_like(skeleton, like, ())

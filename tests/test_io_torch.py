@@ -74,6 +74,8 @@ def test_model_checkpoint_from_torch_runs_in_funtorch(torch, tmp_path):
     np.testing.assert_array_equal(got["optimizer.state.0.momentum_buffer"],
                                   opt.state_dict()["state"][0]["momentum_buffer"].numpy())
     assert got["optimizer.param_groups.0.lr"] == 0.1
+    loaded = ft.load(path)
+    assert loaded["epoch"] == 3 and isinstance(loaded["model.0.weight"], ft.Array)
     torch.save(torch.arange(3), path)                        # a bare tensor
     np.testing.assert_array_equal(ft.io.load_torch(path)["value"], [0, 1, 2])
 
