@@ -18,6 +18,11 @@ class Dropout(_Inplace):
         self.p = p
 
     def __call__(self, params, x, *, key=None, train=False):
+        if train and key is None and 0.0 < self.p < 1.0:
+            raise ValueError(f"funtorch.nn.{type(self).__name__}: training-mode dropout "
+                             "(train=True) needs a random key: "
+                             "call model(params, x, key=ft.random.key(seed), train=True) "
+                             "(split the key per step), or pass train=False to evaluate")
         return F.dropout(x, self.p, key=key, training=train)
 
     def extra_repr(self):

@@ -10,6 +10,8 @@ from ..core.dtypes import (  # noqa: F401
                            int16,
                            int32,
                            int64,
+                           promote_types,
+                           result_type,
                            uint8,
                            uint16,
                            uint32,

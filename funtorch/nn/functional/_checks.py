@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import sys
+import warnings
+
 import numpy as np
 
 from ... import numpy as fnp
@@ -96,3 +100,27 @@ def _check_positive(name, arg, values, minimum=1):
         what = "positive" if minimum == 1 else "non-negative"
         raise ValueError(f"funtorch.nn.functional.{name}: {arg} must be {what}, got "
                          f"{values if len(values) > 1 else values[0]}")
+
+
+_PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def _user_stacklevel():
+    """The ``stacklevel`` that makes a warning name the first frame outside funtorch (the
+    user's call of a loss, directly, through a loss module or inside jit/grad/vmap), so
+    Python's default filter shows it once per call site."""
+    frame, level = sys._getframe(1), 1
+    while frame is not None and frame.f_code.co_filename.startswith(_PACKAGE_DIR):
+        frame, level = frame.f_back, level + 1
+    return level
+
+
+def _warn_target_size(name, input_shape, target_shape):
+    """PyTorch's warning for elementwise losses whose target broadcasts against the input
+    (its text; a ``UserWarning`` once per call site)."""
+    input_shape, target_shape = tuple(input_shape), tuple(target_shape)
+    if input_shape != target_shape:
+        warnings.warn(f"funtorch.nn.functional.{name}: Using a target size {target_shape} "
+                      f"that is different to the input size {input_shape}. This will likely "
+                      "lead to incorrect results due to broadcasting. Please ensure they have "
+                      "the same size.", UserWarning, stacklevel=_user_stacklevel())

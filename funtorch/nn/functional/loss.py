@@ -7,7 +7,7 @@ import numpy as np
 from ... import lax
 from ... import numpy as fnp
 from ...core import dtypes
-from ._checks import IndexOutOfBoundsError, _arr, _known_values
+from ._checks import IndexOutOfBoundsError, _arr, _known_values, _warn_target_size
 from .activation import log_softmax
 
 
@@ -154,8 +154,10 @@ def _soft_cross_entropy(logp, t, weight, reduction, label_smoothing, cdim):
 
 def mse_loss(input, target, reduction="mean", weight=None):
     """Squared error; ``weight`` (the input's shape) scales each element, and then 'mean' is
-    ``sum(weight * d**2) / sum(weight)``, as in PyTorch 2.13."""
+    ``sum(weight * d**2) / sum(weight)``, as in PyTorch 2.13. A target of another shape
+    broadcasts, with PyTorch's warning."""
     x = _arr(input)
+    _warn_target_size("mse_loss", x.shape, np.shape(target))
     try:
         d = x - target
     except ValueError:
