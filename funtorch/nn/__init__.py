@@ -16,3 +16,20 @@ from .module import Module  # noqa: F401
 from .normalization import BatchNorm1d, BatchNorm2d, LayerNorm  # noqa: F401
 from .pooling import AvgPool2d, MaxPool2d  # noqa: F401
 from .state_dict import StateDictMismatchError, load_state_dict, state_dict  # noqa: F401
+# PyTorch users' additions (losses, adaptive pooling, transposed conv, resampling)
+from .conv import ConvTranspose2d  # noqa: F401,E402
+from .dropout import Dropout2d  # noqa: F401,E402
+from .loss import (  # noqa: F401,E402
+    BCELoss,
+    BCEWithLogitsLoss,
+    CrossEntropyLoss,
+    HuberLoss,
+    KLDivLoss,
+    L1Loss,
+    MSELoss,
+    NLLLoss,
+    SmoothL1Loss,
+)
+from .normalization import GroupNorm  # noqa: F401,E402
+from .pooling import AdaptiveAvgPool2d, AdaptiveMaxPool2d  # noqa: F401,E402
+from .upsample import Upsample  # noqa: F401,E402
