@@ -4,6 +4,8 @@ Modules hold configuration only; parameters are nested dicts from ``model.init(k
 running statistics a separate state tree from ``model.init_state()`` (see ``Module``).
 """
 
+import types as _types
+
 from . import functional, init  # noqa: F401
 from .activation import GELU, LeakyReLU, LogSoftmax, ReLU, Sigmoid, SiLU, Softmax, Tanh  # noqa: F401
 from .container import Sequential  # noqa: F401
@@ -33,3 +35,14 @@ from .loss import (  # noqa: F401,E402
 from .normalization import GroupNorm  # noqa: F401,E402
 from .pooling import AdaptiveAvgPool2d, AdaptiveMaxPool2d  # noqa: F401,E402
 from .upsample import Upsample  # noqa: F401,E402
+
+
+def _public(namespace):
+    """This package's public names (``__all__``): every name not starting with ``_``
+    that is not a submodule, so a new export is public (and documented) by itself."""
+    return sorted(n for n, v in namespace.items()
+                  if not n.startswith("_") and n != "annotations"
+                  and not isinstance(v, _types.ModuleType))
+
+
+__all__ = _public(globals())

@@ -17,6 +17,7 @@ from ..core.dtypes import (  # noqa: F401
 )
 from . import (
                            _methods,
+                           _spelling,
                            linalg,  # noqa: F401,E402
 )
 from ._core import asarray  # noqa: F401
@@ -160,4 +161,29 @@ from .ufuncs import (  # noqa: F401
                            where,
 )
 
+# constants and PyTorch aliases users reach for
+import math as _math  # noqa: E402
+
+from .shape import cat, unsqueeze  # noqa: F401,E402
+
+pi = _math.pi
+e = _math.e
+inf = _math.inf
+nan = _math.nan
+euler_gamma = 0.5772156649015329
+newaxis = None
+
 _methods.install()
+
+
+def _check_spellings(namespace):
+    """Wrap the public functions that take ``axis`` (or a shape) so that PyTorch's
+    spelling of a call (``dim=``, ``ft.ones(4, 4)``) fails naming funtorch's."""
+    for name, fn in list(namespace.items()):
+        if (not name.startswith("_") and callable(fn) and not isinstance(fn, type)
+                and getattr(fn, "__module__", "").startswith("funtorch.numpy")
+                and _spelling.needs_check(name, fn)):
+            namespace[name] = _spelling.check_spelling(fn)
+
+
+_check_spellings(globals())

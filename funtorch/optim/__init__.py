@@ -1,5 +1,7 @@
 """Optimizers with optax's shape and PyTorch's numerics (see ``transform``)."""
 
+import types as _types
+
 from . import schedules  # noqa: F401
 from .aliases import adagrad, adam, adamax, adamw, lion, nadam, radam, rmsprop, sgd  # noqa: F401
 from .transform import (  # noqa: F401
@@ -19,3 +21,14 @@ from .transform import (  # noqa: F401
                         scale_by_rms,
                         trace,
 )
+
+
+def _public(namespace):
+    """This package's public names (``__all__``): every name not starting with ``_``
+    that is not a submodule, so a new export is public (and documented) by itself."""
+    return sorted(n for n, v in namespace.items()
+                  if not n.startswith("_") and n != "annotations"
+                  and not isinstance(v, _types.ModuleType))
+
+
+__all__ = _public(globals())

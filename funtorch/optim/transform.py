@@ -265,8 +265,8 @@ def scale_by_adagrad(initial_accumulator_value=0.0, eps=1e-10):
 
 
 def scale_by_adamax(b1=0.9, b2=0.999, eps=1e-8):
-    """Adamax's m / u / (1 - b1**t), u = max(b2 * u, |g| + eps) the exponentially weighted
-    infinity norm (PyTorch's Adamax: eps inside the max)."""
+    """Adamax's ``m / u / (1 - b1**t)``, with ``u = max(b2 * u, abs(g) + eps)`` the
+    exponentially weighted infinity norm (PyTorch's Adamax: eps inside the max)."""
 
     def init(params):
         return ScaleByAdamaxState(_count(), _zeros(params), _zeros(params))
