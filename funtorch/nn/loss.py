@@ -3,6 +3,16 @@
 They hold their options (``reduction``, ``weight``, ...) and call the matching
 ``funtorch.nn.functional`` function. A loss has no parameters, so unlike the layers it
 takes no ``params`` argument: ``nn.CrossEntropyLoss()(logits, labels)`` as in PyTorch.
+
+Examples:
+    >>> import funtorch as ft
+    >>> import funtorch.nn as nn
+    >>> loss = nn.CrossEntropyLoss(label_smoothing=0.1)
+    >>> logits, labels = ft.asarray([[2.0, 0.5, -1.0]]), ft.asarray([0])
+    >>> loss(logits, labels)
+    Array(0.3913..., dtype=float32)
+    >>> nn.MSELoss(reduction="sum")(ft.asarray([1.0, 2.0]), ft.asarray([0.0, 0.0]))
+    Array(5., dtype=float32)
 """
 
 from __future__ import annotations

@@ -397,7 +397,16 @@ class _IndexUpdateRef:
     def get(self, mode=None, fill_value=None):
         """``x[idx]``; with ``mode='fill'`` (or 'drop') out-of-range positions read
         ``fill_value``, by default JAX's: NaN for floats, the minimum of a signed integer
-        type, the maximum of an unsigned one, True for bool."""
+        type, the maximum of an unsigned one, True for bool.
+
+        Examples:
+            >>> import funtorch as ft
+            >>> x = ft.arange(3.0)
+            >>> x.at[ft.asarray([0, 5])].get(mode="fill", fill_value=-1.0)
+            Array([ 0., -1.], dtype=float32)
+            >>> x.at[ft.asarray([0, 5])].get(mode="fill")
+            Array([ 0., nan], dtype=float32)
+        """
         if fill_value is not None and mode not in ("fill", "drop"):
             raise ValueError("funtorch: x.at[idx].get: fill_value needs mode='fill', got "
                              f"mode={mode!r}")

@@ -3,6 +3,19 @@
 Each matches ``torch.optim``'s single-tensor implementation step for step (same order of
 weight decay, momentum, bias correction and eps), so trajectories agree to float32
 rounding. ``lr`` may be a number or a schedule ``step -> lr`` (``funtorch.optim.schedules``).
+
+Examples:
+    One step of Adam on ``f(w) = sum(w ** 2)``:
+
+    >>> import funtorch as ft
+    >>> from funtorch import optim
+    >>> params = {"w": ft.asarray([1.0, -2.0])}
+    >>> opt = optim.adam(lr=0.1)
+    >>> state = opt.init(params)
+    >>> grads = ft.grad(lambda p: ft.sum(p["w"] ** 2))(params)
+    >>> updates, state = opt.update(grads, state, params)
+    >>> [round(w, 4) for w in optim.apply_updates(params, updates)["w"].tolist()]
+    [0.9, -1.9]
 """
 
 from __future__ import annotations

@@ -89,7 +89,14 @@ def one_cycle(max_lr, total_steps, pct_start=0.3, anneal_strategy="cos", div_fac
     the first ``pct_start`` of ``total_steps``, then down to ``max_lr / div_factor /
     final_div_factor`` (with ``three_phase``, back to the start first), annealed by a
     cosine or linearly. Only the lr: OneCycleLR's momentum cycling (``cycle_momentum``) is
-    not applied, since funtorch optimizers take constant betas."""
+    not applied, since funtorch optimizers take constant betas.
+
+    Examples:
+        >>> from funtorch.optim import schedules
+        >>> lr = schedules.one_cycle(0.1, total_steps=10)
+        >>> [round(float(lr(step)), 4) for step in (0, 2, 9)]
+        [0.004, 0.1, 0.0]
+    """
     name = "funtorch.optim.schedules.one_cycle"
     if not isinstance(total_steps, int) or total_steps <= 0:
         raise ValueError(f"{name}: total_steps must be a positive int, got {total_steps!r}")

@@ -78,7 +78,22 @@ def interpolate(input, size=None, scale_factor=None, mode="nearest", align_corne
     """Resize the spatial axes of an [N, C, H, W] input ('nearest' or 'bilinear'; also
     [N, C, L] with 'nearest'), with PyTorch's coordinate conventions: 'nearest' picks
     ``floor(dst * scale)``; 'bilinear' maps pixel centres (``align_corners=False``, the
-    default) or corner pixels (``align_corners=True``) onto each other."""
+    default) or corner pixels (``align_corners=True``) onto each other.
+
+    Examples:
+        >>> import funtorch as ft
+        >>> import funtorch.nn.functional as F
+        >>> x = ft.arange(4.0).reshape((1, 1, 2, 2))
+        >>> print(F.interpolate(x, scale_factor=2)[0, 0])
+        [[0. 0. 1. 1.]
+         [0. 0. 1. 1.]
+         [2. 2. 3. 3.]
+         [2. 2. 3. 3.]]
+        >>> print(F.interpolate(x, size=(3, 3), mode="bilinear", align_corners=True)[0, 0])
+        [[0.  0.5 1. ]
+         [1.  1.5 2. ]
+         [2.  2.5 3. ]]
+    """
     name = "interpolate"
     x = _arr(input)
     if mode not in _MODES:
