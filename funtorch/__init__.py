@@ -3,9 +3,8 @@
 Pure ops, composable ``grad``/``vmap``/``jit``, stateless layers and optimizers.
 """
 
-import types as _types
-
 from . import data, lax, nn, optim, random, tree  # noqa: F401  # noqa: F401
+from ._public import public_names as _public_names
 from .core.array import Array  # noqa: F401
 from .core.dtypes import float0  # noqa: F401
 from .core.errors import ConcretizationTypeError, UnexpectedTracerError  # noqa: F401
@@ -21,13 +20,4 @@ from .transforms.jit import jit  # noqa: F401
 
 __version__ = "0.1.0"
 
-
-def _public(namespace):
-    """This package's public names (``__all__``): every name not starting with ``_``
-    that is not a submodule, so a new export is public (and documented) by itself."""
-    return sorted(n for n, v in namespace.items()
-                  if not n.startswith("_") and n != "annotations"
-                  and not isinstance(v, _types.ModuleType))
-
-
-__all__ = _public(globals())
+__all__ = _public_names(globals())

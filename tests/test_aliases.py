@@ -53,7 +53,8 @@ def test_at_get_fill_value_matches_jax():
     x = np.arange(12.0, dtype=np.float32).reshape(3, 4)
     i, j = np.array([0, 5, -1, -4]), np.array([1, 2, 9, 0])
     for idx in ((i,), (i, j), (slice(None), j)):
-        ours = ft.jit(lambda x: x.at[idx].get(mode="fill", fill_value=-1.0))(ft.asarray(x))
+        ours = ft.jit(lambda x, idx=idx: x.at[idx].get(mode="fill", fill_value=-1.0))(
+            ft.asarray(x))
         ref = jnp.asarray(x).at[idx].get(mode="fill", fill_value=-1.0)
         np.testing.assert_array_equal(np.asarray(ours), np.asarray(ref))
     g = ft.grad(lambda x: ft.sum(x.at[i].get(mode="fill", fill_value=0.0)))(ft.asarray(x))

@@ -320,7 +320,8 @@ def test_reduce_on_plateau_scales_an_optimizer_exactly(torch):
     for i in range(30):
         value, grads = ft.value_and_grad(loss)(params)
         updates, state = opt.update(grads, state, params)
-        params = optim.apply_updates(params, ft.tree.map(lambda u: pstate.lr * u, updates))
+        lr = pstate.lr
+        params = optim.apply_updates(params, ft.tree.map(lambda u, lr=lr: lr * u, updates))
         pstate = plateau.update(pstate, value)
         topt.zero_grad()
         tl = sum((torch.tensor(A[k]) * (tp[k] - torch.tensor(C[k])) ** 2

@@ -4,24 +4,16 @@ Modules hold configuration only; parameters are nested dicts from ``model.init(k
 running statistics a separate state tree from ``model.init_state()`` (see ``Module``).
 """
 
-import types as _types
-
+from .._public import public_names as _public_names
 from . import functional, init  # noqa: F401
 from .activation import GELU, LeakyReLU, LogSoftmax, ReLU, Sigmoid, SiLU, Softmax, Tanh  # noqa: F401
 from .container import Sequential  # noqa: F401
-from .conv import Conv1d, Conv2d  # noqa: F401
-from .dropout import Dropout  # noqa: F401
+from .conv import Conv1d, Conv2d, ConvTranspose2d  # noqa: F401
+from .dropout import Dropout, Dropout2d  # noqa: F401
 from .embedding import Embedding  # noqa: F401
 from .flatten import Flatten  # noqa: F401
 from .linear import Linear  # noqa: F401
-from .module import Module  # noqa: F401
-from .normalization import BatchNorm1d, BatchNorm2d, LayerNorm  # noqa: F401
-from .pooling import AvgPool2d, MaxPool2d  # noqa: F401
-from .state_dict import StateDictMismatchError, load_state_dict, state_dict  # noqa: F401
-# PyTorch users' additions (losses, adaptive pooling, transposed conv, resampling)
-from .conv import ConvTranspose2d  # noqa: F401,E402
-from .dropout import Dropout2d  # noqa: F401,E402
-from .loss import (  # noqa: F401,E402
+from .loss import (  # noqa: F401
     BCELoss,
     BCEWithLogitsLoss,
     CrossEntropyLoss,
@@ -32,17 +24,10 @@ from .loss import (  # noqa: F401,E402
     NLLLoss,
     SmoothL1Loss,
 )
-from .normalization import GroupNorm  # noqa: F401,E402
-from .pooling import AdaptiveAvgPool2d, AdaptiveMaxPool2d  # noqa: F401,E402
-from .upsample import Upsample  # noqa: F401,E402
+from .module import Module  # noqa: F401
+from .normalization import BatchNorm1d, BatchNorm2d, GroupNorm, LayerNorm  # noqa: F401
+from .pooling import AdaptiveAvgPool2d, AdaptiveMaxPool2d, AvgPool2d, MaxPool2d  # noqa: F401
+from .state_dict import StateDictMismatchError, load_state_dict, state_dict  # noqa: F401
+from .upsample import Upsample  # noqa: F401
 
-
-def _public(namespace):
-    """This package's public names (``__all__``): every name not starting with ``_``
-    that is not a submodule, so a new export is public (and documented) by itself."""
-    return sorted(n for n, v in namespace.items()
-                  if not n.startswith("_") and n != "annotations"
-                  and not isinstance(v, _types.ModuleType))
-
-
-__all__ = _public(globals())
+__all__ = _public_names(globals())

@@ -6,8 +6,8 @@ from __future__ import annotations
 import math
 
 from .. import random
-from . import init
 from . import functional as F
+from . import init
 from .functional._checks import _check_sizes, _tuple
 from .functional.conv import _conv_padding
 from .linear import default_weight_and_bias

@@ -69,6 +69,7 @@ from .shape import (  # noqa: F401
                            atleast_1d,
                            broadcast_arrays,
                            broadcast_to,
+                           cat,
                            concat,
                            concatenate,
                            expand_dims,
@@ -89,6 +90,7 @@ from .shape import (  # noqa: F401
                            transpose,
                            tril,
                            triu,
+                           unsqueeze,
                            vstack,
 )
 from .sorting import argsort, sort  # noqa: F401,E402
@@ -161,16 +163,12 @@ from .ufuncs import (  # noqa: F401
                            where,
 )
 
-# constants and PyTorch aliases users reach for
-import math as _math  # noqa: E402
-
-from .shape import cat, unsqueeze  # noqa: F401,E402
-
-pi = _math.pi
-e = _math.e
-inf = _math.inf
-nan = _math.nan
+# constants, as numpy and JAX name them
+pi = 3.141592653589793
+e = 2.718281828459045
 euler_gamma = 0.5772156649015329
+inf = float("inf")
+nan = float("nan")
 newaxis = None
 
 _methods.install()

@@ -1,7 +1,6 @@
 """Optimizers with optax's shape and PyTorch's numerics (see ``transform``)."""
 
-import types as _types
-
+from .._public import public_names as _public_names
 from . import schedules  # noqa: F401
 from .aliases import adagrad, adam, adamax, adamw, lion, nadam, radam, rmsprop, sgd  # noqa: F401
 from .transform import (  # noqa: F401
@@ -22,13 +21,4 @@ from .transform import (  # noqa: F401
                         trace,
 )
 
-
-def _public(namespace):
-    """This package's public names (``__all__``): every name not starting with ``_``
-    that is not a submodule, so a new export is public (and documented) by itself."""
-    return sorted(n for n, v in namespace.items()
-                  if not n.startswith("_") and n != "annotations"
-                  and not isinstance(v, _types.ModuleType))
-
-
-__all__ = _public(globals())
+__all__ = _public_names(globals())
