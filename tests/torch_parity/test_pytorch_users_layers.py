@@ -281,6 +281,20 @@ def test_interpolate(torch, kw, mode, align):
                    [rand(2, 3, 5, 6)], rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.parametrize("kw", [dict(size=6), dict(size=3), dict(scale_factor=2.5)])
+def test_interpolate_nearest_1d(torch, kw):
+    grads_vs_torch(torch, lambda x: F.interpolate(x, **kw),
+                   lambda x: torch.nn.functional.interpolate(x, **kw), [rand(2, 3, 4)])
+
+
+@pytest.mark.parametrize("dtype", ["float16", "bfloat16", "float64"])
+def test_new_layers_keep_the_input_dtype(dtype):
+    x = ft.asarray(rand(1, 4, 4, 4)).astype(getattr(ft, dtype))
+    for y in (F.interpolate(x, scale_factor=2, mode="bilinear"), F.adaptive_avg_pool2d(x, 3),
+              F.group_norm(x, 2), F.conv_transpose2d(x, ft.ones((4, 2, 2, 2), x.dtype))):
+        assert y.dtype == x.dtype
+
+
 def test_upsample_module(torch):
     x = rand(1, 2, 3, 4)
     for kw in (dict(scale_factor=2), dict(size=(5, 5), mode="bilinear", align_corners=True)):

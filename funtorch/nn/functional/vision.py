@@ -123,7 +123,7 @@ def interpolate(input, size=None, scale_factor=None, mode="nearest", align_corne
             continue
         lo, hi, lam = _linear_taps(n_in, n_out, bool(align_corners), scale)
         shape = (-1,) + (1,) * (x.ndim - a - 1)
-        w = fnp.reshape(fnp.asarray(lam.astype(np.dtype(str(x.dtype)))), shape)
+        w = fnp.reshape(fnp.asarray(lam.astype(x.dtype)), shape)
         left = fnp.take(x, fnp.asarray(lo), axis=a)
         right = fnp.take(x, fnp.asarray(hi), axis=a)
         x = left * (1 - w) + right * w
