@@ -295,6 +295,15 @@ def test_new_layers_keep_the_input_dtype(dtype):
         assert y.dtype == x.dtype
 
 
+def test_interpolate_nearest_uint8_images(torch):
+    img = rng(4).integers(0, 256, (1, 3, 5, 7)).astype(np.uint8)
+    ours = F.interpolate(ft.asarray(img), size=(9, 4))
+    assert ours.dtype == np.uint8
+    close(ours, torch.nn.functional.interpolate(torch.tensor(img), size=(9, 4)))
+    with pytest.raises(TypeError, match="uint8 input for 'bilinear'"):
+        F.interpolate(ft.asarray(img), size=(9, 4), mode="bilinear")
+
+
 def test_upsample_module(torch):
     x = rand(1, 2, 3, 4)
     for kw in (dict(scale_factor=2), dict(size=(5, 5), mode="bilinear", align_corners=True)):

@@ -112,9 +112,10 @@ def interpolate(input, size=None, scale_factor=None, mode="nearest", align_corne
     if nsp not in (1, 2):
         raise ValueError(f"funtorch.nn.functional.{name}: expected a 3-D [N,C,L] or 4-D "
                          f"[N,C,H,W] input, got shape {tuple(x.shape)}")
-    if not dtypes.is_float(x.dtype):
-        raise TypeError(f"funtorch.nn.functional.{name}: got {x.dtype} input; cast it to a "
-                        "float dtype first")
+    if mode != "nearest" and not dtypes.is_float(x.dtype):
+        raise TypeError(f"funtorch.nn.functional.{name}: got {x.dtype} input for "
+                        f"{mode!r}; cast it to a float dtype first ('nearest' takes any dtype, "
+                        "e.g. uint8 images)")
     sizes, scales = _output_sizes(x, nsp, size, scale_factor, recompute_scale_factor)
     for a, n_out, scale in zip(range(2, x.ndim), sizes, scales):
         n_in = x.shape[a]
