@@ -28,8 +28,6 @@ autodoc_class_signature = "separated"
 napoleon_google_docstring = True
 napoleon_numpy_docstring = False
 myst_heading_anchors = 3
-# links between the Markdown pages resolve as documents
-suppress_warnings = ["myst.xref_missing"] if os.environ.get("FUNTORCH_DOCS_LAX") else []
 
 html_theme = "alabaster"
 html_title = "funtorch"
