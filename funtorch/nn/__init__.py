@@ -8,11 +8,20 @@ from .._public import public_names as _public_names
 from . import functional, init  # noqa: F401
 from .activation import GELU, LeakyReLU, LogSoftmax, ReLU, Sigmoid, SiLU, Softmax, Tanh  # noqa: F401
 from .container import Sequential  # noqa: F401
-from .conv import Conv1d, Conv2d, ConvTranspose2d  # noqa: F401
-from .dropout import Dropout, Dropout2d  # noqa: F401
+from .conv import Conv1d, Conv2d  # noqa: F401
+from .dropout import Dropout  # noqa: F401
 from .embedding import Embedding  # noqa: F401
 from .flatten import Flatten  # noqa: F401
 from .linear import Linear  # noqa: F401
+from .module import Module  # noqa: F401
+from .normalization import BatchNorm1d, BatchNorm2d, LayerNorm  # noqa: F401
+from .pooling import AvgPool2d, MaxPool2d  # noqa: F401
+from .state_dict import StateDictMismatchError, load_state_dict, state_dict  # noqa: F401
+
+# isort: split
+# what PyTorch users reach for: loss modules, adaptive pooling, transposed conv, resampling
+from .conv import ConvTranspose2d  # noqa: F401
+from .dropout import Dropout2d  # noqa: F401
 from .loss import (  # noqa: F401
     BCELoss,
     BCEWithLogitsLoss,
@@ -24,10 +33,8 @@ from .loss import (  # noqa: F401
     NLLLoss,
     SmoothL1Loss,
 )
-from .module import Module  # noqa: F401
-from .normalization import BatchNorm1d, BatchNorm2d, GroupNorm, LayerNorm  # noqa: F401
-from .pooling import AdaptiveAvgPool2d, AdaptiveMaxPool2d, AvgPool2d, MaxPool2d  # noqa: F401
-from .state_dict import StateDictMismatchError, load_state_dict, state_dict  # noqa: F401
+from .normalization import GroupNorm  # noqa: F401
+from .pooling import AdaptiveAvgPool2d, AdaptiveMaxPool2d  # noqa: F401
 from .upsample import Upsample  # noqa: F401
 
 __all__ = _public_names(globals())
