@@ -22,6 +22,7 @@ from .state_dict import StateDictMismatchError, load_state_dict, state_dict  # n
 # what PyTorch users reach for: loss modules, adaptive pooling, transposed conv, resampling
 from .conv import ConvTranspose2d  # noqa: F401
 from .dropout import Dropout2d  # noqa: F401
+from .groupnorm import GroupNorm  # noqa: F401
 from .loss import (  # noqa: F401
     BCELoss,
     BCEWithLogitsLoss,
@@ -33,7 +34,6 @@ from .loss import (  # noqa: F401
     NLLLoss,
     SmoothL1Loss,
 )
-from .normalization import GroupNorm  # noqa: F401
 from .pooling import AdaptiveAvgPool2d, AdaptiveMaxPool2d  # noqa: F401
 from .upsample import Upsample  # noqa: F401
 

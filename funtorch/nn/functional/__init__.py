@@ -28,6 +28,7 @@ __all__ = [
 # isort: split
 # what PyTorch users reach for: more losses, adaptive pooling, transposed conv, resampling
 from .conv import conv_transpose2d  # noqa: E402
+from .groupnorm import group_norm  # noqa: E402
 from .loss import (  # noqa: E402
     binary_cross_entropy,
     huber_loss,
@@ -35,7 +36,6 @@ from .loss import (  # noqa: E402
     l1_loss,
     smooth_l1_loss,
 )
-from .normalization import group_norm  # noqa: E402
 from .pooling import adaptive_avg_pool2d, adaptive_max_pool2d  # noqa: E402
 from .regularization import dropout2d  # noqa: E402
 from .vision import interpolate  # noqa: E402
