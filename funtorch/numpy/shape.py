@@ -150,6 +150,39 @@ def atleast_1d(x):
     return lax.reshape(x, (1,)) if x.ndim == 0 else x
 
 
+def cat(tensors, dim=None, *, axis=None):
+    """PyTorch's ``torch.cat``: ``concatenate`` under PyTorch's name, taking its ``dim``
+    (or ``axis``; default 0).
+
+    Examples:
+        >>> import funtorch as ft
+        >>> ft.cat([ft.ones(2), ft.zeros(1)])
+        Array([1., 1., 0.], dtype=float32)
+        >>> ft.cat([ft.ones((2, 1)), ft.zeros((2, 1))], dim=1).shape
+        (2, 2)
+    """
+    if dim is not None and axis is not None:
+        raise TypeError("funtorch.cat: pass dim or axis, not both")
+    return concatenate(tensors, dim if dim is not None else (axis or 0))
+
+
+def unsqueeze(input, dim):
+    """PyTorch's ``torch.unsqueeze``: a new axis of length 1 at ``dim`` (``expand_dims``
+    with one axis).
+
+    Examples:
+        >>> import funtorch as ft
+        >>> ft.unsqueeze(ft.arange(3), 0).shape
+        (1, 3)
+        >>> ft.unsqueeze(ft.arange(3), -1).shape
+        (3, 1)
+    """
+    if not isinstance(dim, (int, np.integer)) or isinstance(dim, bool):
+        raise TypeError(f"funtorch.unsqueeze: dim must be an int, got {dim!r}; for several "
+                        "axes use ft.expand_dims(x, axis=(...))")
+    return expand_dims(input, int(dim))
+
+
 def concatenate(arrays, axis=0):
     arrays = [_arr(a) for a in arrays]
     if not arrays:
