@@ -194,7 +194,8 @@ def test_rnn_init_distribution_and_repr(torch):
     bound = 1 / np.sqrt(20)
     assert w.min() >= -bound and w.max() <= bound and w.std() > bound / 2
     assert repr(m) == repr(t)
-    assert repr(nn.RNNCell(3, 4, nonlinearity="relu")) == repr(torch.nn.RNNCell(3, 4, nonlinearity="relu"))
+    assert repr(nn.RNNCell(3, 4, nonlinearity="relu")) == \
+        repr(torch.nn.RNNCell(3, 4, nonlinearity="relu"))
     assert repr(nn.RNN(3, 4, nonlinearity="relu", batch_first=True)) == \
         repr(torch.nn.RNN(3, 4, nonlinearity="relu", batch_first=True))
     assert repr(nn.GRUCell(3, 4, bias=False)) == repr(torch.nn.GRUCell(3, 4, bias=False))
