@@ -4,11 +4,11 @@ and no retrace per token. PyTorch parity is in tests/torch_parity/test_sequence.
 
 import numpy as np
 import pytest
+from helpers import close
 
 import funtorch as ft
 import funtorch.nn as nn
 from funtorch.nn import generation as G
-from tests.helpers import close
 
 
 def rand(*shape, seed=0):
