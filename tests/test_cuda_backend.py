@@ -227,6 +227,16 @@ def test_control_flow_on_device():
         np.testing.assert_allclose(np.asarray(g), np.asarray(w), rtol=1e-5)
 
 
+def test_matmul_of_a_partial_view_at_offset_zero():
+    """Regression: ``h[0] @ w`` with h [2, 1, 6] read the whole root as the operand (the
+    gemm check missed root axes fixed by the view), where ``h[1]`` was copied correctly."""
+    rng = np.random.default_rng(0)
+    h, w = rng.standard_normal((2, 1, 6), np.float32), rng.standard_normal((6, 4), np.float32)
+    for i in (0, 1):
+        got = ft.jit(lambda h, w, i=i: h[i] @ w)(cuda(h), cuda(w))
+        np.testing.assert_allclose(np.asarray(got), h[i] @ w, rtol=1e-5, atol=1e-6)
+
+
 def test_random_bits_on_device_match_the_host():
     key = cuda(np.asarray(ft.random.key(7)))
     got = ft.jit(lambda k: ft.random.uniform(k, (5,)))(key)

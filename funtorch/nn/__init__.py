@@ -37,4 +37,20 @@ from .loss import (  # noqa: F401
 from .pooling import AdaptiveAvgPool2d, AdaptiveMaxPool2d  # noqa: F401
 from .upsample import Upsample  # noqa: F401
 
+# isort: split
+# sequence models: recurrent layers, attention, Transformers and their building blocks
+from . import generation  # noqa: F401  (decoding loops over the layers here)
+from .attention import MultiheadAttention  # noqa: F401
+from .container import ModuleDict, ModuleList  # noqa: F401
+from .linear import Identity  # noqa: F401
+from .normalization import RMSNorm  # noqa: F401
+from .rnn import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNBase, RNNCell, RNNCellBase  # noqa: F401
+from .transformer import (  # noqa: F401
+    Transformer,
+    TransformerDecoder,
+    TransformerDecoderLayer,
+    TransformerEncoder,
+    TransformerEncoderLayer,
+)
+
 __all__ = _public_names(globals())

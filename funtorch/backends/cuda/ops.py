@@ -53,8 +53,9 @@ def _gemm_operand(ref, batch, rows, cols):
     if type(ref.root) is not Var:
         return None
     if any(s != 1 for s in ref.scales) or any(ref.offsets) or any(
-            a is not None and ref.shape[a] != n for a, n in zip(ref.axes, ref.root_shape)):
-        return None
+            ref.shape[a] != n if a is not None else n != 1
+            for a, n in zip(ref.axes, ref.root_shape)):
+        return None   # a strided or partial view (``h[0]`` of a [2, ...] root): copy it
     shape = ref.shape
     big = {a for a, n in enumerate(shape) if n != 1}
     order = [a for a in ref.axes if a is not None and a in big]
