@@ -25,13 +25,13 @@ def write_corpus(root, files):
 def test_fortunes_reads_records_by_category(tmp_path):
     root = write_corpus(tmp_path / "c", {
         "b": "first\nline two\n%\nsecond\n%\n",
-        "a": "_\bu_\bn_\bd_\be_\br lined\n%\n\n%\nonly\n",
+        "a": "*__\b\bun*der lined\n%\n\n%\nonly\n",
         "a.dat": "binary index, ignored",
         "a.u8": "a symlink in Debian, ignored",
     })
     c = fortunes(root)
     assert c.categories == ("a", "b")
-    assert c.texts == ["under lined", "only", "first\nline two", "second"]
+    assert c.texts == ["*un*der lined", "only", "first\nline two", "second"]
     assert c.labels.tolist() == [0, 0, 1, 1]
     assert str(root) in c.source
     c = fortunes(root, categories=["b", "a"])

@@ -20,7 +20,7 @@ __all__ = ["Corpus", "fortunes", "DEBIAN_FORTUNES"]
 
 DEBIAN_FORTUNES = "/usr/share/games/fortunes"
 _SAMPLE = "fortunes_sample"
-_OVERSTRIKE = re.compile(".\x08")  # "_\bX": underline/bold by backspacing, as on a teletype
+_OVERSTRIKE = re.compile("[^\x08\n]\x08")  # "_\bX": underline by backspacing (teletypes)
 
 
 class Corpus(NamedTuple):
@@ -106,6 +106,10 @@ def _category_files(directory):
 def _read_records(path):
     with open(path, "rb") as f:
         text = f.read().decode("utf-8", errors="replace")
-    text = _OVERSTRIKE.sub("", text.replace("\r\n", "\n"))
+    text = text.replace("\r\n", "\n")
+    while "\x08" in text:  # "__\b\bUN" takes two rounds; a backspace at a line start goes
+        text, n = _OVERSTRIKE.subn("", text)
+        if not n:
+            text = text.replace("\x08", "")
     records = re.split(r"^%[ \t]*$", text, flags=re.MULTILINE)
     return [r.strip("\n").rstrip() for r in records if r.strip()]
