@@ -16,3 +16,16 @@ from .module import Module  # noqa: F401
 from .normalization import BatchNorm1d, BatchNorm2d, LayerNorm  # noqa: F401
 from .pooling import AvgPool2d, MaxPool2d  # noqa: F401
 from .state_dict import StateDictMismatchError, load_state_dict, state_dict  # noqa: F401
+# sequence models: recurrent layers, attention, Transformers and their building blocks
+from .attention import MultiheadAttention  # noqa: F401
+from .container import ModuleDict, ModuleList  # noqa: F401
+from .linear import Identity  # noqa: F401
+from .normalization import RMSNorm  # noqa: F401
+from .rnn import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNBase, RNNCell, RNNCellBase  # noqa: F401
+from .transformer import (  # noqa: F401
+    Transformer,
+    TransformerDecoder,
+    TransformerDecoderLayer,
+    TransformerEncoder,
+    TransformerEncoderLayer,
+)
