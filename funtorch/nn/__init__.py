@@ -16,7 +16,10 @@ from .module import Module  # noqa: F401
 from .normalization import BatchNorm1d, BatchNorm2d, LayerNorm  # noqa: F401
 from .pooling import AvgPool2d, MaxPool2d  # noqa: F401
 from .state_dict import StateDictMismatchError, load_state_dict, state_dict  # noqa: F401
+
+# isort: split
 # sequence models: recurrent layers, attention, Transformers and their building blocks
+from . import generation  # noqa: F401  (decoding loops over the layers here)
 from .attention import MultiheadAttention  # noqa: F401
 from .container import ModuleDict, ModuleList  # noqa: F401
 from .linear import Identity  # noqa: F401

@@ -24,9 +24,8 @@ from __future__ import annotations
 
 import math
 
-from .. import lax
+from .. import lax, random
 from .. import numpy as fnp
-from .. import random
 from . import functional as F
 from . import init
 from .functional._checks import _check_sizes
@@ -233,6 +232,42 @@ class RNNBase(Module):
             c_n = None if c_n is None else c_n[:, 0]
         elif self.batch_first:
             x = fnp.swapaxes(x, 0, 1)
+        return x, ((h_n, c_n) if self.mode == "LSTM" else h_n)
+
+    def step(self, params, x, hx=None):
+        """One time step, for autoregressive decoding: ``x`` [B, input_size] (or
+        [input_size]) -> ``(out, hx)``, ``out`` [B, H_out] the last layer's new state and
+        ``hx`` as ``__call__`` returns it (``h_n`` or ``(h_n, c_n)``). The same numbers as
+        ``self(params, x[None], hx)`` (time-major) without a loop; evaluation mode (no
+        dropout); unidirectional layers only."""
+        if self.bidirectional:
+            raise ValueError(f"funtorch.nn.{type(self).__name__}.step: a bidirectional layer "
+                             "needs the whole sequence; step runs unidirectional layers only")
+        x = fnp.asarray(x)
+        unbatched = x.ndim == 1
+        if unbatched:
+            x = x[None]
+        if x.ndim != 2 or x.shape[-1] != self.input_size:
+            raise ValueError(f"funtorch.nn.{type(self).__name__}.step: expected x of shape "
+                             f"[B, {self.input_size}], got {tuple(x.shape)}")
+        h0, c0 = self._initial(hx, x.shape[0], x.dtype, unbatched)
+        hs, cs = [], []
+        for layer in range(self.num_layers):
+            sfx = f"_l{layer}"
+            b_ih = params.get("bias_ih" + sfx) if self.bias else None
+            b_hh = params.get("bias_hh" + sfx) if self.bias else None
+            w_hr = params.get("weight_hr" + sfx) if self.proj_size else None
+            xw = _project(x, self._param(params, "weight_ih" + sfx), b_ih)
+            x, c = _cell_step(self.mode, xw, h0[layer], None if c0 is None else c0[layer],
+                              fnp.transpose(self._param(params, "weight_hh" + sfx)), b_hh,
+                              None if w_hr is None else fnp.transpose(w_hr))
+            hs.append(x)
+            cs.append(c)
+        h_n = fnp.stack(hs)
+        c_n = fnp.stack(cs) if self.mode == "LSTM" else None
+        if unbatched:
+            x, h_n = x[0], h_n[:, 0]
+            c_n = None if c_n is None else c_n[:, 0]
         return x, ((h_n, c_n) if self.mode == "LSTM" else h_n)
 
     def _direction(self, params, sfx, x, h, c, mask, reverse):

@@ -121,7 +121,11 @@ class TransformerEncoderLayer(_Layer):
                            src_key_padding_mask, is_causal, k_att)
             return self._drop(x, p, k1)
 
-        x = fnp.asarray(src)
+        return self._blocks(params, fnp.asarray(src), sa, k_mid, k2)
+
+    def _blocks(self, params, x, sa, k_mid=None, k2=None):
+        """The residual structure around a self-attention ``sa`` (also used by the cached
+        decoding step in ``nn.generation``)."""
         if self.norm_first:
             x = x + sa(self._norm(1, params, x))
             x = x + self._ff(params, self._norm(2, params, x), k_mid, k2)
