@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import math
 import os
+import time
 
 import numpy as np
 from training import fit, plot_curves, resume_from
@@ -193,8 +194,11 @@ def main(argv=None):
                               for x, y in valid_batches]))
         return {"valid loss": nats, "valid bits/char": nats / math.log(2)}
 
+    wall, cpu = time.perf_counter(), time.process_time()
     state, history = fit(state, step, batches, epochs=rounds, start=start, evaluate=evaluate,
                          checkpoint=args.save, items=lambda x: x.size, unit="chars")
+    print(f"training: {time.perf_counter() - wall:.0f} s wall, {time.process_time() - cpu:.0f} "
+          f"s CPU (compilation included)")
     base = unigram_nats(train_ids, valid_ids, tok.vocab_size)
     final = evaluate(state)
     print(f"validation: {final['valid loss']:.4f} nats/char = {final['valid bits/char']:.3f} "

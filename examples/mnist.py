@@ -13,7 +13,7 @@ from __future__ import annotations
 import argparse
 
 import numpy as np
-from training import fit, plot_curves, resume_from
+from training import confusion_matrix, fit, plot_curves, print_confusion, resume_from
 
 import funtorch as ft
 import funtorch.nn as nn
@@ -74,21 +74,6 @@ def evaluate(predict, params, images, labels, batch_size, device):
         preds.append(np.asarray(predict(params, xb)))
     preds = np.concatenate(preds) if preds else np.zeros(0, np.int64)
     return float((preds == labels).mean()) if len(labels) else float("nan"), preds
-
-
-def confusion_matrix(labels, preds, k=10):
-    m = np.zeros((k, k), np.int64)
-    np.add.at(m, (labels, preds), 1)
-    return m
-
-
-def print_confusion(m, names=None):
-    names = [str(j) for j in range(m.shape[1])] if names is None else names
-    w = max(5, *(len(n) for n in names))
-    print("confusion matrix (rows: true label, columns: predicted)")
-    print(" " * (w + 1) + " ".join(f"{n[:w]:>{w}}" for n in names))
-    for name, row in zip(names, m):
-        print(f"{name[:w]:>{w}} " + " ".join(f"{v:>{w}d}" for v in row))
 
 
 def main(argv=None):
@@ -161,7 +146,7 @@ def main(argv=None):
     state, history = fit(state, step, batches, epochs=args.epochs, start=start_epoch,
                          evaluate=test_metrics, checkpoint=args.save, unit="images")
     if history["epochs"]:
-        print_confusion(confusion_matrix(test_y, last["preds"]))
+        print_confusion(confusion_matrix(test_y, last["preds"], 10))
         print(f"final test accuracy: {last['acc']:.4f}")
     if args.save:
         print(f"checkpoint: {args.save}")

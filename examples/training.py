@@ -20,6 +20,8 @@ import os
 import sys
 import time
 
+import numpy as np
+
 import funtorch as ft
 
 
@@ -85,6 +87,34 @@ def fit(state, step, batches, *, epochs, start=0, evaluate=None, checkpoint=None
         if checkpoint:
             ft.save(checkpoint, {**state, "epoch": epoch + 1})
     return state, history
+
+
+def confusion_matrix(labels, preds, k):
+    """``m[i, j]``: how many examples of class ``i`` were predicted as ``j``."""
+    m = np.zeros((k, k), np.int64)
+    np.add.at(m, (np.asarray(labels), np.asarray(preds)), 1)
+    return m
+
+
+def print_confusion(m, names=None):
+    names = [str(j) for j in range(m.shape[1])] if names is None else list(names)
+    w = max(5, *(len(n) for n in names))
+    print("confusion matrix (rows: true label, columns: predicted)")
+    print(" " * (w + 1) + " ".join(f"{n[:w]:>{w}}" for n in names))
+    for name, row in zip(names, m):
+        print(f"{name[:w]:>{w}} " + " ".join(f"{v:>{w}d}" for v in row))
+
+
+def print_precision_recall(m, names):
+    """Per-class precision and recall from a confusion matrix, and their macro averages."""
+    tp = np.diag(m).astype(float)
+    precision = tp / np.maximum(m.sum(0), 1)
+    recall = tp / np.maximum(m.sum(1), 1)
+    w = max(9, *(len(n) for n in names))
+    print(f"{'class':>{w}} precision recall support")
+    for n, pr, rc, sup in zip(names, precision, recall, m.sum(1)):
+        print(f"{n:>{w}} {pr:9.3f} {rc:6.3f} {sup:7d}")
+    print(f"{'macro avg':>{w}} {precision.mean():9.3f} {recall.mean():6.3f} {m.sum():7d}")
 
 
 def plot_curves(path, history, metrics=()):
