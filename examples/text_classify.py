@@ -22,8 +22,14 @@ import collections
 import re
 
 import numpy as np
-from training import (confusion_matrix, fit, plot_curves, print_confusion,
-                      print_precision_recall, resume_from)
+from training import (
+    confusion_matrix,
+    fit,
+    plot_curves,
+    print_confusion,
+    print_precision_recall,
+    resume_from,
+)
 
 import funtorch as ft
 import funtorch.nn as nn

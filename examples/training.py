@@ -60,7 +60,8 @@ def fit(state, step, batches, *, epochs, start=0, evaluate=None, checkpoint=None
     for epoch in range(start, epochs):
         it = batches(epoch)
         bar = progress(it, len(it), f"epoch {epoch + 1}/{epochs}")
-        t0, seen, sums, count, smooth = time.perf_counter(), 0, {}, 0, None
+        t0, cpu0, seen, sums, count, smooth = time.perf_counter(), time.process_time(), 0, {}, \
+            0, None
         for batch in bar:
             state, metrics = step(state, batch)
             metrics = {k: float(v) for k, v in metrics.items()}
@@ -76,14 +77,15 @@ def fit(state, step, batches, *, epochs, start=0, evaluate=None, checkpoint=None
             if hasattr(bar, "set_postfix"):
                 bar.set_postfix(loss=f"{smooth:.3f}",
                                 rate=f"{seen / (time.perf_counter() - t0):.0f}/s")
-        seconds = time.perf_counter() - t0
+        seconds, cpu = time.perf_counter() - t0, time.process_time() - cpu0
         record = {f"train {k}": v / max(count, 1) for k, v in sums.items()}
         if evaluate is not None:
             record.update(evaluate(state))
         record["seconds"] = seconds
         history["epochs"].append(record)
         shown = ", ".join(f"{k} {v:.4f}" for k, v in record.items() if k != "seconds")
-        log(f"epoch {epoch + 1}: {shown}, {seen / seconds:.0f} {unit}/s ({seconds:.1f} s)")
+        log(f"epoch {epoch + 1}: {shown}, {seen / seconds:.0f} {unit}/s ({seconds:.1f} s, "
+            f"{cpu:.1f} s CPU)")
         if checkpoint:
             ft.save(checkpoint, {**state, "epoch": epoch + 1})
     return state, history

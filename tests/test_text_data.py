@@ -9,8 +9,18 @@ import numpy as np
 import pytest
 
 import funtorch as ft
-from funtorch.data import (ByteTokenizer, CharTokenizer, co2, fortunes, lm_batches,
-                           load_tokenizer, split_by_time, split_records, sunspots, windows)
+from funtorch.data import (
+    ByteTokenizer,
+    CharTokenizer,
+    co2,
+    fortunes,
+    lm_batches,
+    load_tokenizer,
+    split_by_time,
+    split_records,
+    sunspots,
+    windows,
+)
 
 # -- fortunes ----------------------------------------------------------------------------
 
@@ -96,7 +106,7 @@ def test_char_tokenizer_bad_inputs(tmp_path):
     with pytest.raises(ValueError, match="fit the tokenizer"):
         no_unk.encode("c")
     with pytest.raises(KeyError, match="'<unk>' is not in the vocabulary"):
-        no_unk.unk_id
+        _ = no_unk.unk_id
     with pytest.raises(ValueError, match="corpus is empty"):
         CharTokenizer.fit([])
     with pytest.raises(ValueError, match="corpus is empty"):
