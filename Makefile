@@ -9,7 +9,7 @@ JOBS ?= 2
 # (Numba keeps its threads, so the parallel-kernel tests run)
 THREADS := OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1
 
-.PHONY: train test test-fast lint bench fuzz docs clean
+.PHONY: train data test test-fast lint bench fuzz docs clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -29,6 +29,16 @@ $(TEST_STAMP): pyproject.toml $(STAMP)
 
 train: $(STAMP)  ## train the MNIST CNN (full data if present, else the bundled sample)
 	$(BIN)/python examples/mnist.py --model cnn
+
+data:  ## the full fortunes corpus (Debian's packages, where apt is available); CO2 and sunspots are bundled
+	@if [ -d /usr/share/games/fortunes ] && [ -f /usr/share/games/fortunes/art ]; then \
+		echo "fortunes corpus already in /usr/share/games/fortunes"; \
+	elif command -v apt-get >/dev/null; then \
+		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		$$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq fortunes fortunes-min; \
+	else \
+		echo "no apt-get here: the examples use the fortunes sample bundled in funtorch/data"; \
+	fi
 
 test: $(TEST_STAMP)  ## the whole suite
 	$(THREADS) $(BIN)/python -m pytest -q -n $(JOBS) -p no:cacheprovider
