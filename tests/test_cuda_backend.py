@@ -12,7 +12,7 @@ import sys
 import warnings
 
 # first: sets NUMBA_ENABLE_CUDASIM before anything imports numba.cuda
-from cuda_sim import _cuda_config, _devices, cuda, fast_thread_switching, kernel_cache  # noqa: F401
+from cuda_sim import _cuda_config, cuda, fast_thread_switching, kernel_cache, registry  # noqa: F401
 
 # isort: split
 
@@ -399,7 +399,7 @@ def test_mixed_devices():
 
 
 def test_cuda_requested_without_a_device(monkeypatch):
-    monkeypatch.setattr(_devices, "_cuda_available", lambda: False)
+    monkeypatch.setattr(registry.backend("cuda"), "devices", lambda: [])
     with pytest.raises(RuntimeError, match="no CUDA device is available"):
         ft.device_put(np.ones(2), "cuda")
     assert ft.devices() == ["cpu"]

@@ -10,6 +10,8 @@ import numpy as np
 from ..core import dtypes
 from ..core.abstract import ShapedArray
 from ..core.array import Array
+from ..core.devices import CPU
+from ..core.placement import transfer
 from ..core.trace import Primitive, bind, get_aval
 from ..transforms import ad, batching
 from ..transforms.ad import Zero, is_undefined
@@ -99,9 +101,8 @@ def full_like(x, fill_value, dtype=None, shape=None):
 def on_device_of(x, out):
     """``out`` (a constant an eager composite built on the host) moved to the device of the
     concrete array ``x``: eager ops on a device array give device arrays."""
-    if type(x) is Array and x._device != "cpu" and type(out) is Array and \
-            out._device == "cpu":
-        from ..backends import transfer
+    if type(x) is Array and x._device is not CPU and type(out) is Array and \
+            out._device is CPU:
         return transfer(out, x._device)
     return out
 

@@ -16,9 +16,11 @@ import numpy as np
 from .. import tree as tree_util
 from ..core import dtypes
 from ..core.abstract import ShapedArray
-from ..core.array import DONATED, Array
+from ..core.array import DONATED, Array, host_array
+from ..core.devices import CPU, adopt, get_device
 from ..core.graph import Eqn, Graph, Var, eval_graph
-from ..core.trace import Primitive, Tracer, bind, eager_mode, get_aval
+from ..core.placement import computation_device, transfer
+from ..core.trace import Primitive, Tracer, bind, eager_mode, get_aval, host_value
 from ..core.tracing import trace_to_graph
 from . import ad, batching
 from .ad import Zero, is_undefined
@@ -27,9 +29,8 @@ jit_p = Primitive("jit", multiple_results=True)
 
 
 def _jit_impl(*args, graph, name, donated):
-    # host buffers; a call with device arrays dispatches to ``backends.eager_impl``
-    from ..backends import compile_graph
-    return compile_graph(graph, "cpu")(*args)
+    # host buffers; with arrays on another device, bind runs that device's backend
+    return CPU.backend.executable(graph)(*args)
 
 
 jit_p.def_impl(_jit_impl)
@@ -53,11 +54,6 @@ def _cached(kind, graph, key, build):
     if k not in per_graph:
         per_graph[k] = build()
     return per_graph[k]
-
-
-def _closed(graph, consts):
-    """Fold constants captured while re-tracing into explicit inputs (appended first)."""
-    return graph, consts
 
 
 def jvp_graph(graph: Graph, nonzeros, instantiate=None):
@@ -206,8 +202,7 @@ ad.dce_rules[jit_p] = _jit_dce
 # --------------------------------------------------------------------------- the user API
 
 class _CacheEntry:
-    __slots__ = ("graph", "consts", "out_tree", "compiled", "const_bufs", "reusable",
-                 "donated", "device_consts", "origins")
+    __slots__ = ("graph", "consts", "out_tree", "reusable", "donated", "origins", "placed")
 
 
 def _describe_args(fun, n):
@@ -221,7 +216,11 @@ def _describe_args(fun, n):
 
 
 class JitFunction:
-    """A function staged and compiled once per input signature."""
+    """A function staged and compiled once per input signature.
+
+    A call runs on ``device`` if one was given (every input is placed there), else on the
+    device of its non-host inputs (``core.placement``), else on the host; under an
+    enclosing transformation it is the primitive ``jit_p``."""
 
     def __init__(self, fun, static_argnums=(), static_argnames=(), donate_argnums=(),
                  device=None):
@@ -229,7 +228,7 @@ class JitFunction:
         check_callable("jit", fun)
         self.fun = fun
         self.donate_argnums = _tuple(donate_argnums)
-        self.device = device
+        self.device = None if device is None else get_device(device)
         self._cache = {}
         self._fast = {}   # (args treedef, leaf shapes/dtypes/devices) -> compiled call
         self._sig = None
@@ -291,7 +290,7 @@ class JitFunction:
         # a tracer has no device; host arrays share its key, so jit(f) called eagerly and
         # under grad/vmap traces once per shape/dtype signature
         sig = (in_tree, statics, static_kw,
-               tuple((x.shape, x.dtype, x._device if type(x) is Array and x._device != "cpu"
+               tuple((x.shape, x.dtype, x._device if type(x) is Array and x._device is not CPU
                       else None) for x in leaves), weak)
         entry = self._cache.get(sig)
         if entry is None:
@@ -299,18 +298,8 @@ class JitFunction:
                                 weak)
             if entry.reusable:
                 self._cache[sig] = entry
-        if eager_mode() and entry.compiled is not None and all(
-                type(x) is Array and x._device == "cpu" for x in leaves):
-            if not kwargs and not statics and weak is None:
-                self._fast[_fast_key(tree_util.structure(args), leaves)] = (
-                    entry.compiled, entry.const_bufs, entry.out_tree, "cpu",
-                    _donated_leaves(entry))
-            outs = [Array(o) for o in entry.compiled(*entry.const_bufs,
-                                                     *[x._value for x in leaves])]
-            _invalidate(leaves, entry)
-        elif eager_mode() and entry.reusable and any(
-                type(x) is Array and x._device != "cpu" for x in leaves):
-            outs = self._call_device(entry, args, kwargs, statics, leaves)
+        if eager_mode() and entry.reusable:
+            outs = self._run(entry, args, kwargs, statics, weak, leaves)
         else:
             outs = bind(jit_p, *entry.consts, *leaves,
                         **_params(entry.graph, getattr(self.fun, "__name__", "jit")))
@@ -355,36 +344,32 @@ class JitFunction:
         e.graph, e.consts, e.out_tree = graph, consts, out_tree[0]
         e.origins = leaf_origins
         e.reusable = not any(isinstance(c, Tracer) for c in consts)
-        e.compiled, e.const_bufs, e.device_consts = None, None, None
+        e.placed = {}   # device -> (executable, constant buffers)
         donate = {i % len(args) for i in self.donate_argnums if -len(args) <= i < len(args)}
         donated = [False] * len(consts)
         for i, a in enumerate(args):
             if i not in static_nums:
                 donated += [i in donate] * len(tree_util.leaves(a))
         e.donated = donated + [False] * (len(consts) + len(leaves) - len(donated))
-        on_host = all(not (type(x) is Array and x._device != "cpu") for x in leaves)
-        if e.reusable and on_host and all(type(c) is Array and c._device == "cpu"
-                                          for c in consts):
-            from ..backends import compile_graph
-            e.compiled = compile_graph(graph, "cpu", e.donated)
-            e.const_bufs = [c._value for c in consts]
         return e
 
-    def _call_device(self, entry, args, kwargs, statics, leaves):
-        """Run the graph on the device of the array arguments (host ones are moved)."""
-        from ..backends import compile_graph, transfer
-        from ..devices import computation_device
-        device = computation_device(leaves, getattr(self.fun, "__name__", "jit"),
-                                    entry.origins)
-        if entry.device_consts is None:
-            from ..numpy import asarray
-            entry.device_consts = [transfer(asarray(c), device)._value for c in entry.consts]
-        run = compile_graph(entry.graph, device, entry.donated)
-        if not kwargs and not statics and all(x._device == device for x in leaves):
+    def _run(self, entry, args, kwargs, statics, weak, leaves):
+        """The one eager call path: the executable of the graph on the call's device
+        (compiled once per device), inputs and constants placed there."""
+        device = self.device or computation_device(
+            leaves, getattr(self.fun, "__name__", "jit"), entry.origins)
+        placed = entry.placed.get(device)
+        if placed is None:
+            placed = entry.placed[device] = (
+                device.backend.executable(entry.graph, entry.donated),
+                [_buffer(c, device) for c in entry.consts])
+        run, const_bufs = placed
+        if not kwargs and not statics and weak is None and all(
+                x._device is device for x in leaves):
             self._fast[_fast_key(tree_util.structure(args), leaves)] = (
-                run, entry.device_consts, entry.out_tree, device, _donated_leaves(entry))
-        bufs = [(x if x._device == device else transfer(x, device))._value for x in leaves]
-        outs = [Array(o, device) for o in run(*entry.device_consts, *bufs)]
+                run, const_bufs, entry.out_tree, device, _donated_leaves(entry))
+        outs = [Array(o, device) for o in run(*const_bufs,
+                                              *[_buffer(x, device) for x in leaves])]
         _invalidate(leaves, entry)
         return outs
 
@@ -419,12 +404,22 @@ def _fast_key(tree, leaves):
     return (tree, *[(x._value.shape, x._value.dtype, x._device) for x in leaves])
 
 
+def _buffer(x, device):
+    """The buffer of ``x`` (an Array, or a host value as eager ops read it) on ``device``."""
+    if type(x) is not Array:
+        x = Array(host_value(x))
+    return x._value if x._device is device else transfer(x, device)._value
+
+
 def _to_array(x):
-    from ..numpy import asarray
     if x is None:
         raise TypeError("funtorch.jit: None is not a valid argument value")
+    if not (dtypes.is_weak(x) or isinstance(x, (np.ndarray, np.generic))):
+        adopted = adopt(x)   # another library's device array, shared
+        if adopted is not None:
+            return adopted
     if dtypes.is_weak(x) or hasattr(x, "__array__") or isinstance(x, (list, tuple)):
-        return asarray(x)
+        return host_array(x)
     raise TypeError(f"funtorch.jit: argument of type {type(x).__name__} is not an array; mark "
                     "it static with static_argnums/static_argnames")
 
