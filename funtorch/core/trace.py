@@ -250,8 +250,8 @@ def bind(prim, *args, **params):
 
 # --------------------------------------------------------------------------- eval interpreter
 
-from .array import Array, to_numpy  # noqa: E402
-from .devices import CPU  # noqa: E402
+from .array import Array, host_array, to_numpy  # noqa: E402
+from .devices import CPU, adopt  # noqa: E402
 
 
 def _eval_primitive(prim, args, params):
@@ -327,6 +327,21 @@ def get_aval(x) -> ShapedArray:
     raise TypeError(f"funtorch: {type(x).__name__} is not a valid array value")
 
 
+_HOST_TYPES = (np.ndarray, np.generic, list, tuple, bool, int, float, complex)
+
+
+def as_array(x):
+    """``x`` as an array value: Arrays and tracers as they are, another library's device
+    array shared through its backend, host values as ``ft.asarray`` converts them."""
+    if isinstance(x, (Array, Tracer)):
+        return x
+    if not isinstance(x, _HOST_TYPES):
+        adopted = adopt(x)
+        if adopted is not None:
+            return adopted
+    return host_array(x)
+
+
 def weak_aval(x) -> ShapedArray:
     """The abstract value of a function argument: a Python scalar is weakly typed (JAX's
     rule for arguments of jit, vjp/jvp, control flow and custom_vjp), so
@@ -344,4 +359,5 @@ def concrete_or_error(x, why: str):
 
 
 __all__ = ["Primitive", "bind", "Tracer", "Trace", "MainTrace", "new_main", "new_dynamic",
-           "find_top_trace", "full_raise", "full_lower", "get_aval", "weak_aval", "Array"]
+           "find_top_trace", "full_raise", "full_lower", "get_aval", "weak_aval", "as_array",
+           "Array"]

@@ -73,6 +73,9 @@ def broadcast_in_dim(x, shape, broadcast_dimensions):
                 broadcast_dimensions=tuple(int(d) for d in broadcast_dimensions))
 
 
+batching.axis_ops["broadcast_in_dim"] = broadcast_in_dim
+
+
 def full(shape, fill_value, dtype=None):
     """An array of ``shape`` filled with a scalar (a broadcast of a literal)."""
     if dtype is None:
@@ -88,6 +91,9 @@ def full(shape, fill_value, dtype=None):
         from .elementwise import convert_element_type
         v = convert_element_type(v, dtype)
     return broadcast_in_dim(v, tuple(shape), ())
+
+
+ad.tangent_ops["full"] = full
 
 
 def full_like(x, fill_value, dtype=None, shape=None):
@@ -166,6 +172,9 @@ def transpose(x, permutation):
     if permutation == tuple(range(len(permutation))):
         return x
     return bind(transpose_p, x, permutation=permutation)
+
+
+batching.axis_ops["transpose"] = transpose
 
 
 # --------------------------------------------------------------------------- squeeze

@@ -1,28 +1,29 @@
 """jit: stage a function into a graph once per input signature and compile it.
 
-``jit_p`` is a primitive whose parameter is the graph; its rules transform the graph
-(JVP, batching, transposition, partial evaluation) so that ``grad(jit(f))``,
-``jit(grad(f))`` and ``vmap(jit(f))`` all work. Backends turn a graph into a callable.
+``jit_p`` is a primitive whose parameter is the graph; its rules apply the graph
+transforms that live beside their interpreters (``ad.jvp_graph``, ``ad.transpose_graph``,
+``batching.batch_graph``, ``partial_eval.partial_eval_graph``, ``core.passes.dce``) so
+that ``grad(jit(f))``, ``jit(grad(f))`` and ``vmap(jit(f))`` all work. A call runs the
+graph's executable from the backend of its device (``core/backend.py``).
 """
 
 from __future__ import annotations
 
 import functools
 import inspect
-import weakref
 
 import numpy as np
 
 from .. import tree as tree_util
-from ..core import dtypes
-from ..core.abstract import ShapedArray
-from ..core.array import DONATED, Array, host_array
-from ..core.devices import CPU, adopt, get_device
-from ..core.graph import Eqn, Graph, Var, eval_graph
+from ..core import dtypes, passes
+from ..core.array import DONATED, Array
+from ..core.devices import CPU, get_device
+from ..core.graph import Eqn, Graph, Var
 from ..core.placement import computation_device, transfer
-from ..core.trace import Primitive, Tracer, bind, eager_mode, get_aval, host_value
+from ..core.trace import Primitive, Tracer, as_array, bind, eager_mode, get_aval, host_value
 from ..core.tracing import trace_to_graph
 from . import ad, batching
+from . import partial_eval as pe
 from .ad import Zero, is_undefined
 
 jit_p = Primitive("jit", multiple_results=True)
@@ -41,53 +42,9 @@ def _params(graph, name, donated=None):
     return dict(graph=graph, name=name, donated=donated or (False,) * len(graph.in_vars))
 
 
-# --------------------------------------------------------------------------- graph transforms
-# Each derives a new graph by tracing an interpreter over ``eval_graph``; results are
-# cached per (graph, pattern) so a jitted training step is transformed once.
-
-_graph_cache: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
-
-
-def _cached(kind, graph, key, build):
-    per_graph = _graph_cache.setdefault(graph, {})
-    k = (kind, key)
-    if k not in per_graph:
-        per_graph[k] = build()
-    return per_graph[k]
-
-
-def jvp_graph(graph: Graph, nonzeros, instantiate=None):
-    """Graph of (primals, nonzero tangents) -> (outs, nonzero tangent outs).
-
-    Output tangents flagged in ``instantiate`` are materialised even when zero, so
-    callers (cond branches, scan carries) can force a common pattern."""
-    inst = tuple(instantiate) if instantiate is not None else (False,) * len(graph.outs)
-
-    def build():
-        out_nz = []
-
-        def fun(*args):
-            n = len(graph.in_vars)
-            primals, ts = args[:n], iter(args[n:])
-            tangents = [next(ts) if nz else Zero(v.aval.tangent_aval())
-                        for v, nz in zip(graph.in_vars, nonzeros)]
-            outs, touts = ad.jvp_flat(lambda *xs: eval_graph(graph, xs), primals, tangents)
-            touts = [ad.instantiate(t) if i and dtypes.is_float(t.aval.dtype) else t
-                     for t, i in zip(touts, inst)]
-            out_nz.extend(type(t) is not Zero for t in touts)
-            return [*outs, *[t for t in touts if type(t) is not Zero]]
-
-        avals = [v.aval for v in graph.in_vars] + [
-            v.aval for v, nz in zip(graph.in_vars, nonzeros) if nz]
-        g, consts = trace_to_graph(fun, avals, closed=True)
-        return g, consts, out_nz
-
-    return _cached("jvp", graph, (tuple(nonzeros), inst), build)
-
-
 def _jit_jvp(primals, tangents, *, graph, name, donated):
     nonzeros = tuple(type(t) is not Zero for t in tangents)
-    g, consts, out_nz = jvp_graph(graph, nonzeros)
+    g, consts, out_nz = ad.jvp_graph(graph, nonzeros)
     outs = bind(jit_p, *consts, *primals, *[t for t in tangents if type(t) is not Zero],
                 **_params(g, f"jvp({name})"))
     n = len(graph.outs)
@@ -99,28 +56,9 @@ def _jit_jvp(primals, tangents, *, graph, name, donated):
 ad.jvp_rules[jit_p] = _jit_jvp
 
 
-def batch_graph(graph: Graph, axis_size, dims):
-    def build():
-        def fun(*args):
-            return batching.vmap_flat(lambda *xs: eval_graph(graph, xs), axis_size, list(args),
-                                      list(dims), lambda n: [0] * n)
-
-        avals = []
-        for v, d in zip(graph.in_vars, dims):
-            if d is None:
-                avals.append(v.aval)
-            else:
-                s = list(v.aval.shape)
-                s.insert(d, axis_size)
-                avals.append(ShapedArray(s, v.aval.dtype))
-        return trace_to_graph(fun, avals, closed=True)
-
-    return _cached("vmap", graph, (axis_size, tuple(dims)), build)
-
-
 def _jit_batch(vals, dims, *, graph, name, donated):
     size = batching.batch_size_of(vals, dims)
-    g, consts = batch_graph(graph, size, dims)
+    g, consts = batching.batch_graph(graph, size, dims)
     outs = bind(jit_p, *consts, *vals, **_params(g, f"vmap({name})"))
     return outs, [0] * len(outs)
 
@@ -128,30 +66,10 @@ def _jit_batch(vals, dims, *, graph, name, donated):
 batching.batching_rules[jit_p] = _jit_batch
 
 
-def transpose_graph(graph: Graph, linear, ct_nonzero):
-    """Graph of (non-linear inputs, nonzero cotangents) -> cotangents of linear inputs."""
-
-    def build():
-        def fun(*args):
-            n_res = sum(not lin for lin in linear)
-            res, cts_in = iter(args[:n_res]), iter(args[n_res:])
-            invals = [None if lin else next(res) for lin in linear]
-            cts = [next(cts_in) if nz else Zero(o.aval.tangent_aval())
-                   for o, nz in zip(graph.outs, ct_nonzero)]
-            out = ad.backward_pass(graph, linear, invals, cts)
-            return [ad.instantiate(c) for c, lin in zip(out, linear) if lin]
-
-        avals = [v.aval for v, lin in zip(graph.in_vars, linear) if not lin] + [
-            o.aval for o, nz in zip(graph.outs, ct_nonzero) if nz]
-        return trace_to_graph(fun, avals, closed=True)
-
-    return _cached("transpose", graph, (tuple(linear), tuple(ct_nonzero)), build)
-
-
 def _jit_transpose(cts, *invals, graph, name, donated):
     linear = tuple(is_undefined(x) for x in invals)
     ct_nz = tuple(type(c) is not Zero for c in cts)
-    g, consts = transpose_graph(graph, linear, ct_nz)
+    g, consts = ad.transpose_graph(graph, linear, ct_nz)
     outs = iter(bind(jit_p, *consts, *[x for x in invals if not is_undefined(x)],
                      *[c for c in cts if type(c) is not Zero],
                      **_params(g, f"transpose({name})")))
@@ -163,7 +81,7 @@ ad.transpose_rules[jit_p] = _jit_transpose
 
 def _jit_partial_eval(uks_in, eqn):
     graph, name = eqn.params["graph"], eqn.params["name"]
-    known, unknown, out_uks, num_res = ad.partial_eval_graph(graph, uks_in)
+    known, unknown, out_uks, num_res = pe.partial_eval_graph(graph, uks_in)
     res_vars = [Var(v.aval) for v in known.outs[len(known.outs) - num_res:]]
     eqn_k = Eqn(jit_p, [x for x, u in zip(eqn.inputs, uks_in) if not u],
                 [o for o, u in zip(eqn.outputs, out_uks) if not u] + res_vars,
@@ -173,13 +91,13 @@ def _jit_partial_eval(uks_in, eqn):
     return eqn_k, eqn_u, out_uks, res_vars
 
 
-ad.partial_eval_graph_rules[jit_p] = _jit_partial_eval
+pe.partial_eval_graph_rules[jit_p] = _jit_partial_eval
 
 
 def _jit_dce(used_outputs, eqn):
     graph = eqn.params["graph"]
-    g = ad.dce(graph, used_outputs)
-    live = _used_inputs(g)
+    g = passes.dce(graph, used_outputs)
+    live = passes.used_inputs(g)
     new_graph = Graph([v for v, u in zip(g.in_vars, live) if u], g.eqns,
                       [o for o, u in zip(g.outs, used_outputs) if u])
     new_eqn = Eqn(jit_p, [x for x, u in zip(eqn.inputs, live) if u],
@@ -188,15 +106,8 @@ def _jit_dce(used_outputs, eqn):
     return live, new_eqn
 
 
-def _used_inputs(graph):
-    used = set()
-    for e in graph.eqns:
-        used.update(x for x in e.inputs if type(x) is Var)
-    used.update(o for o in graph.outs if type(o) is Var)
-    return [v in used for v in graph.in_vars]
-
-
-ad.dce_rules[jit_p] = _jit_dce
+passes.dce_rules[jit_p] = _jit_dce
+passes.call_primitives.add(jit_p)
 
 
 # --------------------------------------------------------------------------- the user API
@@ -414,12 +325,9 @@ def _buffer(x, device):
 def _to_array(x):
     if x is None:
         raise TypeError("funtorch.jit: None is not a valid argument value")
-    if not (dtypes.is_weak(x) or isinstance(x, (np.ndarray, np.generic))):
-        adopted = adopt(x)   # another library's device array, shared
-        if adopted is not None:
-            return adopted
-    if dtypes.is_weak(x) or hasattr(x, "__array__") or isinstance(x, (list, tuple)):
-        return host_array(x)
+    if dtypes.is_weak(x) or hasattr(x, "__array__") or hasattr(x, "__cuda_array_interface__") \
+            or isinstance(x, (list, tuple)):
+        return as_array(x)
     raise TypeError(f"funtorch.jit: argument of type {type(x).__name__} is not an array; mark "
                     "it static with static_argnums/static_argnames")
 

@@ -10,8 +10,8 @@ from numba import cuda
 from ...core.array import Array
 from ...core.backend import Backend
 from ...core.placement import computation_device
-from . import (DEVICE, compile as _compile, dlpack, eager_impl, from_cuda_array, from_dlpack,
-               memory)
+from . import DEVICE, dlpack, eager_impl, from_cuda_array, from_dlpack, memory
+from . import compile as _compile
 
 
 class CudaBackend(Backend):
