@@ -23,6 +23,8 @@ $(TEST_STAMP): pyproject.toml $(STAMP)
 	$(BIN)/pip install -q -e '.[test,examples]'
 	# PyTorch is an optional test oracle (CPU wheel on local disk; never a runtime dep)
 	-$(BIN)/pip install -q 'torch==2.13.0'
+	# JAX likewise: an optional oracle for the parity, promotion, random and fuzz tests
+	-$(BIN)/pip install -q jax
 	touch $@
 
 train: $(STAMP)  ## train the MNIST CNN (full data if present, else the bundled sample)
