@@ -34,7 +34,7 @@ class Backend:
     # ---- execution
     def eager(self, prim, args, params) -> list:
         """Run one primitive on ``args`` (Arrays, at least one on this backend's device;
-        host ones move, see ``devices.computation_device``) and return its result Arrays."""
+        host ones move, see ``placement.computation_device``) and return its result Arrays."""
         raise NotImplementedError
 
     def compile(self, graph, donated=None):
