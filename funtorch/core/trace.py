@@ -327,7 +327,8 @@ def get_aval(x) -> ShapedArray:
     raise TypeError(f"funtorch: {type(x).__name__} is not a valid array value")
 
 
-_HOST_TYPES = (np.ndarray, np.generic, list, tuple, bool, int, float, complex)
+# values converted on the host (no backend is asked to adopt them as a device array)
+HOST_TYPES = (np.ndarray, np.generic, list, tuple, bool, int, float, complex)
 
 
 def as_array(x):
@@ -335,7 +336,7 @@ def as_array(x):
     array shared through its backend, host values as ``ft.asarray`` converts them."""
     if isinstance(x, (Array, Tracer)):
         return x
-    if not isinstance(x, _HOST_TYPES):
+    if not isinstance(x, HOST_TYPES):
         adopted = adopt(x)
         if adopted is not None:
             return adopted

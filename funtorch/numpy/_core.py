@@ -25,7 +25,7 @@ def asarray(x, dtype=None):
         if dtype is None or np.dtype(dtype) == x.dtype:
             return x
         return lax.convert_element_type(x, dtype)
-    if not isinstance(x, trace_mod._HOST_TYPES):
+    if not isinstance(x, trace_mod.HOST_TYPES):
         # perhaps a device array (CuPy, PyTorch, numba) a backend shares without a copy
         adopted = devices.adopt(x)
         if adopted is not None:
