@@ -9,7 +9,7 @@ JOBS ?= 2
 # (Numba keeps its threads, so the parallel-kernel tests run)
 THREADS := OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1
 
-.PHONY: train data test test-fast lint bench fuzz docs clean
+.PHONY: train data test test-fast lint lint-imports bench fuzz docs clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -45,6 +45,9 @@ test: $(TEST_STAMP)  ## the whole suite
 
 test-fast: $(TEST_STAMP)
 	$(THREADS) $(BIN)/python -m pytest -q -n $(JOBS) -x -p no:cacheprovider -m "not slow"
+
+lint-imports: $(TEST_STAMP)  ## the layering contracts in pyproject.toml (import-linter)
+	$(BIN)/lint-imports --no-cache
 
 lint: $(TEST_STAMP)
 	$(BIN)/pip install -q ruff

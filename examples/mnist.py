@@ -95,7 +95,7 @@ def main(argv=None):
     args = p.parse_args(argv)
 
     device = args.device
-    if device.startswith("cuda") and not any(d.startswith("cuda") for d in ft.devices()):
+    if device.startswith("cuda") and "cuda" not in ft.devices():
         p.error("--device cuda: no CUDA device is available here (ft.devices() = "
                 f"{ft.devices()}); run on a machine with an NVIDIA GPU or use --device cpu")
 
