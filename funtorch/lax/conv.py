@@ -17,7 +17,7 @@ from ..transforms.batching import moveaxis
 from ._util import fmt
 from .shape import _pad_impl, reshape, rev, transpose
 
-conv_general_dilated_p = Primitive("conv_general_dilated")
+conv_general_dilated_p = Primitive("conv_general_dilated", kind="library")
 
 
 def dilate_shape(shape, dilation):

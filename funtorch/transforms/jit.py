@@ -23,7 +23,7 @@ from ..core.tracing import trace_to_graph
 from . import ad, batching
 from .ad import Zero, is_undefined
 
-jit_p = Primitive("jit", multiple_results=True)
+jit_p = Primitive("jit", kind="control_flow", multiple_results=True)
 
 
 def _jit_impl(*args, graph, name, donated):

@@ -24,6 +24,7 @@ import tempfile
 
 import numba
 
+LAYOUT = "2"                  # bump when this module changes how files are named or loaded
 _STAMP = 1_000_000_000        # the fixed mtime of every cached source (see above)
 _dirs = {}                    # wanted directory -> the one in use
 _modules = {}                 # (backend, digest) -> module
@@ -41,7 +42,7 @@ def root():
 def cache_dir(backend, version):
     """The directory of ``backend``'s kernels (created; read each time, so tests and
     benchmarks may point ``FUNTORCH_CACHE_DIR`` elsewhere between compilations)."""
-    name = (f"{backend}-v{version}-numba{numba.__version__}-py{sys.version_info[0]}"
+    name = (f"{backend}-v{version}.{LAYOUT}-numba{numba.__version__}-py{sys.version_info[0]}"
             f"{sys.version_info[1]}")
     want = os.path.join(root(), name)
     d = _dirs.get(want)

@@ -22,8 +22,8 @@ from ...lax.shape import transpose_p
 from ..common.fusion import OpStep, Partition
 
 # backend-private primitives (never bound; only the CUDA lowering table knows them)
-conv_backward_data_p = Primitive("cuda_conv_backward_data")
-conv_backward_weight_p = Primitive("cuda_conv_backward_weight")
+conv_backward_data_p = Primitive("cuda_conv_backward_data", kind="library")
+conv_backward_weight_p = Primitive("cuda_conv_backward_weight", kind="library")
 
 
 def conv_gradients(graph: Graph) -> Graph:

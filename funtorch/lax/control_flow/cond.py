@@ -18,7 +18,7 @@ from ...transforms.ad import Zero, is_undefined
 from ...transforms.jit import batch_graph, jvp_graph
 from ._common import def_rules, fmt_types, run_graph, stage_inputs, trace_fun, with_inputs
 
-cond_p = Primitive("cond", multiple_results=True)
+cond_p = Primitive("cond", kind="control_flow", multiple_results=True)
 
 
 def cond(pred, true_fun, false_fun, *operands):
