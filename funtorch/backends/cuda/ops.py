@@ -365,6 +365,10 @@ def lower_host(step, b):
     b.emit(run, f"{name}: host fallback", 0)
 
 
+# declared host fallbacks: no kernel by design (``jit`` needs none: the fusion analysis
+# inlines it); other primitives fall back for the dtypes their kernels lack
+HOST = frozenset(["custom_lin"])
+
 LOWERINGS = {
     "dot_general": lower_dot_general,
     "conv_general_dilated": lower_conv,
@@ -395,4 +399,5 @@ LOWERINGS = {
 
 
 def lower(step, b):
+    """Lowerings are keyed by the primitive's registered name (``core.trace.primitives``)."""
     LOWERINGS.get(step.eqn.prim.name, lower_host)(step, b)
