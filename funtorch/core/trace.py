@@ -64,6 +64,9 @@ primitives: dict[str, Primitive] = {}
 impl_rules: dict[Primitive, callable] = {}
 # Shape/dtype rules: ShapedArrays in, ShapedArray(s) out (a list if multiple_results).
 abstract_eval_rules: dict[Primitive, callable] = {}
+# The primitive as a composite of others, ``fn(*args, **params) -> result``: backends that
+# have no kernel for an equation of it compile the composite instead.
+decompositions: dict[Primitive, callable] = {}
 
 
 def abstract_eval(prim, avals, params):

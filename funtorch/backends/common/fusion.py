@@ -26,6 +26,7 @@ import itertools
 
 from ...core.graph import Eqn, Graph, Literal, Var
 from . import scalar
+from .decompose import expand
 
 
 
@@ -388,14 +389,16 @@ class Partition:
     ``blocked``: equation positions not to fuse (nor view, nor give a library call): the
     CPU retries a graph whose fused loop failed to compile. ``ops``: primitive name ->
     ``builder(eqn)`` returning ``OpStep.op`` or None. ``loop_dtypes``: what fused loops may
-    read and write (the CUDA backend adds the half types its widened graphs convert)."""
+    read and write (the CUDA backend adds the half types its widened graphs convert).
+    ``lowers(eqn)``: whether the backend has a kernel for an equation whose primitive has a
+    decomposition (``decompose.expand``; by default none: all of them are expanded)."""
 
     def __init__(self, graph: Graph, blocked=frozenset(), ops=None,
-                 loop_dtypes=scalar.LOOP_DTYPES):
+                 loop_dtypes=scalar.LOOP_DTYPES, lowers=None):
         self.graph = graph
         self._ops = ops or {}
         self._loop_dtypes = loop_dtypes
-        self.eqns, self.outs = flatten(graph)
+        self.eqns, self.outs = expand(*flatten(graph), lowers)
         self.env = {}                 # var -> Ref
         self.alias = {}               # reshape alias var -> base var
         self.member_of = {}           # var -> Nest

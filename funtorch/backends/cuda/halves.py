@@ -34,7 +34,8 @@ EXACT = frozenset([
 # computing primitives that widen (with every elementwise primitive and reduction); the rest
 # keep their half operands
 WIDEN = EXACT | frozenset([
-    "dot_general", "conv_general_dilated", "reduce_window_sum", "reduce_window_max",
+    "dot_general", "conv_general_dilated", "conv_input_grad", "conv_weight_grad",
+    "reduce_window_sum", "reduce_window_max",
     "cumsum", "scatter", "select_and_scatter_add", "select_and_gather_add", "iota"])
 
 
