@@ -29,12 +29,12 @@ if "cuda:0" not in ft.devices():
 @pytest.fixture(scope="module", autouse=True)
 def kernel_cache(tmp_path_factory):
     """Generated kernels go to a per-run directory, not the user's cache."""
-    old = os.environ.get("FUNTORCH_CUDA_KERNEL_CACHE")
+    old = os.environ.get("FUNTORCH_CACHE_DIR")
     if old is None:
-        os.environ["FUNTORCH_CUDA_KERNEL_CACHE"] = str(tmp_path_factory.mktemp("kernels"))
+        os.environ["FUNTORCH_CACHE_DIR"] = str(tmp_path_factory.mktemp("kernels"))
     yield
     if old is None:
-        del os.environ["FUNTORCH_CUDA_KERNEL_CACHE"]
+        del os.environ["FUNTORCH_CACHE_DIR"]
 
 
 @pytest.fixture(autouse=True)

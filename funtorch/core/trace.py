@@ -17,17 +17,30 @@ from .errors import ConcretizationTypeError, UnexpectedTracerError
 
 # --------------------------------------------------------------------------- primitives
 
+# What a primitive is, for the backends: ``elementwise`` (fused into loops as a scalar
+# expression), ``reduction`` (fused as a loop's accumulator), ``view`` (moves no data: its
+# readers fold it into their indices), ``library`` (a kernel or library call of its own),
+# ``control_flow`` (runs sub-graphs).
+KINDS = ("elementwise", "reduction", "view", "library", "control_flow")
+
+
 class Primitive:
-    """A named operation. Arrays go in positionally, static params as keywords."""
+    """A named operation. Arrays go in positionally, static params as keywords.
+    ``kind``: one of ``KINDS``. Every primitive is in ``primitives`` under its name."""
 
     multiple_results = False
     # Whether the result stays weakly typed when it promotes a weak value to a default
     # dtype (int + 2.5), as well as when it keeps the weak dtype (see core/weak.py).
     weak_promotion = False
 
-    def __init__(self, name: str, *, multiple_results: bool = False):
+    def __init__(self, name: str, *, kind: str, multiple_results: bool = False):
+        if kind not in KINDS:
+            raise ValueError(f"funtorch: primitive '{name}' needs a kind among {KINDS}, "
+                             f"got {kind!r}")
         self.name = name
+        self.kind = kind
         self.multiple_results = multiple_results
+        primitives[name] = self
 
     def __repr__(self):
         return self.name
@@ -44,10 +57,15 @@ class Primitive:
         return fn
 
 
+# The registry: name -> Primitive (backends key their lowering tables by these names).
+primitives: dict[str, Primitive] = {}
 # Eager implementations: numpy arrays in, numpy array(s) out (a list if multiple_results).
 impl_rules: dict[Primitive, callable] = {}
 # Shape/dtype rules: ShapedArrays in, ShapedArray(s) out (a list if multiple_results).
 abstract_eval_rules: dict[Primitive, callable] = {}
+# The primitive as a composite of others, ``fn(*args, **params) -> result``: backends that
+# have no kernel for an equation of it compile the composite instead.
+decompositions: dict[Primitive, callable] = {}
 
 
 def abstract_eval(prim, avals, params):

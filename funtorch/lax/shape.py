@@ -20,7 +20,7 @@ from ._util import canonical_axes, fmt
 
 # --------------------------------------------------------------------------- broadcast_in_dim
 
-broadcast_in_dim_p = Primitive("broadcast_in_dim")
+broadcast_in_dim_p = Primitive("broadcast_in_dim", kind="view")
 
 
 def _broadcast_in_dim_impl(x, *, shape, broadcast_dimensions):
@@ -115,7 +115,7 @@ def on_device_of(x, out):
 
 # --------------------------------------------------------------------------- reshape
 
-reshape_p = Primitive("reshape")
+reshape_p = Primitive("reshape", kind="view")
 
 
 def _reshape_shape(x, *, new_sizes):
@@ -145,7 +145,7 @@ def reshape(x, new_sizes):
 
 # --------------------------------------------------------------------------- transpose
 
-transpose_p = Primitive("transpose")
+transpose_p = Primitive("transpose", kind="view")
 
 
 def _transpose_shape(x, *, permutation):
@@ -179,7 +179,7 @@ batching.axis_ops["transpose"] = transpose
 
 # --------------------------------------------------------------------------- squeeze
 
-squeeze_p = Primitive("squeeze")
+squeeze_p = Primitive("squeeze", kind="view")
 
 
 def _squeeze_shape(x, *, dimensions):
@@ -220,7 +220,7 @@ def expand_dims(x, dimensions):
 
 # --------------------------------------------------------------------------- slice
 
-slice_p = Primitive("slice")
+slice_p = Primitive("slice", kind="view")
 
 
 def _slice_shape(x, *, start_indices, limit_indices, strides):
@@ -290,7 +290,7 @@ def slice_in_dim(x, start, limit, stride=1, axis=0):
 
 # --------------------------------------------------------------------------- pad
 
-pad_p = Primitive("pad")
+pad_p = Primitive("pad", kind="library")
 
 
 def _pad_shape(x, pv, *, padding_config):
@@ -381,7 +381,7 @@ def pad(x, padding_value, padding_config):
 
 # --------------------------------------------------------------------------- concatenate
 
-concatenate_p = Primitive("concatenate")
+concatenate_p = Primitive("concatenate", kind="library")
 
 
 def _concatenate_shape(*xs, dimension):
@@ -434,7 +434,7 @@ def concatenate(xs, dimension):
 
 # --------------------------------------------------------------------------- rev
 
-rev_p = Primitive("rev")
+rev_p = Primitive("rev", kind="view")
 rev_p.def_impl(lambda x, *, dimensions: np.flip(x, dimensions))
 rev_p.def_abstract_eval(lambda x, *, dimensions: x)
 ad.deflinear(rev_p, lambda ct, x, *, dimensions: [rev(ct, dimensions)])
@@ -451,7 +451,7 @@ def rev(x, dimensions):
 
 # --------------------------------------------------------------------------- iota
 
-iota_p = Primitive("iota")
+iota_p = Primitive("iota", kind="view")
 
 
 def _iota_impl(*, dtype, shape, dimension):

@@ -22,8 +22,8 @@ from ..core.tracing import trace_to_graph
 from . import ad, batching
 from .ad import Zero, is_undefined
 
-custom_vjp_call_p = Primitive("custom_vjp_call", multiple_results=True)
-custom_lin_p = Primitive("custom_lin", multiple_results=True)
+custom_vjp_call_p = Primitive("custom_vjp_call", kind="control_flow", multiple_results=True)
+custom_lin_p = Primitive("custom_lin", kind="control_flow", multiple_results=True)
 
 
 class custom_vjp:  # noqa: N801 - JAX's name

@@ -26,7 +26,7 @@ from . import ad, batching
 from . import partial_eval as pe
 from .ad import Zero, is_undefined
 
-jit_p = Primitive("jit", multiple_results=True)
+jit_p = Primitive("jit", kind="control_flow", multiple_results=True)
 
 
 def _jit_impl(*args, graph, name, donated):

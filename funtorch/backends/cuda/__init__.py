@@ -7,7 +7,7 @@ device arrays (simulated ones under ``NUMBA_ENABLE_CUDASIM=1``).
 
 Modules: ``program`` (partition, buffer plan, the call), ``codegen`` (fused loop nests),
 ``lowering`` (their scalar expressions and reductions), ``ops`` (everything else),
-``kernels`` (generated non-fused kernels), ``rewrite`` (convolution gradients),
+``kernels`` (generated non-fused kernels),
 ``memory`` (pooled buffers, transfers), ``source`` (compile and launch), ``devmath``
 (kernel math), ``graphs`` (opt-in CUDA graph replay), ``ptx_check`` (compile without a GPU).
 See docs/cuda_backend.md.

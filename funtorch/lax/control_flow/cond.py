@@ -30,7 +30,7 @@ from ._common import (
     with_inputs,
 )
 
-cond_p = Primitive("cond", multiple_results=True)
+cond_p = Primitive("cond", kind="control_flow", multiple_results=True)
 
 
 def cond(pred, true_fun, false_fun, *operands):

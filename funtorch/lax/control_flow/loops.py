@@ -30,7 +30,7 @@ from ._common import (
 )
 from .scan import scan
 
-while_p = Primitive("while", multiple_results=True)
+while_p = Primitive("while", kind="control_flow", multiple_results=True)
 
 
 def while_loop(cond_fun, body_fun, init_val):

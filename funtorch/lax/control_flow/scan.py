@@ -26,7 +26,7 @@ from ._common import (
     trace_loop_body,
 )
 
-scan_p = Primitive("scan", multiple_results=True)
+scan_p = Primitive("scan", kind="control_flow", multiple_results=True)
 
 
 def scan(f, init, xs=None, length=None, reverse=False, unroll=1):
