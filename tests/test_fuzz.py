@@ -286,11 +286,19 @@ def test_transformation_compositions(program, seed, special):
     hvp_rr = ft.grad(lambda *a: sum(ft.sum(gi * vi) for gi, vi in zip(g(*a), v)),
                      argnums=nums)(*xs)
     _, hvp_fr = ft.jvp(g, tuple(xs), tuple(v))
-    if all(np.isfinite(np.asarray(h)).all() for h in hvp_fr):
-        scale = 1 + max(float(np.max(np.abs(np.asarray(h)), initial=0)) for h in hvp_fr)
-        for a, b in zip(hvp_rr, hvp_fr):
-            np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-6,
-                                       atol=1e-7 * scale, err_msg=f"grad(grad)\n{program}")
+    # the float32 run marks ill-conditioned elements (second derivatives cancel terms of
+    # 1/x^2 at x = 1e-30, say); with special values the two orders may meet 0 * inf at
+    # different places, so only finite pairs are compared there
+    _, hvp32 = ft.jvp(g, tuple(x32), tuple(_cast(v, np.float32)))
+    for k, (a, b, lo) in enumerate(zip(hvp_rr, hvp_fr, hvp32)):
+        a, b, lo = np.asarray(a), np.asarray(b), np.asarray(lo)
+        finite = np.isfinite(a) & np.isfinite(b)
+        scale = 1 + float(np.max(np.abs(b[finite]), initial=0))
+        bad = ~_close(a, b, 1e-6, 1e-7 * scale) & ~_ill(lo, b, 1e-3)
+        if special:
+            bad &= finite
+        assert not bad.any(), (f"grad(grad) input {k} at {np.argwhere(bad)[0]}: "
+                               f"{a[bad][0]!r} vs jvp(grad) {b[bad][0]!r}\n{program}")
 
 
 # --------------------------------------------------------------------------- JAX
