@@ -150,6 +150,17 @@ def test_loss_modules(torch, name, options, target):
     close(g, tx.grad)
 
 
+@pytest.mark.parametrize("name", ["l1_loss", "smooth_l1_loss", "huber_loss"])
+def test_broadcasting_target_warns_as_torch(torch, name):
+    x, t = rand(3, 1), rand(3, seed=1)
+    with pytest.warns(UserWarning, match=r"Using a target size \(3,\) that is different to "
+                                         r"the input size \(3, 1\)"):
+        ours = getattr(F, name)(ft.asarray(x), ft.asarray(t))
+    with pytest.warns(UserWarning, match="different to the input size"):
+        ref = getattr(torch.nn.functional, name)(tt(torch, x), tt(torch, t))
+    close(ours, ref)
+
+
 def test_loss_module_repr_and_bad_reduction():
     assert repr(nn.CrossEntropyLoss()) == "CrossEntropyLoss()"
     with pytest.raises(ValueError, match="HuberLoss: reduction must be one of"):

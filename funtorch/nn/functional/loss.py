@@ -200,9 +200,11 @@ def binary_cross_entropy_with_logits(input, target, weight=None, reduction="mean
 def _pointwise(name, input, target, reduction, weight, loss_fn, weighted_mean=True):
     """An elementwise loss ``loss_fn(input, target)`` with PyTorch's optional elementwise
     ``weight``: then 'mean' is ``sum(weight * loss) / sum(weight)`` (as mse_loss), or
-    the plain mean of ``weight * loss`` where PyTorch does that (huber_loss)."""
+    the plain mean of ``weight * loss`` where PyTorch does that (huber_loss). A target of
+    another shape broadcasts, with PyTorch's warning."""
     _check_reduction(name, reduction)
     x, t = _arr(input), _arr(target)
+    _warn_target_size(name, x.shape, t.shape)
     try:
         loss = loss_fn(x, t)
     except ValueError:
@@ -243,7 +245,8 @@ def smooth_l1_loss(input, target, reduction="mean", beta=1.0):
     SmoothL1Loss; ``beta=0`` is the L1 loss)."""
     _check_nonneg("smooth_l1_loss", "beta", beta)
     if beta == 0:
-        return l1_loss(input, target, reduction)
+        return _pointwise("smooth_l1_loss", input, target, reduction, None,
+                          lambda x, t: fnp.abs(x - t))
     return _pointwise("smooth_l1_loss", input, target, reduction, None,
                       lambda x, t: _huber(x, t, beta) / beta)
 
