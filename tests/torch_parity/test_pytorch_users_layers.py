@@ -95,6 +95,14 @@ def test_kl_div(torch, reduction, log_target):
                    [x, t])
 
 
+def test_kl_div_mean_warns_as_torch(torch):
+    x, t = ft.log(ft.full((2, 3), 1 / 3)), ft.full((2, 3), 1 / 3)
+    with pytest.warns(UserWarning, match="'batchmean' divides only by the batch size"):
+        F.kl_div(x, t)
+    with pytest.warns(UserWarning, match="'batchmean' divides only by the batch size"):
+        nn.KLDivLoss()(x, t)
+
+
 def test_kl_div_zero_target_contributes_zero(torch):
     """xlogy: a zero probability adds 0 to the loss and to the input's gradient."""
     x = np.log(np.array([0.2, 0.3, 0.5], np.float32))
