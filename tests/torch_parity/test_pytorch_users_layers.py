@@ -192,6 +192,28 @@ def test_adaptive_pool(torch, size, out, kind):
                    lambda x: getattr(torch.nn.functional, name)(x, out), [rand(2, 3, *size)])
 
 
+@pytest.mark.parametrize("out", [(3, 4), (7, 9), 2, (10, 11), (4, None)])
+def test_adaptive_max_pool_indices(torch, out):
+    """PyTorch's indices, ties (first max) and NaNs (last NaN) included, eager and jitted;
+    the values and gradient are those without indices."""
+    x = rand(2, 3, 7, 9)
+    x[0, 0, 1, 1:3] = np.nan
+    x[0, 1, :3, :3] = 5.0
+    x[1, 2] = 1.0
+    ref_y, ref_i = torch.nn.functional.adaptive_max_pool2d(torch.tensor(x), out,
+                                                           return_indices=True)
+    for f in (F.adaptive_max_pool2d, ft.jit(F.adaptive_max_pool2d, static_argnums=(1, 2))):
+        y, i = f(ft.asarray(x), out, True)
+        close(y, ref_y)
+        assert i.dtype == np.int64
+        np.testing.assert_array_equal(np.asarray(i), ref_i.numpy())
+    g = ft.grad(lambda x: ft.sum(F.adaptive_max_pool2d(x, out, return_indices=True)[0]))
+    close(g(ft.asarray(x[1:])), ft.grad(lambda x: ft.sum(F.adaptive_max_pool2d(x, out)))(
+        ft.asarray(x[1:])))
+    m = nn.AdaptiveMaxPool2d(out, return_indices=True)
+    np.testing.assert_array_equal(np.asarray(m({}, ft.asarray(x[0]))[1]), ref_i[0].numpy())
+
+
 def test_adaptive_pool_unbatched_and_modules(torch):
     x = rand(3, 7, 5)
     for ours, ref in ((nn.AdaptiveAvgPool2d((2, 3)), torch.nn.AdaptiveAvgPool2d((2, 3))),
