@@ -25,6 +25,8 @@ def interpret(graph):
         outs = eval_graph(graph, [Array(b) for b in bufs])
         return [o._value if type(o) is Array else o for o in outs]
 
+    run.plan_text = lambda: f"{len(graph.eqns)} equations, each run by its eager impl"
+    run.source = lambda: "# interpreted: no generated source"
     return run
 
 

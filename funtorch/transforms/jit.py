@@ -19,7 +19,8 @@ from ..core.abstract import ShapedArray
 from ..core.array import DONATED, Array
 from ..core.graph import Eqn, Graph, Var, eval_graph
 from ..core.trace import Primitive, Tracer, bind, eager_mode, get_aval
-from ..core.tracing import trace_to_graph
+from ..backends.inspection import Lowered
+from ..core.tracing import make_graph, trace_to_graph
 from . import ad, batching
 from .ad import Zero, is_undefined
 
@@ -389,9 +390,20 @@ class JitFunction:
         return outs
 
     def lower(self, *args, **kwargs):
-        """The graph this function compiles to for these arguments."""
-        from ..core.tracing import make_graph
-        return make_graph(self.fun, static_argnums=self.static_argnums)(*args, **kwargs)
+        """What this function compiles to for these arguments: ``.as_text()`` (the graph),
+        ``.compile()`` -> ``.plan_text()``, ``.source()`` (``backends.inspection``)."""
+        closed = make_graph(self.fun, static_argnums=self.static_argnums)(*args, **kwargs)
+        static = {i % len(args) for i in self.static_argnums if -len(args) <= i < len(args)}
+        donate = {i % len(args) for i in self.donate_argnums if -len(args) <= i < len(args)}
+        donated, device = [], "cpu"
+        for i, a in enumerate(args):
+            if i not in static:
+                leaves = tree_util.leaves(a)
+                donated += [i in donate] * len(leaves)
+                device = next((x._device for x in leaves if type(x) is Array
+                               and x._device != "cpu"), device)
+        donated += [False] * (len(closed.in_avals) - len(donated))
+        return Lowered(closed, donated, device)
 
     def clear_cache(self):
         self._cache.clear()
