@@ -17,12 +17,11 @@ from numba.cuda import config as _cuda_config  # noqa: E402
 
 import funtorch as ft  # noqa: E402
 
-_devices = importlib.import_module("funtorch.devices")   # the module, not ft.devices()
+registry = importlib.import_module("funtorch.core.devices")   # the module, not ft.devices()
 
 if os.environ["NUMBA_ENABLE_CUDASIM"] == "1" and not _cuda_config.ENABLE_CUDASIM:
     pytest.skip("numba.cuda was imported without the simulator before this module; run it "
                 "alone or export NUMBA_ENABLE_CUDASIM=1", allow_module_level=True)
-_devices._cuda_available.cache_clear()
 if "cuda:0" not in ft.devices():
     pytest.skip("no CUDA device and the simulator is off", allow_module_level=True)
 

@@ -505,6 +505,9 @@ def select_n(which, *cases): return bind(select_n_p, which, *cases)
 def stop_gradient(x): return bind(stop_gradient_p, x)
 
 
+ad.tangent_ops["add"] = add   # tangent arithmetic (transforms/ad.py)
+
+
 def convert_element_type(x, new_dtype):
     new_dtype = dtypes.dtype(new_dtype)
     from ..core.trace import get_aval

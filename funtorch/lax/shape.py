@@ -10,6 +10,8 @@ import numpy as np
 from ..core import dtypes
 from ..core.abstract import ShapedArray
 from ..core.array import Array
+from ..core.devices import CPU
+from ..core.placement import transfer
 from ..core.trace import Primitive, bind, get_aval
 from ..transforms import ad, batching
 from ..transforms.ad import Zero, is_undefined
@@ -71,6 +73,9 @@ def broadcast_in_dim(x, shape, broadcast_dimensions):
                 broadcast_dimensions=tuple(int(d) for d in broadcast_dimensions))
 
 
+batching.axis_ops["broadcast_in_dim"] = broadcast_in_dim
+
+
 def full(shape, fill_value, dtype=None):
     """An array of ``shape`` filled with a scalar (a broadcast of a literal)."""
     if dtype is None:
@@ -88,6 +93,9 @@ def full(shape, fill_value, dtype=None):
     return broadcast_in_dim(v, tuple(shape), ())
 
 
+ad.tangent_ops["full"] = full
+
+
 def full_like(x, fill_value, dtype=None, shape=None):
     """``full`` with ``x``'s shape and dtype (unless given), on ``x``'s device."""
     a = get_aval(x)
@@ -99,9 +107,8 @@ def full_like(x, fill_value, dtype=None, shape=None):
 def on_device_of(x, out):
     """``out`` (a constant an eager composite built on the host) moved to the device of the
     concrete array ``x``: eager ops on a device array give device arrays."""
-    if type(x) is Array and x._device != "cpu" and type(out) is Array and \
-            out._device == "cpu":
-        from ..backends import transfer
+    if type(x) is Array and x._device is not CPU and type(out) is Array and \
+            out._device is CPU:
         return transfer(out, x._device)
     return out
 
@@ -165,6 +172,9 @@ def transpose(x, permutation):
     if permutation == tuple(range(len(permutation))):
         return x
     return bind(transpose_p, x, permutation=permutation)
+
+
+batching.axis_ops["transpose"] = transpose
 
 
 # --------------------------------------------------------------------------- squeeze

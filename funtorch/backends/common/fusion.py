@@ -24,7 +24,8 @@ from __future__ import annotations
 
 import itertools
 
-from ...core.graph import Eqn, Graph, Literal, Var
+from ...core import passes
+from ...core.graph import Graph, Literal, Var
 from . import scalar
 from .decompose import expand
 
@@ -131,37 +132,10 @@ class Ref:
 # --------------------------------------------------------------------------- graph prep
 
 def flatten(graph: Graph):
-    """Inline nested ``jit`` graphs and drop dead equations: fusion sees across calls."""
-    eqns = []
-
-    def inline(g, inputs):
-        sub = dict(zip(g.in_vars, inputs))
-
-        def read(x):
-            return sub.get(x, x) if type(x) is Var else x
-
-        for e in g.eqns:
-            ins = [read(x) for x in e.inputs]
-            if e.prim.name == "jit" and "graph" in e.params:
-                outs = inline(e.params["graph"], ins)
-                for v, o in zip(e.outputs, outs):
-                    sub[v] = o
-                continue
-            new_outs = [Var(v.aval) for v in e.outputs]
-            sub.update(zip(e.outputs, new_outs))
-            eqns.append(Eqn(e.prim, ins, new_outs, e.params))
-        return [read(x) for x in g.outs]
-
-    outs = inline(graph, list(graph.in_vars))
-    eqns, outs = _cse(eqns, outs)
-    live = {x for x in outs if type(x) is Var}
-    kept = []
-    for e in reversed(eqns):
-        if any(v in live for v in e.outputs):
-            kept.append(e)
-            live.update(x for x in e.inputs if type(x) is Var)
-    kept.reverse()
-    return _hoist_scalars(kept), outs
+    """Inline nested ``jit`` graphs, merge repeated work and drop dead equations (the
+    graph passes of ``core/passes.py``): fusion sees across calls."""
+    g = passes.dce(passes.cse(passes.inline_calls(graph)))
+    return _hoist_scalars(g.eqns), g.outs
 
 
 def _hoist_scalars(eqns):
@@ -185,35 +159,6 @@ def _hoist_scalars(eqns):
             where[v] = pos
     return out
 
-
-def _cse(eqns, outs):
-    """Merge equations that apply one primitive to the same inputs (AD repeats work)."""
-    sub, seen, kept = {}, {}, []
-
-    def key_of(x):
-        if type(x) is Var:
-            return sub.get(x, x)
-        return ("lit", x.val.dtype.str, x.val.tobytes())
-
-    for e in eqns:
-        ins = [sub.get(x, x) if type(x) is Var else x for x in e.inputs]
-        try:
-            key = (e.prim, tuple(key_of(x) for x in ins), tuple(sorted(e.params.items())))
-            hash(key)
-        except TypeError:
-            key = None
-        prev = seen.get(key) if key is not None else None
-        if prev is not None:
-            sub.update(zip(e.outputs, prev.outputs))
-            continue
-        e = Eqn(e.prim, ins, e.outputs, e.params)
-        if key is not None:
-            seen[key] = e
-        kept.append(e)
-    return kept, [sub.get(x, x) if type(x) is Var else x for x in outs]
-
-
-# --------------------------------------------------------------------------- loop nests
 
 def _find(parent, d):
     while parent[d] != d:

@@ -146,7 +146,6 @@ class Emitter:
             kernels[nest] = program.Kernel(nest, loop, src, fn)
         run = program.Driver(part, bp, kernels, plan.donated).build()
         run.plan = Plan(part, loops, bp, kernels)
-        run.plan_text = run.plan.describe
         run.source = lambda: _source_text(run)
         return run
 

@@ -55,8 +55,9 @@ def _gemm_operand(ref, batch, rows, cols):
     if type(ref.root) is not Var:
         return None
     if any(s != 1 for s in ref.scales) or any(ref.offsets) or any(
-            a is not None and ref.shape[a] != n for a, n in zip(ref.axes, ref.root_shape)):
-        return None
+            ref.shape[a] != n if a is not None else n != 1
+            for a, n in zip(ref.axes, ref.root_shape)):
+        return None   # a strided or partial view (``h[0]`` of a [2, ...] root): copy it
     shape = ref.shape
     big = {a for a, n in enumerate(shape) if n != 1}
     order = [a for a in ref.axes if a is not None and a in big]
@@ -283,25 +284,23 @@ def _host_scalar(buf):
 
 def lower_cond(step, b):
     """The predicate is read to the host; the chosen branch runs compiled on the device."""
-    from .. import compile_graph
     branches = step.eqn.params["branches"]
     index = b.contiguous(step.ins[0], step.eqn.inputs[0].aval.dtype)
     args, store = _naturals(b, step, 1), _store_outputs(b, step)
 
     def run(env):
         i = min(max(int(_host_scalar(env[index])), 0), len(branches) - 1)
-        store(env, compile_graph(branches[i], b.device)(*args(env)))
+        store(env, b.device.backend.executable(branches[i])(*args(env)))
 
     b.emit(run, f"cond over {len(branches)} compiled branches (predicate read to host)", 0)
 
 
 def lower_while(step, b):
-    from .. import compile_graph
     p = step.eqn.params
     nc, nb = p["cond_nconsts"], p["body_nconsts"]
     args, store = _naturals(b, step), _store_outputs(b, step)
-    cond = compile_graph(p["cond_graph"], b.device)
-    body = compile_graph(p["body_graph"], b.device)
+    cond = b.device.backend.executable(p["cond_graph"])
+    body = b.device.backend.executable(p["body_graph"])
 
     def run(env):
         xs = args(env)
@@ -314,10 +313,9 @@ def lower_while(step, b):
 
 
 def lower_scan(step, b):
-    from .. import compile_graph
     p = step.eqn.params
     nc, ncar, length = p["num_consts"], p["num_carry"], p["length"]
-    body = compile_graph(p["body"], b.device)
+    body = b.device.backend.executable(p["body"])
     args = _naturals(b, step)
     carry_out = [b.buf(v) for v in step.eqn.outputs[:ncar]]
     ys_out = [(b.buf(v), v.aval.size // max(length, 1)) for v in step.eqn.outputs[ncar:]]
@@ -342,8 +340,7 @@ def lower_scan(step, b):
 
 
 def lower_custom_vjp_call(step, b):
-    from .. import compile_graph
-    fun = compile_graph(step.eqn.params["fun_graph"], b.device)
+    fun = b.device.backend.executable(step.eqn.params["fun_graph"])
     args, store = _naturals(b, step), _store_outputs(b, step)
     b.emit(lambda env: store(env, fun(*args(env))), "custom_vjp primal (compiled)", 0)
 

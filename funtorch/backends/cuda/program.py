@@ -214,9 +214,6 @@ class Program:
     def num_launches(self):
         return sum(s.launches for s in self.steps)
 
-    def plan_text(self):
-        return self.describe()
-
     def source(self):
         """The source of every generated kernel the program launches."""
         return "\n".join(f"# {label}\n{text}" for label, text in self.sources)

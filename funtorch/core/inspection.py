@@ -1,4 +1,4 @@
-"""What a jitted function compiles to, on either backend (as JAX's ``jit(f).lower(x)``):
+"""What a jitted function compiles to, on any backend (as JAX's ``jit(f).lower(x)``):
 
     lowered = ft.jit(f).lower(x)        # traced for these arguments' types
     print(lowered.as_text())            # the graph
@@ -8,23 +8,25 @@
                                         # CUDA kernels)
     compiled(x)                         # runs it
 
-``compile`` goes through ``backends.compile_graph``, so it returns (and warms) the
-executable that calling the jitted function uses.
+``compile`` asks the device's backend for its cached executable (``Backend.executable``),
+the one calling the jitted function runs; ``plan_text`` and ``source`` are the backend's
+``describe`` and ``source`` of it.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from ..core.array import Array
-from . import compile_graph, transfer
+from .array import Array
+from .devices import get_device
+from .placement import transfer
 
 
 class Lowered:
     """A traced function: its graph (with the values of its constants) for arguments of
-    given types, and which inputs are donated."""
+    given types, which inputs are donated, and the device the arguments are on."""
 
-    def __init__(self, closed, donated, device="cpu"):
+    def __init__(self, closed, donated, device):
         self.closed = closed
         self.donated = tuple(donated)
         self.device = device
@@ -36,19 +38,17 @@ class Lowered:
     def as_text(self):
         return str(self.closed)
 
-    def compile(self, device=None):
-        device = self.device if device is None else device
-        n = len(self.closed.consts)
-        donated = (False,) * n + self.donated[len(self.donated) - len(self.closed.in_avals):]
-        return Compiled(self, compile_graph(self.graph, device, donated), device)
+    __str__ = as_text
 
-    def __str__(self):
-        return self.as_text()
+    def compile(self, device=None):
+        device = self.device if device is None else get_device(device)
+        donated = (False,) * len(self.closed.consts) + self.donated
+        return Compiled(self, device.backend.executable(self.graph, donated), device)
 
 
 class Compiled:
     """A lowered function compiled for a device: ``plan_text()``, ``source()``, and a call
-    on flat arguments (the lowered function's array leaves, in order)."""
+    on the lowered function's array arguments (flat, in order)."""
 
     def __init__(self, lowered, executable, device):
         self.lowered, self.executable, self.device = lowered, executable, device
@@ -57,18 +57,16 @@ class Compiled:
         return "\n\n".join([self.lowered.as_text(), self.plan_text(), self.source()])
 
     def plan_text(self):
-        return self.executable.plan_text()
+        return self.device.backend.describe(self.executable)
 
     def source(self):
-        return self.executable.source()
+        return self.device.backend.source(self.executable)
 
     def __call__(self, *args):
         """Donated arguments are copied first: the caller's arrays stay valid."""
-        consts = self.lowered.closed.consts
-        donated = self.lowered.donated[len(self.lowered.donated) - len(args):]
         bufs = [transfer(c if type(c) is Array else Array(np.asarray(c)), self.device)._value
-                for c in consts]
-        for x, d in zip(args, donated):
+                for c in self.lowered.closed.consts]
+        for x, d in zip(args, self.lowered.donated):
             if d or type(x) is not Array:
                 x = Array(np.array(x))
             bufs.append(transfer(x, self.device)._value)
