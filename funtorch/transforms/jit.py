@@ -21,7 +21,8 @@ from ..core.devices import CPU, get_device
 from ..core.graph import Eqn, Graph, Var
 from ..core.placement import computation_device, transfer
 from ..core.trace import Primitive, Tracer, as_array, bind, eager_mode, get_aval, host_value
-from ..core.tracing import trace_to_graph
+from ..core.inspection import Lowered
+from ..core.tracing import make_graph, trace_to_graph
 from . import ad, batching
 from . import partial_eval as pe
 from .ad import Zero, is_undefined
@@ -285,9 +286,21 @@ class JitFunction:
         return outs
 
     def lower(self, *args, **kwargs):
-        """The graph this function compiles to for these arguments."""
-        from ..core.tracing import make_graph
-        return make_graph(self.fun, static_argnums=self.static_argnums)(*args, **kwargs)
+        """What this function compiles to for these arguments: ``.as_text()`` (the graph),
+        ``.compile()`` -> ``.plan_text()``, ``.source()`` (``core.inspection``)."""
+        closed = make_graph(self.fun, static_argnums=self.static_argnums)(*args, **kwargs)
+        static = {i % len(args) for i in self.static_argnums if -len(args) <= i < len(args)}
+        donate = {i % len(args) for i in self.donate_argnums if -len(args) <= i < len(args)}
+        donated, leaves = [], []
+        for i, a in enumerate(args):
+            if i not in static:
+                ls = tree_util.leaves(a)
+                donated += [i in donate] * len(ls)
+                leaves += ls
+        donated += [False] * (len(closed.in_avals) - len(donated))
+        device = self.device if self.device is not None else computation_device(
+            leaves, getattr(self.fun, "__name__", "jit"))
+        return Lowered(closed, donated, device)
 
     def clear_cache(self):
         self._cache.clear()
