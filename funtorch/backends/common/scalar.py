@@ -32,6 +32,13 @@ class Ctx:
     def helper(self, name) -> str:       # the name of a ``HELPERS`` function in the source
         raise NotImplementedError
 
+    def reassoc(self, op) -> str:
+        """The name of a function computing ``a op b`` ('+' or '*') that the compiler may
+        reassociate with other calls of it, and with nothing else: a float reduction's
+        accumulation, whose order is the one freedom compiled code has (LLVM then keeps
+        partial sums in vector lanes). Only for backends whose reducers ask for it."""
+        raise NotImplementedError
+
 
 # Scalar functions an expression may call (``Ctx.helper``): name -> (the dtypes whose type
 # names it uses, its source). Plain Python, defined in each kernel source that calls one
@@ -309,20 +316,27 @@ def extreme(dt, largest):
     return info.min if largest else info.max
 
 
-def sum_reducer(acc=None, combine=None):
-    """``acc``: the accumulator dtype, else ``acc_dtype`` of the output's."""
+def sum_reducer(acc=None, combine=None, reassoc=False):
+    """``acc``: the accumulator dtype, else ``acc_dtype`` of the output's. ``reassoc``:
+    float sums accumulate through ``Ctx.reassoc`` (in any order; each other op of the
+    kernel keeps its IEEE result)."""
     def init(c, name, a, o):
         if o.dtype == np.bool_:
             return [f"{name} = False"]
         return [f"{name} = {c.const(0, acc_dtype(o.dtype) if acc is None else acc)}"]
 
     def step(c, name, v, a, o, idx):
-        return [f"{name} = {name} or {v}"] if o.dtype == np.bool_ else [f"{name} += {v}"]
+        if o.dtype == np.bool_:
+            return [f"{name} = {name} or {v}"]
+        if reassoc and _float(o.dtype):
+            return [f"{name} = {c.reassoc('+')}({name}, {v})"]
+        return [f"{name} += {v}"]
 
     return Reducer(init, step, cast_result, combine=combine)
 
 
-def prod_reducer():
+def prod_reducer(reassoc=False):
+    """``reassoc``: as ``sum_reducer``'s."""
     def init(c, name, a, o):
         if o.dtype == np.bool_:
             return [f"{name} = True"]
@@ -331,7 +345,10 @@ def prod_reducer():
     def step(c, name, v, a, o, idx):
         if o.dtype == np.bool_:
             return [f"{name} = {name} and {v}"]
-        return [f"{name} = {c.ty(acc_dtype(o.dtype))}({name} * {v})"]
+        t = c.ty(acc_dtype(o.dtype))
+        if reassoc and _float(o.dtype):
+            return [f"{name} = {t}({c.reassoc('*')}({name}, {v}))"]
+        return [f"{name} = {t}({name} * {v})"]
 
     return Reducer(init, step, cast_result)
 

@@ -26,7 +26,7 @@ from ..common.loops import Loop
 from ..common.scalar import acc_dtype
 from . import lowering
 
-VERSION = "4"   # bump when generated code changes meaning
+VERSION = "5"   # bump when generated code changes meaning
 
 STATS = {"compiled": 0, "loaded": 0}
 
@@ -34,11 +34,29 @@ STATS = {"compiled": 0, "loaded": 0}
 # --------------------------------------------------------------------------- source
 
 class Names(common.Names):
-    """Module-level names of a kernel source, after the imports an ``njit`` module needs."""
+    """Module-level names of a kernel source, after the imports an ``njit`` module needs.
+
+    Kernels compile without fast-math flags (compiled code gives each op's IEEE result,
+    NaNs and signed zeros included). The one exception is ``reassoc``: the accumulating
+    add or multiply of a float reduction is a helper compiled with LLVM's ``reassoc``
+    flag alone, which LLVM inlines with its flag, so only the reduction's order may
+    change and the loop vectorizer keeps several partial sums."""
+
+    def __init__(self):
+        super().__init__()
+        self.reassoc_ops = {}
+
+    def reassoc(self, op):
+        name = self.reassoc_ops[op] = {"+": "_radd", "*": "_rmul"}[op]
+        return name
 
     def prelude(self):
-        return ["import math", "import numpy as np", "from numba import njit", "",
-                *self.definitions()]
+        lines = ["import math", "import numpy as np", "from numba import njit", "",
+                 *self.definitions()]
+        for op, name in sorted(self.reassoc_ops.items()):
+            lines += ["", "", "@njit(fastmath={'reassoc'})", f"def {name}(a, b):",
+                      f"    return a {op} b"]
+        return lines
 
 
 class Source:
@@ -248,11 +266,9 @@ def _generate(loop, write_into, parallel):
     params = ([f"n{k}" for k in range(len(loops))] + list(arg_names.values())
               + [s for s in store_names if s.startswith("o")]
               + [f"t{k}" for k in range(len(scratch))])
-    fast = any(e.prim.name in ("reduce_sum", "reduce_prod") and
-               e.outputs[0].aval.dtype.kind == "f" for e, *_ in reductions)
-    # no cfunc wrapper, no reference counting (nothing is allocated): 40% less compile time
-    flags = "error_model='numpy', nogil=True, no_cfunc_wrapper=True, _nrt=False" + (
-        ", fastmath={'reassoc', 'nsz', 'contract'}" if fast else "")
+    # no cfunc wrapper, no reference counting (nothing is allocated): 40% less compile time;
+    # no fast-math flags (see ``Names``)
+    flags = "error_model='numpy', nogil=True, no_cfunc_wrapper=True, _nrt=False"
     stores = [(acc, s) for acc, s in zip(loop.stores, store_names)]
     if parallel:
         # bytes each array's address moves per index of the outermost loop: every access
@@ -267,8 +283,7 @@ def _generate(loop, write_into, parallel):
             steps.setdefault(name, set()).add(_step(acc, kept[0]))
         if any(len(v) > 1 for v in steps.values()):
             raise _Serial
-        flags = "error_model='numpy', _nrt=False" + (
-            ", fastmath={'reassoc', 'nsz', 'contract'}" if fast else "")
+        flags = "error_model='numpy', _nrt=False"
         arrays = [(v.aval.dtype, len(shape)) for v, shape in arg_names] + [
             (acc.var.aval.dtype, len(acc.shape)) for acc, name in stores
             if name.startswith("o")]

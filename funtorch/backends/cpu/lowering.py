@@ -38,8 +38,8 @@ def _arg(largest):
 
 
 REDUCERS = {
-    "reduce_sum": scalar.sum_reducer(),
-    "reduce_prod": scalar.prod_reducer(),
+    "reduce_sum": scalar.sum_reducer(reassoc=True),
+    "reduce_prod": scalar.prod_reducer(reassoc=True),
     "reduce_max": scalar.minmax_reducer(True),
     "reduce_min": scalar.minmax_reducer(False),
     "argmax": _arg(True),

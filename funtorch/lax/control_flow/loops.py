@@ -192,12 +192,11 @@ def_rules(while_p, impl=_while_impl, abstract_eval=_while_abstract, jvp=_while_j
 def fori_loop(lower, upper, body_fun, init_val):
     """``for i in range(lower, upper): val = body_fun(i, val)``. With concrete bounds it
     lowers to scan (reverse-differentiable) and, as in JAX, the index is a weakly typed
-    Python int; with traced bounds to while_loop, the index having the bounds' dtype."""
+    Python int, the bounds truncated by ``int`` (JAX 0.10 accepts float bounds of one
+    type: ``fori_loop(0.5, 3.7, ...)`` runs i = 0, 1, 2); with traced bounds to
+    while_loop, the index having the bounds' dtype (float bounds step a float by 1)."""
     if not isinstance(lower, Tracer) and not isinstance(upper, Tracer):
-        for b in (lower, upper):
-            if not dtypes.is_int(weak_aval(b).dtype):
-                raise TypeError(f"funtorch.fori_loop: lower and upper must be integers, got "
-                                f"{b!r}; use int(...) or ft.while_loop for other bounds")
+        _fori_dtype(lower, upper, concrete=True)
         lo, hi = int(lower), int(upper)
 
         def step(carry, _):
@@ -214,18 +213,31 @@ def fori_loop(lower, upper, body_fun, init_val):
 
 
 def _fori_bounds(lower, upper):
-    """JAX's rule: equal bound dtypes, except that a weakly typed integer bound (a Python
-    int) takes the other bound's dtype."""
+    """Both bounds in their common dtype (``_fori_dtype``)."""
     from ... import lax
+    dt = _fori_dtype(lower, upper)
+    return tuple(b if weak_aval(b).dtype == dt else
+                 lax.convert_element_type(as_array(b, "fori_loop"), dt) for b in (lower, upper))
+
+
+def _fori_dtype(lower, upper, concrete=False):
+    """JAX's rule: equal bound dtypes (integers, or floats), except that a weakly typed
+    bound (a Python int or float) takes the other bound's dtype of the same kind.
+    ``concrete`` bounds (about to be truncated by ``int``) need only be of one kind."""
     la, ua = weak_aval(lower), weak_aval(upper)
-    if not (dtypes.is_int(la.dtype) and dtypes.is_int(ua.dtype)):
-        raise TypeError(f"funtorch.fori_loop: lower and upper must be integers, got "
-                        f"{la.str_short()} and {ua.str_short()}")
-    if la.dtype == ua.dtype:
-        return lower, upper
-    if la.weak_type and not ua.weak_type:
-        return lax.convert_element_type(as_array(lower, "fori_loop"), ua.dtype), upper
-    if ua.weak_type and not la.weak_type:
-        return lower, lax.convert_element_type(as_array(upper, "fori_loop"), la.dtype)
+
+    def kind(a):
+        return "int" if dtypes.is_int(a.dtype) else "float" if dtypes.is_float(a.dtype) \
+            else None
+    if kind(la) is None or kind(ua) is None:
+        raise TypeError(f"funtorch.fori_loop: lower and upper must be integers (or floats of "
+                        f"one type), got {la.str_short()} and {ua.str_short()}")
+    if la.dtype == ua.dtype or (concrete and kind(la) == kind(ua)):
+        return la.dtype
+    if kind(la) == kind(ua):
+        if la.weak_type and not ua.weak_type:
+            return ua.dtype
+        if ua.weak_type and not la.weak_type:
+            return la.dtype
     raise TypeError(f"funtorch.fori_loop: lower and upper must have equal types, got "
                     f"{la.str_short()} and {ua.str_short()}; cast one with .astype")

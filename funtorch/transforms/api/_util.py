@@ -79,7 +79,12 @@ def check_diff_inputs(name, flat, argnums, allow_int):
 
 
 def argnums_tuple(argnums, nargs, name):
-    nums = (argnums,) if isinstance(argnums, int) else tuple(argnums)
+    nums = (argnums,) if isinstance(argnums, (int, np.integer)) else \
+        tuple(argnums) if isinstance(argnums, (tuple, list)) else None
+    if nums is None or any(isinstance(i, bool) or not isinstance(i, (int, np.integer))
+                           for i in nums):
+        raise TypeError(f"funtorch.{name}: argnums must be an int or a tuple of ints, got "
+                        f"{type(argnums).__name__} {argnums!r:.40}")
     for i in nums:
         if not -nargs <= i < nargs:
             raise ValueError(f"funtorch.{name}: argnums {argnums} out of range for a function "
