@@ -566,6 +566,8 @@ def main(argv=None):
     ap.add_argument("--rounds", type=int, default=None)
     ap.add_argument("--steps", type=int, default=None, help="training steps per round")
     ap.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
+    ap.add_argument("--torch-threads", type=int, default=None,
+                    help="torch.set_num_threads (default: PyTorch's own choice)")
     ap.add_argument("--tiny", action="store_true", help="tiny sizes (a smoke test)")
     ap.add_argument("--simulate-tiny", action="store_true",
                     help="tiny sizes under Numba's CUDA simulator (for CI; implies --device "
@@ -590,6 +592,8 @@ def main(argv=None):
         if args.device == "cuda" and "cuda:0" not in fws["funtorch"].devices():
             sys.exit("benchmarks/seq.py --device cuda: funtorch sees no CUDA device (set "
                      "NUMBA_ENABLE_CUDASIM=1 for the simulator, or use --simulate-tiny)")
+    if "torch" in fws and args.torch_threads:
+        fws["torch"].set_num_threads(args.torch_threads)
     args.ft_device = "cuda:0" if args.device == "cuda" else "cpu"
     args.torch_device = "cpu"
     if args.device == "cuda" and "torch" in fws:
