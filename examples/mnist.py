@@ -95,15 +95,18 @@ def main(argv=None):
     args = p.parse_args(argv)
 
     device = args.device
-    if device.startswith("cuda") and not any(d.startswith("cuda") for d in ft.devices()):
+    if device.startswith("cuda") and "cuda" not in ft.devices():
         p.error("--device cuda: no CUDA device is available here (ft.devices() = "
                 f"{ft.devices()}); run on a machine with an NVIDIA GPU or use --device cpu")
 
     name = "fashion_mnist" if args.dataset == "fashion" else "mnist"
-    train_x, train_y, source = ft.data.load_dataset(name, "train", root=args.data_dir,
-                                                    download=not args.no_download)
-    test_x, test_y, _ = ft.data.load_dataset(name, "test", root=args.data_dir,
-                                             download=not args.no_download)
+    try:   # MNIST falls back to the bundled sample; Fashion-MNIST is found or an error
+        train_x, train_y, source = ft.data.load_dataset(name, "train", root=args.data_dir,
+                                                        download=not args.no_download)
+        test_x, test_y, _ = ft.data.load_dataset(name, "test", root=args.data_dir,
+                                                 download=not args.no_download)
+    except (FileNotFoundError, ft.data.DownloadError) as e:
+        p.exit(1, f"{p.prog}: {e}\n")
     if args.limit:
         train_x, train_y = train_x[:args.limit], train_y[:args.limit]
     print(f"data: {source}: {len(train_x)} train / {len(test_x)} test images")

@@ -27,3 +27,24 @@ __all__ = [
     # sequence models
     "scaled_dot_product_attention", "multi_head_attention_forward", "rms_norm",
 ]
+
+# isort: split
+# what PyTorch users reach for: more losses, adaptive pooling, transposed conv, resampling
+from .conv import conv_transpose2d  # noqa: E402
+from .groupnorm import group_norm  # noqa: E402
+from .loss import (  # noqa: E402
+    binary_cross_entropy,
+    huber_loss,
+    kl_div,
+    l1_loss,
+    smooth_l1_loss,
+)
+from .pooling import adaptive_avg_pool2d, adaptive_max_pool2d  # noqa: E402
+from .regularization import dropout2d  # noqa: E402
+from .vision import interpolate  # noqa: E402
+
+__all__ += [
+    "l1_loss", "smooth_l1_loss", "huber_loss", "binary_cross_entropy", "kl_div",
+    "adaptive_avg_pool2d", "adaptive_max_pool2d", "dropout2d", "conv_transpose2d",
+    "group_norm", "interpolate",
+]
