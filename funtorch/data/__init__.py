@@ -17,13 +17,14 @@ from .idx import read_idx, write_idx
 from .mnist import DownloadError, fashion_mnist, load_dataset, mnist, mnist_sample
 from .series import TimeSeries, co2, sunspots, windows
 from .splits import split_by_time, split_records
-from .tokenizers import ByteTokenizer, CharTokenizer, load_tokenizer
+from .tokenizers import BPETokenizer, ByteTokenizer, CharTokenizer, load_tokenizer
 
 __all__ = [
     "batches", "mnist", "fashion_mnist", "mnist_sample", "load_dataset", "read_idx",
     "write_idx", "DownloadError",
     "fortunes", "Corpus", "co2", "sunspots", "TimeSeries", "windows", "lm_batches",
-    "split_by_time", "split_records", "ByteTokenizer", "CharTokenizer", "load_tokenizer",
+    "split_by_time", "split_records", "ByteTokenizer", "CharTokenizer", "BPETokenizer",
+    "load_tokenizer",
 ]
 
 
