@@ -14,7 +14,7 @@ import weakref
 import numpy as np
 
 from .. import tree as tree_util
-from ..core import dtypes
+from ..core import axis_env, dtypes
 from ..core.abstract import ShapedArray
 from ..core.array import DONATED, Array
 from ..core.graph import Eqn, Graph, Var, eval_graph
@@ -33,6 +33,8 @@ def _jit_impl(*args, graph, name, donated):
 
 
 jit_p.def_impl(_jit_impl)
+# a collective inside over a vmap's axis name makes that vmap batch the call
+jit_p.axis_mains = lambda params: axis_env.mains(axis_env.graph_axis_names(params["graph"]))
 jit_p.def_abstract_eval(lambda *avals, graph, name, donated: list(graph.out_avals))
 
 
@@ -119,7 +121,8 @@ def batch_graph(graph: Graph, axis_size, dims):
                 avals.append(ShapedArray(s, v.aval.dtype))
         return trace_to_graph(fun, avals, closed=True)
 
-    return _cached("vmap", graph, (axis_size, tuple(dims)), build)
+    return _cached("vmap", graph, (axis_size, tuple(dims), batching.current_axis_name()),
+                   build)
 
 
 def _jit_batch(vals, dims, *, graph, name, donated):
@@ -292,7 +295,7 @@ class JitFunction:
         # under grad/vmap traces once per shape/dtype signature
         sig = (in_tree, statics, static_kw,
                tuple((x.shape, x.dtype, x._device if type(x) is Array and x._device != "cpu"
-                      else None) for x in leaves), weak)
+                      else None) for x in leaves), weak, axis_env.key())
         entry = self._cache.get(sig)
         if entry is None:
             entry = self._trace(args, kwargs, statics, static_kw, static_nums, in_tree, leaves,
