@@ -3,7 +3,7 @@
 Pure ops, composable ``grad``/``vmap``/``jit``, stateless layers and optimizers.
 """
 
-from . import data, lax, nn, optim, random, tree  # noqa: F401  # noqa: F401
+from . import data, distributed, lax, nn, optim, random, tree  # noqa: F401
 from .core.array import Array  # noqa: F401
 from .core.dtypes import float0  # noqa: F401
 from .core.errors import ConcretizationTypeError, UnexpectedTracerError  # noqa: F401

@@ -30,10 +30,16 @@ class AxisFrame:
 
 
 _frames: list[AxisFrame] = []
+# name -> communicator of every process axis bound so far: a program compiled while
+# ``spmd`` bound the name runs its collectives on that communicator when called later
+# (``jit(spmd(f))`` traces inside the binding and runs after it)
+_process_axes: dict = {}
 
 
 @contextmanager
 def extend_axis_env(frame: AxisFrame):
+    if frame.comm is not None:
+        _process_axes[frame.name] = frame.comm
     _frames.append(frame)
     try:
         yield frame
@@ -59,6 +65,15 @@ def axis_frame(name, op: str) -> AxisFrame:
             f"(bound here: {', '.join(bound) if bound else 'none'}); bind it with "
             f"ft.vmap(f, axis_name={name!r}) or ft.distributed.spmd(f, axis_name={name!r})")
     return f
+
+
+def process_comm(name):
+    """The communicator of process axis ``name``: the bound frame's, else the one it was
+    last bound to (for compiled programs called outside the binding), else None."""
+    f = lookup(name)
+    if f is not None:
+        return f.comm
+    return _process_axes.get(name)
 
 
 def key():

@@ -60,11 +60,13 @@ def _one_name(axis_name, op):
 def _comm(params, op):
     """The communicator of the process axis named by a collective's ``axes``."""
     (name,) = params["axes"]
-    frame = axis_env.axis_frame(name, op)
-    if frame.comm is None:   # the vmap's trace must have processed it: a bug if not
-        raise RuntimeError(f"funtorch.lax.{op}: axis {name!r} is a vmap axis, yet the "
-                           "collective reached the eager impl")
-    return frame.comm
+    comm = axis_env.process_comm(name)
+    if comm is None:
+        frame = axis_env.axis_frame(name, op)   # unbound: the error naming it
+        # a vmap's trace processes its collectives: reaching here is a bug
+        raise RuntimeError(f"funtorch.lax.{op}: axis {frame.name!r} is a vmap axis, yet "
+                           "the collective reached the eager impl")
+    return comm
 
 
 def collective(name):

@@ -7,7 +7,9 @@ Three kinds of lowering:
   the shared table (``common.scalar``) as it is;
 - ``REDUCERS``: reductions as an accumulator (fused as the sink of a loop nest);
 - ``OPS``: everything that calls a library or hand-written kernel (BLAS matmul, im2col
-  convolution, pooling). A primitive in none of the tables runs its eager impl, so every
+  convolution, pooling), and the collectives over a process axis, which call MPI on
+  the buffers in place (``lax.parallel``'s ``into``: the communicator is the one bound
+  to the axis name when the program runs). A primitive in none of the tables runs its eager impl, so every
   graph compiles.
 
 Views (broadcast, transpose, slice, ...) need no entry: the fusion analysis folds them
@@ -16,6 +18,7 @@ into the index expressions of whoever reads them (``common.fusion.Ref``).
 
 from __future__ import annotations
 
+from ...lax import parallel
 from ..common import scalar
 from ..common.scalar import Reducer
 
@@ -82,3 +85,13 @@ def _windowed(name):
 for _name in ("conv_general_dilated", "reduce_window_max", "reduce_window_sum",
               "select_and_scatter_add", "select_and_gather_add"):
     OPS[_name] = _windowed(_name)
+
+
+def _collective(eqn):
+    into, params = eqn.prim.into, eqn.params
+    return Op(lambda x, out: into(x, out, **params), f"MPI {eqn.prim.name}")
+
+
+for _p in (parallel.psum_p, parallel.pmax_p, parallel.pmin_p, parallel.all_gather_p,
+           parallel.psum_scatter_p, parallel.ppermute_p):
+    OPS[_p.name] = _collective
