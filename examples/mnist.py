@@ -3,6 +3,7 @@
     python examples/mnist.py --model cnn                 # full data if present, else sample
     python examples/mnist.py --model mlp --dataset fashion --epochs 1
     python examples/mnist.py --save ckpt.safetensors     # then --resume ckpt.safetensors
+    mpiexec -n 2 python examples/mnist.py --distributed  # data-parallel over MPI processes
 
 Everything is a pure function: the model maps (params, images) to logits, the step maps
 (params, opt_state, batch) to new ones and is compiled once by ``ft.jit``.
@@ -45,18 +46,25 @@ def preprocess(images):
     return ((x - 0.1307) / 0.3081)[:, None, :, :]
 
 
-def build_steps(model, optimizer):
+def build_steps(model, optimizer, axis_name=None):
+    """``axis_name``: the step runs on each process' part of the global batch, its
+    gradients averaged over the processes (one bucketed allreduce)."""
     def loss_fn(params, x, y):
         logits = model(params, x)
         return F.cross_entropy(logits, y), logits
 
-    @ft.jit
-    def train_step(params, opt_state, x, y):
+    def step(params, opt_state, x, y):
         (loss, logits), grads = ft.value_and_grad(loss_fn, has_aux=True)(params, x, y)
+        correct = ft.sum(ft.argmax(logits, axis=1) == y)
+        if axis_name is not None:
+            # one allreduce: the gradients, loss and count share a float32 bucket
+            grads, loss, correct = ft.distributed.pmean_tree(
+                (grads, loss, correct.astype(np.float32)), axis_name)
         updates, opt_state = optimizer.update(grads, opt_state, params)
         params = ft.optim.apply_updates(params, updates)
-        correct = ft.sum(ft.argmax(logits, axis=1) == y)
         return params, opt_state, loss, correct
+
+    train_step = ft.jit(step if axis_name is None else ft.distributed.spmd(step, axis_name))
 
     @ft.jit
     def predict(params, x):
@@ -135,7 +143,17 @@ def main(argv=None):
     p.add_argument("--save", default=None, help="checkpoint path (.safetensors)")
     p.add_argument("--resume", default=None, help="checkpoint to resume from")
     p.add_argument("--plot", default=None, help="write loss/accuracy curves to this PNG")
+    p.add_argument("--distributed", action="store_true",
+                   help="data-parallel over the MPI processes (mpiexec -n N ...); "
+                        "--batch-size is the global batch")
     args = p.parse_args(argv)
+    rank, nproc = 0, 1
+    if args.distributed:
+        ft.distributed.initialize()
+        rank, nproc = ft.distributed.process_index(), ft.distributed.process_count()
+        if rank != 0:   # rank 0 alone prints, plots and writes checkpoints
+            sys.stdout = open(os.devnull, "w")
+            args.save = args.plot = None
 
     device = args.device
     if device.startswith("cuda") and not any(d.startswith("cuda") for d in ft.devices()):
@@ -170,12 +188,15 @@ def main(argv=None):
     print(f"model: {args.model}, {n_params:,} parameters; optimizer: {args.optimizer} "
           f"lr={args.lr}; batch {args.batch_size}; device {device}")
 
-    train_step, predict = build_steps(model, optimizer)
+    if nproc > 1:
+        print(f"distributed: {nproc} processes, {args.batch_size // nproc} images each per "
+              "step")
+    train_step, predict = build_steps(model, optimizer, "dp" if args.distributed else None)
     history = {"step": [], "loss": [], "train_acc": [], "test_acc": []}
     step = 0
     for epoch in range(start_epoch, args.epochs):
         it = ft.data.batches(train_x, train_y, batch_size=args.batch_size,
-                             key=ft.random.fold_in(data_key, epoch))
+                             key=ft.random.fold_in(data_key, epoch), shard=(rank, nproc))
         t0, seen, correct, run_loss = time.perf_counter(), 0, 0, None
         bar = progress(it, len(it), f"epoch {epoch + 1}/{args.epochs}")
         for xb, yb in bar:
@@ -186,8 +207,8 @@ def main(argv=None):
             params, opt_state, loss, c = train_step(params, opt_state, x, y)
             loss = float(loss)
             run_loss = loss if run_loss is None else 0.95 * run_loss + 0.05 * loss
-            seen += len(xb)
-            correct += int(c)
+            seen += len(xb) * nproc
+            correct += round(float(c) * nproc)
             step += 1
             history["step"].append(step)
             history["loss"].append(loss)
@@ -195,6 +216,8 @@ def main(argv=None):
                 bar.set_postfix(loss=f"{run_loss:.3f}",
                                 img_s=f"{seen / (time.perf_counter() - t0):.0f}")
         dt = time.perf_counter() - t0
+        if rank != 0:
+            continue
         test_acc, preds = evaluate(predict, params, test_x, test_y, 1000, device)
         history["train_acc"].append(correct / max(seen, 1))
         history["test_acc"].append(test_acc)
@@ -202,7 +225,7 @@ def main(argv=None):
               f"test acc {test_acc:.4f}, {seen / dt:.0f} images/s ({dt:.1f} s)")
         if args.save:
             ft.save(args.save, {"params": params, "opt_state": opt_state, "epoch": epoch + 1})
-    if args.epochs > start_epoch:
+    if args.epochs > start_epoch and rank == 0:
         print_confusion(confusion_matrix(test_y, preds))
         print(f"final test accuracy: {history['test_acc'][-1]:.4f}")
     if args.save:
