@@ -119,3 +119,23 @@ def test_bad_arguments_are_clear_errors():
             np.ones((4, 3), np.float32))
     with pytest.raises(ValueError, match="ppermute: perm"):
         ft.vmap(lambda v: lax.ppermute(v, "i", [(0, 1), (2, 1)]), axis_name="i")(X)
+
+
+@pytest.mark.parametrize("kind", ["cond", "cond_batched_pred", "scan", "grad_scan"])
+def test_collectives_inside_control_flow_match_jax(kind):
+    def f(L, cf):
+        if kind == "cond":
+            return lambda v: cf.cond(True, lambda u: L.psum(u, "i"), lambda u: u, v)
+        if kind == "cond_batched_pred":
+            return lambda v: cf.cond(v[0, 0] > 0, lambda u: L.pmean(u, "i"), lambda u: -u, v)
+        body = lambda c, _: (L.psum(c * c, "i") * 0.1, None)  # noqa: E731
+        if kind == "scan":
+            return lambda v: cf.scan(body, v, None, length=2)[0]
+        return lambda v: (cf.scan(body, v, None, length=2)[0]).sum()
+
+    fl, jl = f(lax, ft.lax), f(jlax, jlax)
+    if kind == "grad_scan":
+        fl, jl = ft.grad(fl), jax.grad(jl)
+    got = ft.vmap(fl, axis_name="i")(X)
+    want = jax.vmap(jl, axis_name="i")(X)
+    np.testing.assert_allclose(np.asarray(got), np.asarray(want), rtol=1e-5, atol=1e-6)

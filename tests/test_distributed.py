@@ -118,3 +118,52 @@ def test_pmean_tree_under_vmap_matches_per_leaf_pmean():
 def test_process_axis_needs_initialize_or_spmd():
     with pytest.raises(NameError, match="unbound axis name 'dp'"):
         ft.lax.psum(ft.ones(2), "dp")
+
+
+class Loopback:
+    """A communicator of ``size`` processes that all hold this process' values (a test
+    double for the MPI one: the collectives' process-axis paths without MPI)."""
+
+    rank, calls = 0, 0
+
+    def __init__(self, size):
+        self.size = size
+
+    def allreduce(self, x, out, op):
+        self.calls += 1
+        out[...] = x * self.size if op == "sum" else x
+
+    def allgather(self, x, out):
+        out[...] = x
+
+    def reduce_scatter(self, chunks, out):
+        out[...] = chunks[self.rank] * self.size
+
+    def permute(self, x, out, perm):
+        out[...] = x if any(d == self.rank for _, d in perm) else 0
+
+
+def test_process_axis_collectives_eager_and_compiled_call_the_communicator():
+    from funtorch.backends import compile_graph
+    from funtorch.core import axis_env
+
+    comm = Loopback(3)
+    x = np.arange(6.0, dtype=np.float32).reshape(2, 3)
+
+    def f(v):
+        return (ft.lax.psum(v, "loop"), ft.lax.pmean(v + 1, "loop"),
+                ft.lax.all_gather(v, "loop", axis=1, tiled=True),
+                ft.lax.psum_scatter(v, "loop", scatter_dimension=1),
+                ft.lax.axis_index("loop"), ft.distributed.psum_tree({"a": v, "b": v}, "loop"))
+
+    with axis_env.extend_axis_env(axis_env.AxisFrame("loop", 3, comm=comm)):
+        eager = f(x)
+        graph = ft.make_graph(f)(x).graph
+        assert "MPI psum" in compile_graph(graph, "cpu").plan.describe()
+        calls = comm.calls
+        jitted = ft.jit(f)(x)
+        assert comm.calls - calls == 3     # psum, pmean, one bucket for the tree
+    want = (3 * x, x + 1, np.concatenate([x] * 3, 1), 3 * x[:, 0], 0, {"a": 3 * x, "b": 3 * x})
+    for got in (eager, jitted):
+        for g, w in zip(ft.tree.leaves(got), ft.tree.leaves(want)):
+            np.testing.assert_allclose(np.asarray(g), w)
