@@ -1,13 +1,14 @@
 """Allreduce latency and bandwidth between MPI processes: raw mpi4py vs funtorch.
 
-    mpiexec -n 2 env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python benchmarks/allreduce.py
+    mpiexec -n 2 env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE \
+        python benchmarks/allreduce.py
 
 For each size (float32 buffers, 1 KB .. 64 MB) the variants take turns, interleaved,
 ``--rounds`` times; rank 0 prints the median time of each: mpi4py's ``Allreduce``,
 funtorch's ``lax.psum`` eagerly under ``spmd`` and inside ``jit`` (the compiled program's
 MPI call), and mpi4py writing a fresh output buffer each call (what an immutable
-result costs: first-touch page faults inside the copy). Then it fits the ring model ``t = 2(N-1) a + 2(N-1)/N * bytes / B`` to the
-mpi4py medians (least squares): latency ``a`` and bandwidth ``B``, the figures
+result costs: first-touch page faults inside the copy). Then it fits the ring model
+``t = 2(N-1) a + 2(N-1)/N * bytes / B`` to the mpi4py medians (least squares): latency ``a`` and bandwidth ``B``, the figures
 docs/distributed.md's cost model uses. ``--json`` writes them.
 
     python benchmarks/allreduce.py --project [--from measured.json]
@@ -116,11 +117,11 @@ def main():
         xa = ft.asarray(x)
         reps = max(3, min(200, 2**22 // nbytes))
         jitted(xa)   # compile
-        variants = {"mpi4py": lambda: world.Allreduce(x, out, op=MPI.SUM),
+        variants = {"mpi4py": lambda x=x, out=out: world.Allreduce(x, out, op=MPI.SUM),
                     # a fresh output each call, as funtorch's arrays are immutable
-                    "mpi4py new": lambda: world.Allreduce(x, np.empty_like(x), op=MPI.SUM),
-                    "ft eager": lambda: eager(xa),
-                    "ft jit": lambda: jitted(xa)}
+                    "mpi4py new": lambda x=x: world.Allreduce(x, np.empty_like(x), op=MPI.SUM),
+                    "ft eager": lambda xa=xa: eager(xa),
+                    "ft jit": lambda xa=xa: jitted(xa)}
         res = {k: [] for k in variants}
         for _ in range(args.rounds):
             for k, f in variants.items():

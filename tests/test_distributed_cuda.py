@@ -1,15 +1,18 @@
 """Collectives over a process axis on the CUDA backend (simulator): staged through the
 host, eagerly and compiled, with no host-fallback warning."""
 
-from cuda_sim import kernel_cache  # noqa: F401  (first: sets up the simulator)
+# first: sets NUMBA_ENABLE_CUDASIM before anything imports numba.cuda
+from cuda_sim import kernel_cache  # noqa: F401
+
+# isort: split
 
 import warnings
 
 import numpy as np
+from test_distributed import Loopback
 
 import funtorch as ft
 from funtorch.core import axis_env
-from test_distributed import Loopback
 
 
 def test_psum_on_cuda_arrays_stages_through_the_host():

@@ -43,7 +43,7 @@ def initialize(timeout=None):
     if _world:
         return _world[0]
     try:
-        from mpi4py import MPI   # optional dependency; importing it starts MPI
+        from mpi4py import MPI  # optional dependency; importing it starts MPI
     except ImportError:
         raise ImportError("funtorch.distributed needs mpi4py and an MPI library: "
                           "pip install 'funtorch[distributed]' (mpi4py + mpich)") from None

@@ -6,10 +6,10 @@ Three kinds of lowering:
 - ``SCALAR``: elementwise primitives as one scalar Numba expression (fused into loops):
   the shared table (``common.scalar``) as it is;
 - ``REDUCERS``: reductions as an accumulator (fused as the sink of a loop nest);
-- ``OPS``: everything that calls a library or hand-written kernel (BLAS matmul, im2col
-  convolution, pooling), and the collectives over a process axis, which call MPI on
-  the buffers in place (``lax.parallel``'s ``into``: the communicator is the one bound
-  to the axis name when the program runs). A primitive in none of the tables runs its eager impl, so every
+- ``OPS``: everything that calls a library or hand-written kernel (BLAS matmul,
+  im2col convolution, pooling), and the collectives over a process axis, which call
+  MPI on the buffers in place (``lax.parallel``'s ``into``, on the communicator bound
+  to the axis name). A primitive in none of the tables runs its eager impl, so every
   graph compiles.
 
 Views (broadcast, transpose, slice, ...) need no entry: the fusion analysis folds them
