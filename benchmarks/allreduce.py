@@ -9,7 +9,8 @@ funtorch's ``lax.psum`` eagerly under ``spmd`` and inside ``jit`` (the compiled 
 MPI call), and mpi4py writing a fresh output buffer each call (what an immutable
 result costs: first-touch page faults inside the copy). Then it fits the ring model
 ``t = 2(N-1) a + 2(N-1)/N * bytes / B`` to the mpi4py medians (least squares):
-latency ``a`` and bandwidth ``B``, the figures docs/distributed.md's cost model uses. ``--json`` writes them.
+latency ``a`` and bandwidth ``B``, the figures docs/distributed.md's cost model uses.
+``--json`` writes them.
 
     python benchmarks/allreduce.py --project [--from measured.json]
 
