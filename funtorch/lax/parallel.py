@@ -57,12 +57,15 @@ def _one_name(axis_name, op):
     return _names(axis_name, op)
 
 
-def _comm(params, op):
-    """The communicator of the process axis named by a collective's ``axes``."""
-    (name,) = params["axes"]
-    comm = axis_env.process_comm(name)
+def _comm(axes, op):
+    """The communicator of the process axis a collective's ``axes`` name (the vmaps'
+    names were batched away before the impl runs)."""
+    if len(axes) != 1:
+        raise NotImplementedError(f"funtorch.lax.{op}: over several process axes "
+                                  f"{axes!r}; bind one process axis per spmd")
+    comm = axis_env.process_comm(axes[0])
     if comm is None:
-        frame = axis_env.axis_frame(name, op)   # unbound: the error naming it
+        frame = axis_env.axis_frame(axes[0], op)   # unbound: the error naming it
         # a vmap's trace processes its collectives: reaching here is a bug
         raise RuntimeError(f"funtorch.lax.{op}: axis {frame.name!r} is a vmap axis, yet "
                            "the collective reached the eager impl")
@@ -101,7 +104,7 @@ def _reducer(name, reduce, mpi_op, unmapped):
     prim = collective(name)
 
     def into(x, out, *, axes):
-        _comm({"axes": axes}, name).allreduce(x, out, mpi_op)
+        _comm(axes, name).allreduce(x, out, mpi_op)
 
     def impl(x, *, axes):
         out = np.empty(x.shape, x.dtype)
@@ -211,7 +214,7 @@ def _gathered_shape(shape, axis, tiled, size):
 
 
 def _all_gather_into(x, out, *, axes, axis, tiled, size):
-    comm = _comm({"axes": axes}, "all_gather")
+    comm = _comm(axes, "all_gather")
     buf = np.empty((size, *x.shape), x.dtype)
     comm.allgather(x, buf)
     stacked = np.moveaxis(buf, 0, axis)
@@ -290,7 +293,7 @@ def _scattered_shape(shape, dim, tiled, size, op="psum_scatter"):
 
 
 def _psum_scatter_into(x, out, *, axes, scatter_dimension, tiled, size):
-    comm = _comm({"axes": axes}, "psum_scatter")
+    comm = _comm(axes, "psum_scatter")
     dim = scatter_dimension
     if tiled:
         x = x.reshape((*x.shape[:dim], size, x.shape[dim] // size, *x.shape[dim + 1:]))
@@ -355,7 +358,7 @@ ppermute_p = collective("ppermute")
 
 
 def _ppermute_into(x, out, *, axes, perm):
-    _comm({"axes": axes}, "ppermute").permute(x, out, perm)
+    _comm(axes, "ppermute").permute(x, out, perm)
 
 
 def _ppermute_impl(x, *, axes, perm):
@@ -409,7 +412,7 @@ axis_index_p = collective("axis_index")
 
 
 def _axis_index_impl(*, axes):
-    return np.asarray(_comm({"axes": axes}, "axis_index").rank, np.int32)
+    return np.asarray(_comm(axes, "axis_index").rank, np.int32)
 
 
 def _axis_index_own(frame, vals, dims, *, axes):
