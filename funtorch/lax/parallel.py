@@ -73,6 +73,7 @@ def _comm(axes, op):
 
 
 def collective(name):
+    """A primitive naming axes in its ``axes`` parameter (a tuple of names)."""
     prim = Primitive(name)
     prim.axis_mains = lambda params: axis_env.mains(params["axes"])
     return prim
