@@ -47,10 +47,10 @@ WORKLOADS = {
     # 1,199,882 parameters; 128 images: 72 ms at 1780 images/s (BENCHMARKS.md, 2 cores);
     # GPU: an assumed 1 ms
     "MNIST CNN, 128 images/process": (1_199_882 * 4, 0.072, 0.001),
-    # issue 13's decoder-only model (4 layers, d_model 128, MLP 512, vocab ~96): ~834k
-    # parameters; 32 x 128 tokens: 168 ms at PyTorch's 24,400 tokens/s on 2 cores; GPU:
-    # an assumed 3 ms
-    "Transformer, 4096 tokens/process": (834_400 * 4, 0.168, 0.003),
+    # issue 13's decoder-only model (4 layers, d_model 128, MLP 512, vocab 65, learned
+    # positions, untied head): 826,433 parameters; 32 x 128 tokens: 168 ms at PyTorch's
+    # 24,400 tokens/s on 2 cores (issue 13); GPU: an assumed 3 ms
+    "Transformer, 4096 tokens/process": (826_433 * 4, 0.168, 0.003),
 }
 # name -> (bandwidth B/s, latency s) per link
 LINKS = {"InfiniBand 100 Gb/s": (12.5e9, 2e-6), "NVLink (NCCL, in a node)": (200e9, 5e-6)}
