@@ -18,7 +18,6 @@ into the index expressions of whoever reads them (``common.fusion.Ref``).
 
 from __future__ import annotations
 
-from ...lax import parallel
 from ..common import scalar
 from ..common.scalar import Reducer
 
@@ -88,10 +87,10 @@ for _name in ("conv_general_dilated", "reduce_window_max", "reduce_window_sum",
 
 
 def _collective(eqn):
+    # the primitive's ``into(x, out, **params)`` (lax/parallel.py) runs the MPI call
     into, params = eqn.prim.into, eqn.params
     return Op(lambda x, out: into(x, out, **params), f"MPI {eqn.prim.name}")
 
 
-for _p in (parallel.psum_p, parallel.pmax_p, parallel.pmin_p, parallel.all_gather_p,
-           parallel.psum_scatter_p, parallel.ppermute_p):
-    OPS[_p.name] = _collective
+for _name in ("psum", "pmax", "pmin", "all_gather", "psum_scatter", "ppermute"):
+    OPS[_name] = _collective
