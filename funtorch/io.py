@@ -1,4 +1,4 @@
-"""Checkpoints: pytrees of arrays saved as safetensors files.
+"""Checkpoints: pytrees of arrays saved as safetensors files, and PyTorch's ``.pth`` files read.
 
 safetensors because it is a plain, mmap-able format that PyTorch and others read, and
 loading it cannot run code (unlike pickle). The tree's shape (dicts, lists, tuples,
@@ -6,25 +6,35 @@ namedtuples, None, and Python int/float/bool leaves such as a step counter) ride
 JSON in the file's metadata, so :func:`load` rebuilds the same tree. Files are written to a
 temporary file in the same directory, fsynced and renamed over the target, so a crash
 mid-save leaves the previous checkpoint intact.
+
+:func:`load_torch` reads what ``torch.save`` writes (``model.state_dict()``, or dicts and
+lists of tensors) without PyTorch and without running pickled code: its unpickler knows
+only tensors, storages and ``OrderedDict``, as ``torch.load(weights_only=True)``, and
+refuses anything else. :func:`load` reads both formats, telling them apart by their first
+bytes.
 """
 
 from __future__ import annotations
 
 import collections
 import contextlib
+import io
 import json
 import os
+import pickle
 import secrets
 import sys
+import zipfile
 
 import ml_dtypes
 import numpy as np
 import optree
 import safetensors
 
+from .numpy import asarray
 from .tree import NAMESPACE
 
-__all__ = ["save", "load"]
+__all__ = ["save", "load", "load_torch"]
 
 _TREE_KEY = "funtorch.tree"
 _VERSION_KEY = "funtorch.version"
@@ -71,7 +81,8 @@ def save(path, tree) -> None:
 
 
 def load(path, like=None):
-    """Read a tree written by :func:`save`.
+    """Read a tree written by :func:`save`, or a PyTorch checkpoint (see :func:`load_torch`;
+    it loads as a flat ``{name: array}`` dict).
 
     With ``like`` (a tree of the expected structure; leaves need only ``.shape`` and
     ``.dtype``), the file must match it exactly, and a mismatch is a ValueError naming the
@@ -90,18 +101,30 @@ def load(path, like=None):
     except IsADirectoryError:
         raise IsADirectoryError(f"ft.load: {path!r} is a directory, not a safetensors "
                                 "file") from None
-    try:
-        items = safetensors.deserialize(data)
-        header = json.loads(data[8:8 + int.from_bytes(data[:8], "little")])
-    except Exception as e:  # SafetensorError, or JSON errors for a mangled header
-        raise ValueError(f"ft.load: {path!r} is not a valid safetensors file ({e})") from None
-    arrays = {name: _to_numpy(path, name, info) for name, info in items}
-    metadata = header.get("__metadata__") or {}
+    if data[:4] == _ZIP_MAGIC or data[:2] == _PICKLE_PROTO2:   # torch.save's formats
+        arrays = _read_torch(path, data, "ft.load")
+        metadata = {}
+    else:
+        try:
+            items = safetensors.deserialize(data)
+            header = json.loads(data[8:8 + int.from_bytes(data[:8], "little")])
+        except Exception as e:  # SafetensorError, or JSON errors for a mangled header
+            raise ValueError(
+                f"ft.load: {path!r} is not a valid safetensors file, nor a PyTorch "
+                f"checkpoint ({e}). ft.load reads files written by ft.save, other "
+                "safetensors files and torch.save's .pth/.pt files; check that the file is "
+                "complete and in one of these formats") from None
+        arrays = {name: _to_numpy(path, name, info) for name, info in items}
+        metadata = header.get("__metadata__") or {}
+    loader = _Loader(path, {n: a for n, a in arrays.items() if isinstance(a, np.ndarray)})
     if _TREE_KEY in metadata:
         skeleton = json.loads(metadata[_TREE_KEY])
     else:  # written by another tool: a flat dict in file order
         skeleton = {"dict": [[n, {"leaf": n, "kind": "array"}] for n in arrays]}
-    loader = _Loader(path, arrays)
+        if like is None and any(not isinstance(a, np.ndarray) for a in arrays.values()):
+            # a torch checkpoint's plain values (an epoch count) stay as they are
+            return {n: loader.build(node, (n,)) if isinstance(arrays[n], np.ndarray)
+                    else arrays[n] for n, node in skeleton["dict"]}
     if like is None:
         return loader.build(skeleton, ())
     return loader.build_like(skeleton, like, ())
@@ -228,18 +251,9 @@ def _to_numpy(path, name, info):
     return np.frombuffer(info["data"], dtype=dtype.newbyteorder("<")).reshape(info["shape"])
 
 
-def _as_array_fn():
-    try:
-        import funtorch
-    except ImportError:
-        return None
-    return getattr(funtorch, "asarray", None)
-
-
 class _Loader:
     def __init__(self, path, arrays):
         self.path, self.arrays = path, arrays
-        self.as_array = _as_array_fn()
 
     def _array(self, node, path):
         name = node["leaf"]
@@ -254,12 +268,10 @@ class _Loader:
         if kind in _SCALARS:
             return _SCALARS[kind][0](array.item())
         array = array.astype(array.dtype.newbyteorder("="), copy=False)
-        if self.as_array is not None:
-            try:
-                return self.as_array(array)
-            except TypeError:  # a dtype funtorch lacks (float8, complex): stays numpy
-                pass
-        return array.copy()  # writable, and independent of the file's buffer
+        try:
+            return asarray(array)
+        except TypeError:  # a dtype funtorch lacks (float8, complex): stays numpy, a
+            return array.copy()  # writable copy independent of the file's buffer
 
     def build(self, node, path):
         """Rebuild from the skeleton alone."""
@@ -403,3 +415,181 @@ def _keystr(path):
     if not path:
         return "the root"
     return "".join(f"[{p!r}]" for p in path)
+
+
+# ----------------------------------------------------------------------------- PyTorch files
+
+_ZIP_MAGIC = b"PK\x03\x04"
+_PICKLE_PROTO2 = b"\x80\x02"     # the legacy (pre-1.6) format starts with a pickled magic number
+
+# torch's storage classes -> numpy dtypes (typed storages pickle under these names)
+_TORCH_STORAGES = {
+    "FloatStorage": np.dtype(np.float32), "DoubleStorage": np.dtype(np.float64),
+    "HalfStorage": np.dtype(np.float16), "BFloat16Storage": np.dtype(ml_dtypes.bfloat16),
+    "LongStorage": np.dtype(np.int64), "IntStorage": np.dtype(np.int32),
+    "ShortStorage": np.dtype(np.int16), "CharStorage": np.dtype(np.int8),
+    "ByteStorage": np.dtype(np.uint8), "BoolStorage": np.dtype(np.bool_),
+    "UInt16Storage": np.dtype(np.uint16), "UInt32Storage": np.dtype(np.uint32),
+    "UInt64Storage": np.dtype(np.uint64),
+}
+
+
+def load_torch(path) -> dict:
+    """Read a checkpoint written by ``torch.save`` (a ``.pth``/``.pt`` zip archive:
+    ``data.pkl`` plus one file per storage) into a flat ``{name: numpy array}`` dict,
+    without importing torch.
+
+    ``torch.save(model.state_dict(), path)`` gives PyTorch's dotted names, ready for
+    ``model.load_state_dict``; nested dicts and lists (``{'model': ..., 'epoch': 3}``)
+    flatten to dotted names too, and plain Python values (numbers, strings) stay as they
+    are. Views and shared storages come back as separate arrays with the viewed values.
+
+    Only tensors, their storages and ``OrderedDict`` are unpickled (as
+    ``torch.load(weights_only=True)``): any other object in the pickle is refused with a
+    ``pickle.UnpicklingError`` before anything is called, so a hostile file cannot run
+    code. The legacy pre-1.6 format is refused with a message saying how to convert it.
+    """
+    path = os.fspath(path)
+    try:
+        with open(path, "rb") as f:
+            data = f.read()
+    except FileNotFoundError:
+        raise FileNotFoundError(f"ft.io.load_torch: no such file {path!r}") from None
+    return _read_torch(path, data, "ft.io.load_torch")
+
+
+def _read_torch(path, data, op):
+    if data[:2] == _PICKLE_PROTO2:
+        raise ValueError(
+            f"{op}: {path!r} is in PyTorch's legacy (pre-1.6) checkpoint format, which "
+            "funtorch does not read; convert it with PyTorch: torch.save(torch.load(path), "
+            "new_path) writes the zip format")
+    try:
+        archive = zipfile.ZipFile(io.BytesIO(data))
+        names = archive.namelist()
+    except (zipfile.BadZipFile, ValueError) as e:
+        raise ValueError(f"{op}: {path!r} is not a valid PyTorch checkpoint: the zip "
+                         f"archive is damaged or truncated ({e})") from None
+    pkl = [n for n in names if n == "data.pkl" or n.endswith("/data.pkl")]
+    if len(pkl) != 1:
+        raise ValueError(f"{op}: {path!r} is a zip archive but not a PyTorch checkpoint "
+                         "(it has no single data.pkl); torch.save writes one")
+    prefix = pkl[0][:-len("data.pkl")]
+    byteorder = "little"
+    if prefix + "byteorder" in names:      # absent in files from torch < 2.0: little-endian
+        byteorder = archive.read(prefix + "byteorder").decode("ascii", "replace").strip()
+        if byteorder not in ("little", "big"):
+            raise ValueError(f"{op}: {path!r} records an unknown byte order {byteorder!r}")
+    unpickler = _TorchUnpickler(io.BytesIO(archive.read(pkl[0])), archive, prefix,
+                                "<" if byteorder == "little" else ">", path, op)
+    try:
+        obj = unpickler.load()
+    except pickle.UnpicklingError:
+        raise
+    except (KeyError, EOFError, ValueError, TypeError, IndexError, zipfile.BadZipFile) as e:
+        raise ValueError(f"{op}: {path!r} is not a valid PyTorch checkpoint "
+                         f"({type(e).__name__}: {e})") from None
+    flat = {}
+    _flatten_checkpoint(obj, "", flat, path, op)
+    return flat
+
+
+class _Storage:
+    """A storage's elements, as one flat numpy array."""
+
+    def __init__(self, array):
+        self.array = array
+
+
+class _TorchUnpickler(pickle.Unpickler):
+    """Reconstructs tensors, storages and OrderedDicts; refuses every other global."""
+
+    def __init__(self, file, archive, prefix, order, path, op):
+        super().__init__(file)
+        self.archive, self.prefix, self.order = archive, prefix, order
+        self.path, self.op, self.storages = path, op, {}
+
+    def find_class(self, module, name):
+        if (module, name) == ("collections", "OrderedDict"):
+            return collections.OrderedDict
+        if module == "torch._utils" and name in ("_rebuild_tensor_v2", "_rebuild_tensor"):
+            return self._rebuild_tensor
+        if module == "torch._utils" and name in ("_rebuild_parameter",
+                                                 "_rebuild_parameter_with_state"):
+            return _rebuild_parameter
+        if module == "torch" and name in _TORCH_STORAGES:
+            return _TORCH_STORAGES[name]
+        if (module, name) == ("torch", "Size"):
+            return tuple
+        if (module, name) == ("_codecs", "encode"):    # bytes under pickle protocol 2
+            return _latin1_encode
+        raise pickle.UnpicklingError(
+            f"{self.op}: {self.path!r} holds a pickled {module}.{name}, which funtorch "
+            "refuses to load: a PyTorch checkpoint may only hold tensors, storages and "
+            "(ordered) dicts, lists and numbers (torch.load(weights_only=True) allows the "
+            "same), and unpickling anything else could run code. Save only the "
+            "state_dict: torch.save(model.state_dict(), path)")
+
+    def persistent_load(self, pid):
+        if not (isinstance(pid, tuple) and len(pid) == 5 and pid[0] == "storage"
+                and isinstance(pid[1], np.dtype)):
+            raise pickle.UnpicklingError(f"{self.op}: {self.path!r}: unsupported persistent "
+                                         f"id {pid!r:.80} (expected a tensor storage)")
+        _, dtype, key, _location, numel = pid
+        key = str(key)
+        if key not in self.storages:
+            name = f"{self.prefix}data/{key}"
+            try:
+                raw = self.archive.read(name)
+            except KeyError:
+                raise ValueError(f"the archive lacks storage {name!r}") from None
+            if len(raw) != numel * dtype.itemsize:
+                raise ValueError(f"storage {name!r} has {len(raw)} bytes, expected "
+                                 f"{numel} x {dtype.itemsize}")
+            array = np.frombuffer(raw, dtype.newbyteorder(self.order))
+            self.storages[key] = _Storage(array.astype(dtype, copy=False))
+        return self.storages[key]
+
+    def _rebuild_tensor(self, storage, offset, size, stride, *_):
+        if not isinstance(storage, _Storage):
+            raise pickle.UnpicklingError(f"{self.op}: {self.path!r}: a tensor without a "
+                                         "storage")
+        flat = storage.array
+        size, stride = tuple(int(s) for s in size), tuple(int(s) for s in stride)
+        if len(size) != len(stride) or offset < 0 or any(s < 0 for s in size + stride):
+            raise ValueError(f"bad tensor layout (offset {offset}, size {size}, "
+                             f"stride {stride})")
+        if 0 in size:
+            return np.zeros(size, flat.dtype)
+        last = offset + sum((n - 1) * st for n, st in zip(size, stride))
+        if last >= flat.size:    # never read past the storage (as_strided would)
+            raise ValueError(f"a tensor of size {size}, stride {stride} at offset {offset} "
+                             f"reaches past its storage of {flat.size} elements")
+        view = np.lib.stride_tricks.as_strided(
+            flat[offset:], size, tuple(st * flat.itemsize for st in stride), writeable=False)
+        return np.array(view)     # its own contiguous copy
+
+
+def _rebuild_parameter(data, *_):
+    return data
+
+
+def _latin1_encode(text, encoding="latin1"):
+    if encoding != "latin1":
+        raise pickle.UnpicklingError(f"unsupported bytes encoding {encoding!r}")
+    return text.encode("latin1")
+
+
+def _flatten_checkpoint(obj, prefix, flat, path, op):
+    """Dicts and lists flatten to dotted names; tensors (numpy arrays now) and plain
+    values are the leaves."""
+    if isinstance(obj, (dict, list, tuple)):
+        items = obj.items() if isinstance(obj, dict) else enumerate(obj)
+        for k, v in items:
+            _flatten_checkpoint(v, f"{prefix}{k}.", flat, path, op)
+    elif prefix:
+        flat[prefix[:-1]] = obj
+    elif isinstance(obj, np.ndarray):    # torch.save(tensor): one unnamed tensor
+        flat["value"] = obj
+    else:
+        raise ValueError(f"{op}: {path!r} holds a {type(obj).__name__}, not tensors")

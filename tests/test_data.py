@@ -5,6 +5,7 @@ import hashlib
 import importlib
 import importlib.resources
 import io
+import pathlib
 import sys
 import types
 import urllib.error
@@ -329,13 +330,49 @@ def test_load_dataset_full_and_fallback(tmp_path):
     assert source.startswith("bundled MNIST sample (1000 test images)")
     assert "download=False" in source
 
-    _, _, source = data.load_dataset("fashion-mnist", "test", download=False)
-    assert "not Fashion-MNIST" in source
+    assert "looked for t10k-images-idx3-ubyte[.gz]" in source and str(tmp_path / "x") in source
 
     with pytest.raises(FileNotFoundError):
         data.load_dataset("mnist", root=tmp_path / "x", download=False, fallback_to_sample=False)
     with pytest.raises(ValueError, match="unknown dataset 'cifar10'"):
         data.load_dataset("cifar10")
+
+
+def test_fashion_mnist_is_never_replaced_by_digits(tmp_path, monkeypatch):
+    """Asked for by name, Fashion-MNIST is that or an error saying where funtorch looked
+    (every folder) and how to get it; never the MNIST sample."""
+    with pytest.raises(FileNotFoundError) as e:
+        data.load_dataset("fashion_mnist", "test", root=tmp_path / "r", download=False)
+    msg = str(e.value)
+    for where in (tmp_path / "r" / "fashion-mnist", tmp_path / "r", tmp_path / "debian"):
+        assert f"  {where}\n" in msg
+    assert "apt install dataset-fashion-mnist" in msg and "--data-dir" in msg
+    assert mnist_mod._FASHION.mirrors[0] in msg and "mnist_sample" not in msg
+    assert "MNIST sample" not in msg
+
+    def offline(request, timeout):
+        raise urllib.error.URLError("offline")
+
+    monkeypatch.setattr(mnist_mod, "_urlopen", offline)
+    monkeypatch.setenv("FUNTORCH_DATA", str(tmp_path / "env"))
+    with pytest.raises(data.DownloadError) as e:
+        data.load_dataset("fashion-mnist", "train")
+    msg = str(e.value)
+    assert "offline" in msg and str(tmp_path / "debian") in msg
+    assert "apt install dataset-fashion-mnist" in msg
+    copy_sample(tmp_path / "debian")       # the Debian package's folder: found
+    _, _, source = data.load_dataset("fashion_mnist", "test", download=False)
+    assert source.startswith("Fashion-MNIST test split") and str(tmp_path / "debian") in source
+
+
+def test_mnist_example_stops_with_the_message_when_fashion_is_missing(tmp_path, monkeypatch,
+                                                                       capsys):
+    monkeypatch.syspath_prepend(str(pathlib.Path(__file__).parents[1] / "examples"))
+    import mnist as example
+    with pytest.raises(SystemExit) as e:
+        example.main(["--dataset", "fashion", "--no-download", "--data-dir", str(tmp_path)])
+    assert e.value.code == 1
+    assert "Fashion-MNIST train files not found" in capsys.readouterr().err
 
 
 def test_load_dataset_falls_back_when_offline(monkeypatch):

@@ -1,8 +1,11 @@
 """dtypes: numpy dtypes plus ml_dtypes' bfloat16, and the promotion rules.
 
-Promotion follows numpy for same-kind operands. Python scalars are *weak*: they
-take the dtype of the array they meet (JAX's rule), so ``float32 * 2.0`` stays
-float32 and ``int32 + 1`` stays int32.
+Arrays promote by JAX's type-promotion lattice (``jax.numpy.promote_types`` with 64-bit
+types on): an integer array meeting a float array takes the float's type, so
+``int64 * float32`` is float32, as in JAX and PyTorch. Python scalars are *weak*: they
+take the dtype of the array they meet (JAX's rule), so ``float32 * 2.0`` stays float32
+and ``int32 + 1`` stays int32; a Python float meeting an integer array gives the default
+float (float32). docs/type_promotion.md has the table.
 """
 
 from __future__ import annotations
@@ -76,7 +79,6 @@ def kind(d) -> str:
     return "f"
 
 
-_FLOAT_ORDER = [float16, bfloat16, float32, float64]
 
 # The 16-bit floats. They compute in float32 and round once, as numpy's half loops, JAX
 # (upcast_f16_for_computation) and PyTorch do: a 16-bit running sum overflows (float16
@@ -90,34 +92,83 @@ def compute_dtype(d) -> np.dtype:
     return float32 if d in HALVES else d
 
 
-def _promote2(a: np.dtype, b: np.dtype) -> np.dtype:
-    if a == b:
-        return a
-    if bfloat16 in (a, b):
-        other = b if a == bfloat16 else a
-        if other == float16:
-            return float32  # as JAX: the two halves have no common 16-bit type
-        if is_float(other):
-            return _FLOAT_ORDER[max(_FLOAT_ORDER.index(a), _FLOAT_ORDER.index(b))]
-        return bfloat16
-    return np.promote_types(a, b)
+# JAX's type-promotion lattice (``jax.numpy.promote_types`` with 64-bit types on), over
+# funtorch's dtypes. Each dtype lists the types just above it; two dtypes promote to their
+# least upper bound. Signed and unsigned integers of 64 bits meet only at the floats ("f*"
+# in JAX's lattice, float64 here), and an integer meeting a float takes the float's type,
+# so an int64 array times a float32 array is float32, as in JAX and PyTorch.
+_LATTICE_UP = {
+    bool_: [uint8, int8],
+    uint8: [uint16, int16], uint16: [uint32, int32], uint32: [uint64, int64],
+    uint64: ["f*"],
+    int8: [int16], int16: [int32], int32: [int64], int64: ["f*"],
+    "f*": [float16, bfloat16],
+    float16: [float32], bfloat16: [float32], float32: [float64], float64: [],
+}
+
+
+def _upper_bounds(lattice):
+    """Each node's set of upper bounds (itself included): the lattice's transitive closure."""
+    ub = {}
+
+    def visit(n):
+        if n not in ub:
+            ub[n] = {n}.union(*(visit(m) for m in lattice[n]))
+        return ub[n]
+
+    for n in lattice:
+        visit(n)
+    return ub
+
+
+_UPPER = _upper_bounds(_LATTICE_UP)
+
+
+def _lub(a, b):
+    common = _UPPER[a] & _UPPER[b]
+    # the least upper bound: the common bound that all others lie above
+    (least,) = [c for c in common if common <= _UPPER[c]]
+    return least
+
+
+# The join of every two nodes, computed once: promotion sits on every op's dispatch path.
+# Joins fold over all operands before "f*" resolves to float64, so that, as in JAX,
+# uint64, int8 and float16 together give float16.
+_JOIN = {(a, b): _lub(a, b) for a in _LATTICE_UP for b in _LATTICE_UP}
+
+
+def promote_types(a, b) -> np.dtype:
+    """The dtype two arrays of dtypes ``a`` and ``b`` promote to: JAX's lattice with 64-bit
+    types on (``jax.numpy.promote_types``). Integers meeting floats take the float's type
+    (int64, float32 -> float32); bfloat16 and float16 meet at float32; int64 and uint64
+    at float64. The table is in docs/type_promotion.md."""
+    return _promote_strong([dtype(a), dtype(b)])
+
+
+def _promote_strong(ds) -> np.dtype:
+    out = ds[0]
+    for d in ds[1:]:
+        if d != out:
+            try:
+                out = _JOIN[(out, d)]
+            except KeyError:
+                bad = d if d not in _LATTICE_UP else out
+                raise TypeError(f"funtorch: cannot promote dtype {bad}; funtorch's dtypes "
+                                f"are {sorted(str(s) for s in _SUPPORTED)}") from None
+    return float64 if out == "f*" else out
 
 
 def result_type(*args) -> np.dtype:
-    """Promote the dtypes of ``args``; Python scalars are weak (JAX semantics), and so
-    are traced values marked ``weak_type`` (Python scalars passed to ``jit``)."""
+    """The dtype ``args`` (arrays, dtypes, Python scalars) promote to together: arrays and
+    dtypes by ``promote_types``; Python scalars are weak (JAX semantics), and so are traced
+    values marked ``weak_type`` (Python scalars passed to ``jit``)."""
     strong, weak = [], []
     for a in args:
         if is_weakly_typed(a):
             weak.append(a)
         else:
             strong.append(_dtype_of(a))
-    if strong:
-        out = strong[0]
-        for d in strong[1:]:
-            out = _promote2(out, d)
-    else:
-        out = None
+    out = _promote_strong(strong) if strong else None
     for w in weak:
         out = _weak_join(out, w)
     return out
@@ -160,6 +211,8 @@ def is_weakly_typed(x) -> bool:
 
 
 def _dtype_of(x) -> np.dtype:
+    if isinstance(x, (np.dtype, type, str)):   # a dtype-like
+        return dtype(x)
     d = getattr(x, "dtype", None)
     if d is not None:
         return np.dtype(d)

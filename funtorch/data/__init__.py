@@ -1,4 +1,5 @@
-"""Datasets (MNIST, Fashion-MNIST, a bundled MNIST sample) and minibatch iteration.
+"""Datasets (MNIST, Fashion-MNIST, a bundled MNIST sample; the fortune corpora, the CO2 and
+sunspot series), tokenizers, splits and minibatch iteration (``batches``, ``lm_batches``).
 
 Data stays in numpy until a batch is taken, so loading never depends on the array library
 or a device; shuffling uses an explicit ``funtorch.random`` key, so an epoch's order is
@@ -11,12 +12,18 @@ import operator
 
 import numpy as np
 
+from .fortunes import Corpus, fortunes
 from .idx import read_idx, write_idx
 from .mnist import DownloadError, fashion_mnist, load_dataset, mnist, mnist_sample
+from .series import TimeSeries, co2, sunspots, windows
+from .splits import split_by_time, split_records
+from .tokenizers import ByteTokenizer, CharTokenizer, load_tokenizer
 
 __all__ = [
     "batches", "mnist", "fashion_mnist", "mnist_sample", "load_dataset", "read_idx",
     "write_idx", "DownloadError",
+    "fortunes", "Corpus", "co2", "sunspots", "TimeSeries", "windows", "lm_batches",
+    "split_by_time", "split_records", "ByteTokenizer", "CharTokenizer", "load_tokenizer",
 ]
 
 
@@ -79,6 +86,34 @@ def _check_shard(shard, batch_size):
                          f"among the {count} processes of shard={tuple(shard)}; use a "
                          f"multiple of {count}")
     return (index, count)
+
+
+def lm_batches(tokens, seq_len, batch_size, key=None, drop_last=True):
+    """Language-model minibatches ``(inputs, targets)`` of shape ``[batch_size, seq_len]``.
+
+    ``tokens`` (a 1-D int array, e.g. a tokenized corpus) is cut into consecutive
+    sequences of ``seq_len + 1`` tokens that overlap by one; ``inputs`` is a sequence
+    without its last token and ``targets`` the same sequence shifted by one. With ``key``
+    the sequences come in ``funtorch.random.permutation`` order; ``len()`` gives the
+    number of batches, as for :func:`batches`.
+    """
+    tokens = np.asarray(tokens)
+    if tokens.ndim != 1 or not np.issubdtype(tokens.dtype, np.integer):
+        raise TypeError(f"lm_batches: tokens must be a 1-D array of int ids, got shape "
+                        f"{tokens.shape} dtype {tokens.dtype}")
+    for name, v in (("seq_len", seq_len), ("batch_size", batch_size)):
+        if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v <= 0:
+            raise ValueError(f"lm_batches: {name} must be a positive int, got {v!r}")
+    n_seq = (len(tokens) - 1) // seq_len
+    if n_seq < 1 or (drop_last and n_seq < batch_size):
+        raise ValueError(
+            f"lm_batches: {len(tokens)} tokens make {max(n_seq, 0)} sequences of "
+            f"seq_len {seq_len} (+1 for the shifted target), fewer than one batch of "
+            f"{batch_size}; use a shorter seq_len or batch_size, or more text"
+        )
+    seqs = np.lib.stride_tricks.sliding_window_view(tokens, seq_len + 1)[::seq_len][:n_seq]
+    return batches(seqs[:, :-1], seqs[:, 1:], batch_size=batch_size, key=key,
+                   drop_last=drop_last)
 
 
 def _permutation(key, n):

@@ -48,6 +48,7 @@ class _Dataset:
     mirrors: tuple[str, ...]
     sha256: dict  # published sums of the .gz files on the mirrors
     system_dirs: tuple[str, ...] = ()
+    debian_package: str = ""   # a Debian/Ubuntu package that installs into system_dirs
 
 
 _MNIST = _Dataset(
@@ -86,6 +87,7 @@ _FASHION = _Dataset(
     # Debian's package re-gzips the files, so their bytes (not their contents) differ from
     # the mirrors'; local files are validated by the IDX reader, not by these sums.
     system_dirs=("/usr/share/datasets/fashion-mnist",),
+    debian_package="dataset-fashion-mnist",
 )
 
 _DATASETS = {"mnist": _MNIST, "fashion_mnist": _FASHION}
@@ -124,11 +126,15 @@ def mnist_sample(split="train"):
 
 
 def load_dataset(name, split="train", root=None, download=True, fallback_to_sample=True):
-    """``(images, labels, source)``: the full dataset where it can be found or fetched, else
-    the bundled MNIST sample, with ``source`` saying which (examples print it).
+    """``(images, labels, source)``: the dataset asked for, with ``source`` saying where it
+    came from (examples print it).
 
-    Falls back only when the data is missing or the download fails; a corrupt local file
-    still raises, since silently training on a sample would hide it.
+    MNIST falls back to the bundled MNIST sample (``fallback_to_sample``) when the full
+    data is missing or the download fails, and ``source`` then says so and why, in full.
+    Fashion-MNIST has no bundled sample, so it is Fashion-MNIST or an error that lists
+    where it looked and how to get it (``apt install dataset-fashion-mnist``, the mirrors,
+    ``root=`` / the examples' ``--data-dir``): never MNIST digits in its place. A corrupt
+    local file always raises, since silently training on a sample would hide it.
     """
     key = str(name).lower()
     key = _ALIASES.get(key, key)
@@ -140,13 +146,12 @@ def load_dataset(name, split="train", root=None, download=True, fallback_to_samp
     try:
         images, labels, where = _load(spec, split, root, download)
     except (FileNotFoundError, DownloadError) as e:
-        if not fallback_to_sample:
+        if not fallback_to_sample or spec is not _MNIST:
             raise
         images, labels = mnist_sample(split)
-        reason = str(e).splitlines()[0].rstrip(":")
-        what = "MNIST sample" if key == "mnist" else f"MNIST digit sample, not {spec.title}"
-        source = (f"bundled {what} ({len(images)} {split} images), because the full "
-                  f"{spec.title} is unavailable: {reason}")
+        reason = " ".join(line.strip() for line in str(e).splitlines())
+        source = (f"bundled MNIST sample ({len(images)} {split} images), because the full "
+                  f"MNIST is unavailable: {reason}")
         return images, labels, source
     return images, labels, f"{spec.title} {split} split ({len(images)} images) from {where}"
 
@@ -208,22 +213,39 @@ def _load(spec, split, root, download):
             break
     else:
         dest = _download_dir(spec, root)
+        looked = (f"looked for {stems[0]}[.gz] and {stems[1]}[.gz] in:\n{_listing(dirs)}")
         if not download:
             raise FileNotFoundError(
-                f"{spec.title} {split} files not found and download=False; looked for "
-                f"{stems[0]}[.gz] and {stems[1]}[.gz] in:\n{_listing(dirs)}\n"
-                f"Pass download=True to fetch them into {dest}, copy the IDX files there "
-                f"yourself, set $FUNTORCH_DATA, or use ft.data.mnist_sample() offline."
-            )
+                f"{spec.title} {split} files not found and download=False; {looked}\n"
+                + _how_to_get(spec, dest))
         paths = []
         for stem in stems:
             found = _find(dest, stem)
             if found is None:
                 found = dest / (stem + ".gz")
-                _download(spec, found)
+                try:
+                    _download(spec, found)
+                except DownloadError as e:
+                    raise DownloadError(f"{spec.title} {split} files not found locally "
+                                        f"({looked}) and {e}") from None
             paths.append(found)
     images, labels = _check(read_idx(paths[0]), read_idx(paths[1]), paths[0], paths[1])
     return images, labels, paths[0].parent
+
+
+def _how_to_get(spec, dest):
+    """The ways to get ``spec``'s files, for the not-found and download errors."""
+    ways = [f"pass download=True (the examples: drop --no-download) to fetch them from "
+            f"{' or '.join(spec.mirrors)} into {dest}"]
+    if spec.debian_package and spec.system_dirs:
+        ways.append(f"on Debian/Ubuntu: sudo apt install {spec.debian_package} (installs "
+                    f"them into {spec.system_dirs[0]}, where funtorch looks)")
+    ways.append(f"put the four IDX files (gzip or raw) in a folder and pass root=FOLDER (the "
+                f"examples: --data-dir FOLDER), or set $FUNTORCH_DATA to a directory holding "
+                f"{spec.subdir}/")
+    if spec is _MNIST:
+        ways.append("or use ft.data.mnist_sample() offline")
+    return "To get them:\n" + _listing(f"- {w}" for w in ways)
 
 
 def _check(images, labels, images_src, labels_src):
@@ -300,7 +322,4 @@ def _download(spec, dest):
             break
     raise DownloadError(
         f"could not download {spec.title} file {name} from any of {len(spec.mirrors)} "
-        f"mirror(s):\n{_listing(errors)}\n"
-        f"Put the IDX files (gzip or raw) in {dest.parent} by hand, set $FUNTORCH_DATA to a "
-        f"directory holding {spec.subdir}/, or use ft.data.mnist_sample() offline."
-    )
+        f"mirror(s):\n{_listing(errors)}\n" + _how_to_get(spec, dest.parent))

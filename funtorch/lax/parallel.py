@@ -73,8 +73,9 @@ def _comm(axes, op):
 
 
 def collective(name):
-    """A primitive naming axes in its ``axes`` parameter (a tuple of names)."""
-    prim = Primitive(name)
+    """A primitive naming axes in its ``axes`` parameter (a tuple of names): a library
+    call for the backends (an MPI call over a process axis)."""
+    prim = Primitive(name, kind="library")
     prim.axis_mains = lambda params: axis_env.mains(params["axes"])
     return prim
 

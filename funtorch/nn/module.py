@@ -22,9 +22,11 @@ class Module:
 
     Parameters: submodules assigned as attributes in ``__init__`` become keys of the
     parameter dict, in assignment order, under their attribute names (PyTorch's state_dict
-    names). ``model.init(key)`` returns ``{name: child params}`` for each child that has
-    parameters, plus the module's own tensors (``reset_parameters``), e.g.
-    ``{'fc1': {'weight', 'bias'}, 'fc2': {...}}``. Parameter-free layers get no entry.
+    names). ``model.init(key)`` returns ``{name: child params}`` for each child, plus the
+    module's own tensors (``reset_parameters``), e.g. ``{'fc1': {'weight', 'bias'},
+    'flatten': {}, 'fc2': {...}}``: a parameter-free child gets an empty dict, so
+    ``self.flatten(params['flatten'], x)`` works like any other child's call, and its
+    state_dict has no names for it, as PyTorch's.
 
     Calling: ``model(params, x, key=None, train=False)`` is pure. ``key`` feeds layers that
     draw random numbers (Dropout); ``train`` selects training behaviour (Dropout, BatchNorm).
@@ -96,9 +98,7 @@ class Module:
         keys = random.split(key, len(children) + 1)
         params = dict(self.reset_parameters(keys[0]))
         for i, (name, child) in enumerate(children):
-            p = child.init(keys[i + 1])
-            if p:
-                params[name] = p
+            params[name] = child.init(keys[i + 1])
         return params
 
     def init_state(self) -> dict:
@@ -110,16 +110,22 @@ class Module:
                 state[name] = s
         return state
 
-    def load_state_dict(self, flat):
+    def load_state_dict(self, flat, strict=True):
         """Parameters (and state, if the model has any) from a PyTorch-style flat dict.
 
         Returns ``params``, or ``(params, state)`` when ``init_state()`` is non-empty.
-        Names and shapes must match this model exactly; a mismatch lists the missing and
-        unexpected names, like PyTorch's strict loading.
+        With ``strict`` (the default) names must match this model exactly, and a mismatch
+        is a ``StateDictMismatchError`` (a RuntimeError, as PyTorch's) listing the missing
+        and unexpected names. ``strict=False`` returns ``(loaded, IncompatibleKeys(
+        missing_keys, unexpected_keys))`` instead, where ``loaded`` is the above and the
+        missing tensors keep ``init(ft.random.key(0))``'s values. Shapes must match either
+        way.
         """
         like_state = self.init_state()
-        params, state = load_into(flat, self.init(random.key(0)), like_state, self)
-        return (params, state) if like_state else params
+        params, state, keys = load_into(flat, self.init(random.key(0)), like_state, self,
+                                        strict=strict)
+        loaded = (params, state) if like_state else params
+        return loaded if strict else (loaded, keys)
 
     def state_dict(self, params, state=None) -> dict:
         """``nn.state_dict(params, state)`` in this module tree's exact order (PyTorch's)."""

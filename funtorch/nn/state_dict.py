@@ -7,11 +7,16 @@ PyTorch with ``torch_model.load_state_dict({k: torch.tensor(np.asarray(v)) ...})
 
 from __future__ import annotations
 
+import collections
+
 import numpy as np
 
 from .. import numpy as fnp
 
-__all__ = ["state_dict", "load_state_dict", "StateDictMismatchError"]
+__all__ = ["state_dict", "load_state_dict", "StateDictMismatchError", "IncompatibleKeys"]
+
+# PyTorch's ``load_state_dict(..., strict=False)`` result
+IncompatibleKeys = collections.namedtuple("IncompatibleKeys", ["missing_keys", "unexpected_keys"])
 
 
 def state_dict(params, state=None, *, model=None) -> dict:
@@ -83,30 +88,46 @@ def load_state_dict(flat) -> dict:
 
 
 class StateDictMismatchError(ValueError, RuntimeError):
-    """A checkpoint tensor whose shape differs from the model's. Both a ValueError and a
-    RuntimeError (what PyTorch's load_state_dict raises), so either ``except`` catches it."""
+    """A checkpoint that does not fit the model: missing or unexpected names (with
+    ``strict=True``) or a tensor whose shape differs. Both a ValueError and a RuntimeError
+    (what PyTorch's load_state_dict raises), so either ``except`` catches it."""
 
     __module__ = "funtorch.nn"   # where users import it; tracebacks name it so
 
 
-def load_into(flat, params_like, state_like, model):
-    """(params, state) shaped like the given trees of ``model``, from a flat dict; strict
-    about names and shapes, casting values to the model's dtypes."""
+class StateDictKeyError(StateDictMismatchError, KeyError):
+    """Missing or unexpected names in a strict load: a RuntimeError as in PyTorch (and a
+    KeyError, as funtorch raised before)."""
+
+    __module__ = "funtorch.nn"
+    __str__ = BaseException.__str__    # KeyError's would show the message quoted
+
+
+def load_into(flat, params_like, state_like, model, strict=True):
+    """(params, state, IncompatibleKeys) shaped like the given trees of ``model``, from a
+    flat dict, casting values to the model's dtypes. Missing or unexpected names are a
+    ``StateDictMismatchError`` when ``strict`` (PyTorch's message), else reported, the
+    missing ones keeping ``params_like``'s values; shapes must match either way."""
     name = type(model).__name__
     expected = state_dict(params_like, state_like, model=model)
     missing = [k for k in expected if k not in flat]
     unexpected = [k for k in flat if k not in expected]
-    if missing or unexpected:
-        raise KeyError(f"Error(s) in loading state_dict for {name}: missing keys "
-                       f"{missing}, unexpected keys {unexpected}")
+    if strict and (missing or unexpected):
+        found = [f"{what} key(s) in state_dict: " + ", ".join(f'"{k}"' for k in keys)
+                 for what, keys in (("missing", missing), ("unexpected", unexpected)) if keys]
+        raise StateDictKeyError(f"Error(s) in loading state_dict for {name}: "
+                                + "; ".join(found) + ". Pass strict=False to load the "
+                                "matching names and get the others listed.")
     for k, like in expected.items():
-        if tuple(np.shape(flat[k])) != tuple(like.shape):
+        if k in flat and tuple(np.shape(flat[k])) != tuple(like.shape):
             raise StateDictMismatchError(
-                f"Error(s) in loading state_dict for {name}: {k!r} has shape "
-                f"{tuple(np.shape(flat[k]))}, the model expects {tuple(like.shape)}")
-    cast = {k: fnp.asarray(np.asarray(flat[k], dtype=like.dtype)) for k, like in
-            expected.items()}
-    return _rebuild(params_like, cast, ""), _rebuild(state_like, cast, "")
+                f"Error(s) in loading state_dict for {name}: size mismatch for {k}: copying "
+                f"a param with shape {tuple(np.shape(flat[k]))} from checkpoint, the shape "
+                f"in current model is {tuple(like.shape)}.")
+    cast = {k: fnp.asarray(np.asarray(flat[k], dtype=like.dtype)) if k in flat else like
+            for k, like in expected.items()}
+    return (_rebuild(params_like, cast, ""), _rebuild(state_like, cast, ""),
+            IncompatibleKeys(missing, unexpected))
 
 
 def _rebuild(like, flat, prefix):

@@ -42,12 +42,18 @@ def _bool_and(fn):
     return lambda a, b: lax.bitwise_and(a, b) if a.dtype == dtypes.bool_ else fn(a, b)
 
 
-def true_divide(x, y):
-    x, y = promote_broadcast("divide", x, y)
+def _promote_inexact(name, x, y):
+    """Promote (JAX's lattice), then integers and bools become the default float: so
+    int32 with float16 is float16, as in JAX."""
+    x, y = promote_broadcast(name, x, y)
     if not dtypes.is_float(x.dtype):
         x = lax.convert_element_type(x, dtypes.default_float)
         y = lax.convert_element_type(y, dtypes.default_float)
-    return lax.div(x, y)
+    return x, y
+
+
+def true_divide(x, y):
+    return lax.div(*_promote_inexact("divide", x, y))
 
 
 divide = true_divide
@@ -223,8 +229,7 @@ def tan(x):
 
 
 def arctan2(y, x):
-    y, x = promote_broadcast("arctan2", to_float("arctan2", y), to_float("arctan2", x))
-    return lax.atan2(y, x)
+    return lax.atan2(*_promote_inexact("arctan2", y, x))
 
 
 def square(x):

@@ -1,4 +1,6 @@
-"""Vectorisation (vmap): each value carries the axis its batch lives on, or None."""
+"""Vectorisation (vmap): each value carries the axis its batch lives on, or None.
+``batch_graph`` is the same interpreter applied to a graph (jit's and control flow's
+rules)."""
 
 from __future__ import annotations
 
@@ -8,7 +10,9 @@ import operator
 from ..core import axis_env
 from ..core.abstract import ShapedArray
 from ..core.errors import ConcretizationTypeError
+from ..core.graph import Graph, derived, eval_graph
 from ..core.trace import Trace, Tracer, bind, concrete_or_error, get_aval, new_main
+from ..core.tracing import trace_to_graph
 
 not_mapped = None
 
@@ -118,9 +122,9 @@ def current_axis_name():
     return _rule_axis_name[0]
 
 
-def _lax():
-    from .. import lax
-    return lax
+# Moving batch axes uses lax's ``transpose`` and ``broadcast_in_dim``; lax sits above this
+# module and registers them on import (lax/__init__.py).
+axis_ops: dict = {}
 
 
 def moveaxis(x, src, dst):
@@ -130,14 +134,14 @@ def moveaxis(x, src, dst):
     nd = get_aval(x).ndim
     perm = [i for i in range(nd) if i != src]
     perm.insert(dst, src)
-    return _lax().transpose(x, tuple(perm))
+    return axis_ops["transpose"](x, tuple(perm))
 
 
 def bdim_at_front(x, dim, size):
     """``x`` with its batch axis first, broadcasting an unbatched ``x`` to ``size``."""
     if dim is None:
         a = get_aval(x)
-        return _lax().broadcast_in_dim(x, (size, *a.shape), tuple(range(1, a.ndim + 1)))
+        return axis_ops["broadcast_in_dim"](x, (size, *a.shape), tuple(range(1, a.ndim + 1)))
     return moveaxis(x, dim, 0)
 
 
@@ -147,7 +151,7 @@ def matchaxis(x, src, dst, size):
         shape = list(a.shape)
         shape.insert(dst, size)
         dims = tuple(i for i in range(len(shape)) if i != dst)
-        return _lax().broadcast_in_dim(x, tuple(shape), dims)
+        return axis_ops["broadcast_in_dim"](x, tuple(shape), dims)
     return moveaxis(x, src, dst)
 
 
@@ -205,6 +209,27 @@ def _vmap_flat(f, axis_size, vals, in_dims, out_dims_fn, main):
             od = canonical_out_axis(od, shape, axis_size, where)
             results.append(matchaxis(v, d, od, axis_size))
     return results
+
+
+def batch_graph(graph: Graph, axis_size, dims):
+    def build():
+        def fun(*args):
+            return vmap_flat(lambda *xs: eval_graph(graph, xs), axis_size, list(args),
+                                      list(dims), lambda n: [0] * n)
+
+        avals = []
+        for v, d in zip(graph.in_vars, dims):
+            if d is None:
+                avals.append(v.aval)
+            else:
+                s = list(v.aval.shape)
+                s.insert(d, axis_size)
+                avals.append(ShapedArray(s, v.aval.dtype))
+        return trace_to_graph(fun, avals, closed=True)
+
+    # a rule batching a sub-graph maps its trace's axis name (vmap_flat inherits it): a
+    # collective over that name is batched away, over another kept
+    return derived(graph, "vmap", (axis_size, tuple(dims), _rule_axis_name[0]), build)
 
 
 def axis_index(ax, what, where):

@@ -31,9 +31,11 @@ EXACT = frozenset([
     "reshape", "transpose", "squeeze", "broadcast_in_dim", "rev", "slice", "pad",
     "concatenate", "gather", "select_n", "max", "min", "neg", "abs", "sign", "floor",
     "ceil", "round", "reduce_max", "reduce_min", "sort", "stop_gradient"])
-# computing primitives that widen; the rest keep their half operands
-WIDEN = EXACT | frozenset(scalar.SCALAR) | frozenset(scalar.REDUCTIONS) | frozenset([
-    "dot_general", "conv_general_dilated", "reduce_window_sum", "reduce_window_max",
+# computing primitives that widen (with every elementwise primitive and reduction); the rest
+# keep their half operands
+WIDEN = EXACT | frozenset([
+    "dot_general", "conv_general_dilated", "conv_input_grad", "conv_weight_grad",
+    "reduce_window_sum", "reduce_window_max",
     "cumsum", "scatter", "select_and_scatter_add", "select_and_gather_add", "iota"])
 
 
@@ -89,7 +91,7 @@ def widen(graph: Graph) -> Graph:
                   for k, v in e.params.items()}
         ins = [as_f32(x) for x in e.inputs]
         avals = None
-        if name in WIDEN:
+        if name in WIDEN or e.prim.kind in ("elementwise", "reduction"):
             try:
                 avals = abstract_eval(e.prim, [x.aval for x in ins], params)
             except (TypeError, ValueError):

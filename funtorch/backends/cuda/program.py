@@ -2,8 +2,8 @@
 
 ``Program(graph, donated)`` partitions the graph with the shared fusion analysis
 (``common.fusion``: views folded into index expressions, elementwise chains and the
-reductions they feed grouped into loop nests), after ``rewrite`` has given convolution
-gradients their own equations. Nests become generated kernels (``codegen``), other
+reductions they feed grouped into loop nests; convolution gradients the backward kernels
+do not take expanded into their decomposition, ``ops.lowers``). Nests become generated kernels (``codegen``), other
 equations the launches of ``ops``. The shared buffer plan (``common.memory``) decides
 where values live: outputs get pooled buffers per call (or the buffer of a donated input,
 updated in place), intermediates share the slots of a workspace kept by the program, so a
@@ -19,7 +19,7 @@ from ...core.graph import Literal, Var
 from ..common import memory as plan_memory
 from ..common.fusion import Nest, Partition
 from ..common.loops import Loop
-from . import codegen, graphs, halves, kernels, memory, ops, rewrite
+from . import codegen, graphs, halves, kernels, memory, ops
 from .source import build
 
 
@@ -37,8 +37,8 @@ class Program:
         self.device = device
         self.graph = graph
         self._build = build          # spec -> launch; ``ptx_check`` only collects specs
-        graph = rewrite.conv_gradients(halves.widen(graph))
-        part = Partition(graph, loop_dtypes=halves.LOOP_DTYPES)
+        graph = halves.widen(graph)
+        part = Partition(graph, loop_dtypes=halves.LOOP_DTYPES, lowers=ops.lowers)
         self.part = part
         loops = {s: Loop(s) for s in part.steps if isinstance(s, Nest)}
         in_vars = part.graph.in_vars

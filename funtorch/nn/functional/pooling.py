@@ -1,4 +1,5 @@
-"""max_pool2d and avg_pool2d with PyTorch's window geometry (ceil_mode, padding, dilation)."""
+"""max_pool2d and avg_pool2d with PyTorch's window geometry (ceil_mode, padding, dilation),
+and adaptive_avg_pool2d / adaptive_max_pool2d with its adaptive windows."""
 
 from __future__ import annotations
 
@@ -147,3 +148,70 @@ def avg_pool2d(input, kernel_size, stride=None, padding=0, ceil_mode=False,
     if dtypes.is_float(y.dtype):
         return y / divisor
     return lax.div(y, fnp.broadcast_to(divisor, y.shape))   # truncates toward zero, as C
+
+
+def _adaptive_output(name, x, output_size):
+    """PyTorch's output_size: an int or an (h, w) pair whose None entries keep the input's."""
+    _check_rank(name, x, (3, 4), "[N,C,H,W] or unbatched [C,H,W]")
+    if output_size is None or isinstance(output_size, (int, np.integer)):
+        output_size = (output_size, output_size)
+    out = tuple(x.shape[-2 + i] if o is None else o
+                for i, o in enumerate(_tuple_or_none(name, output_size)))
+    _check_positive(name, "output_size", out)
+    if any(s == 0 for s in x.shape[-2:]):
+        raise ValueError(f"funtorch.nn.functional.{name}: input of shape {tuple(x.shape)} has "
+                         "an empty spatial dimension")
+    return out
+
+
+def _tuple_or_none(name, value):
+    value = tuple(value)
+    if len(value) != 2 or not all(v is None or isinstance(v, (int, np.integer)) for v in value):
+        raise ValueError(f"funtorch.nn.functional.{name}: output_size must be an int or a pair "
+                         f"of ints (or None), got {value}")
+    return value
+
+
+def _adaptive_reduce(x, out, reduce):
+    """PyTorch's adaptive windows, one axis at a time (a max or a mean over a rectangle is
+    the reduction over its rows of the reduction over its columns): output i along an
+    axis of length n covers [floor(i n / out), ceil((i + 1) n / out))."""
+    for a, o in zip((x.ndim - 2, x.ndim - 1), out):
+        n = x.shape[a]
+        if n % o == 0:   # equal windows: one reshape and one reduction
+            x = reduce(fnp.reshape(x, x.shape[:a] + (o, n // o) + x.shape[a + 1:]), a + 1)
+            continue
+        parts = []
+        for i in range(o):
+            lo, hi = (i * n) // o, -((-(i + 1) * n) // o)
+            start = (0,) * x.ndim
+            start = start[:a] + (lo,) + start[a + 1:]
+            limit = x.shape[:a] + (hi,) + x.shape[a + 1:]
+            parts.append(fnp.expand_dims(reduce(lax.slice(x, start, limit), a), a))
+        x = fnp.concatenate(parts, axis=a)
+    return x
+
+
+def adaptive_avg_pool2d(input, output_size):
+    """Mean over the windows that split H and W into ``output_size`` nearly equal parts
+    (PyTorch's; windows may overlap by one when the sizes do not divide)."""
+    x = _arr(input)
+    out = _adaptive_output("adaptive_avg_pool2d", x, output_size)
+    if not dtypes.is_float(x.dtype):
+        raise TypeError(f"funtorch.nn.functional.adaptive_avg_pool2d: got {x.dtype} input; "
+                        "cast it to a float dtype first (as PyTorch requires)")
+    return _adaptive_reduce(x, out, lambda v, axis: fnp.mean(v, axis=axis))
+
+
+def adaptive_max_pool2d(input, output_size, return_indices=False):
+    """Max over PyTorch's adaptive windows (see ``adaptive_avg_pool2d``)."""
+    x = _arr(input)
+    out = _adaptive_output("adaptive_max_pool2d", x, output_size)
+    if return_indices:
+        raise NotImplementedError("funtorch.nn.functional.adaptive_max_pool2d: return_indices="
+                                  "True is not supported; use max_pool2d(..., "
+                                  "return_indices=True) with an explicit kernel")
+    if dtypes.is_bool(x.dtype):
+        raise TypeError("funtorch.nn.functional.adaptive_max_pool2d: got a bool input; cast it "
+                        "to uint8 first")
+    return _adaptive_reduce(x, out, lambda v, axis: fnp.max(v, axis=axis))
