@@ -1,6 +1,7 @@
 """Run by tests/test_distributed.py under ``mpiexec -n N``: one scenario per call.
 
-    python tests/distributed_worker.py equiv OUT.npz   # k steps of MLP and CNN training
+    python tests/distributed_worker.py equiv OUT.npz   # the collectives, then k steps of
+                                                       # MLP and CNN training
     python tests/distributed_worker.py raise CKPT      # rank 1 raises after a checkpoint
     python tests/distributed_worker.py kill            # rank 1 SIGKILLs itself
     python tests/distributed_worker.py hang            # rank 1 stops calling collectives
@@ -57,12 +58,35 @@ def train(model, rank, nproc):
     return params
 
 
+def check_collectives(rank, nproc):
+    """Every collective over the process axis, eagerly and compiled, against numpy."""
+    lax = ft.lax
+    x = np.arange(2 * nproc, dtype=np.float32).reshape(2, nproc) + 10 * rank
+    every = [np.arange(2 * nproc, dtype=np.float32).reshape(2, nproc) + 10 * r
+             for r in range(nproc)]
+    ring = [(i, (i + 1) % nproc) for i in range(nproc)]
+
+    def f(v):
+        return (lax.psum(v, "dp"), lax.pmax(v, "dp"), lax.pmin(v, "dp"), lax.pmean(v, "dp"),
+                lax.all_gather(v, "dp", axis=1), lax.all_gather(v, "dp", tiled=True),
+                lax.psum_scatter(v, "dp", scatter_dimension=1),
+                lax.ppermute(v, "dp", ring), lax.axis_index("dp"))
+
+    want = (sum(every), np.max(every, 0), np.min(every, 0), sum(every) / nproc,
+            np.stack(every, 1), np.concatenate(every, 0), sum(every)[:, rank],
+            every[(rank - 1) % nproc], rank)
+    for got in (ft.distributed.spmd(f, "dp")(x), ft.jit(ft.distributed.spmd(f, "dp"))(x)):
+        for k, (g, w) in enumerate(zip(got, want)):
+            np.testing.assert_allclose(np.asarray(g), w, err_msg=f"collective {k}")
+
+
 def main():
     mode = sys.argv[1]
     comm = ft.distributed.initialize()
     rank, nproc = ft.distributed.process_index(), ft.distributed.process_count()
     allreduce = ft.jit(ft.distributed.spmd(lambda v: ft.lax.psum(v, "dp"), "dp"))
     if mode == "equiv":
+        check_collectives(rank, nproc)
         out = {}
         for name, model in models().items():
             paths, leaves, _ = ft.tree.flatten_with_path(train(model, rank, nproc))
