@@ -80,7 +80,7 @@ class BatchTrace(Trace):
     def process_primitive(self, prim, tracers, params):
         vals = [t.val for t in tracers]
         dims = [t.batch_dim for t in tracers]
-        name = self.main.global_data.name
+        name = self.axis_name
         if name is not None and prim in collective_rules and name in params["axes"]:
             outs, out_dims = self._run(collective_rules[prim], self.main.global_data,
                                        vals, dims, params)
@@ -108,18 +108,12 @@ class BatchTrace(Trace):
 
     def _run(self, rule, frame, vals, dims, params):
         prev = _rule_axis_name[0]
-        _rule_axis_name[0] = self.main.global_data.name
+        _rule_axis_name[0] = self.axis_name
         try:
             return rule(frame, vals, dims, **params) if frame is not None else \
                 rule(vals, dims, **params)
         finally:
             _rule_axis_name[0] = prev
-
-
-def current_axis_name():
-    """The axis name a batching rule running now maps (part of cache keys of batched
-    sub-graphs: a collective over it is batched, over another name kept)."""
-    return _rule_axis_name[0]
 
 
 # Moving batch axes uses lax's ``transpose`` and ``broadcast_in_dim``; lax sits above this
