@@ -214,6 +214,8 @@ def _vdot(a, b):
 @examples(6)
 @given(float_programs, seeds)
 def test_grad_matches_finite_differences(program, seed):
+    if any(name in ("floor", "sign") for name, _, _ in program.steps):
+        return    # steps: finite differences see the staircase's slope (floor(1/x) near 0)
     xs = inputs(program, np.float64, seed)
     loss = _loss(program)
     L = float(loss(*xs))
