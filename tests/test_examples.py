@@ -85,7 +85,7 @@ def test_char_lm_transformer_toy(tmp_path):
     out = run("examples/char_lm.py", "--model", "transformer", "--data-dir",
               str(tmp_path / "nodata"), "--d-model", "16", "--heads", "2", "--layers", "1",
               "--seq-len", "16", "--batch-size", "8", "--steps", "3", "--eval-every", "3",
-              "--eval-batches", "2", "--generate", "12", "--samples", "2")
+              "--eval-batches", "2", "--generate", "30", "--samples", "2")  # > seq-len
     assert "TransformerLM(" in out and "bits/char" in out
     assert "--- sample 2" in out and "--- sample 3" not in out
 
