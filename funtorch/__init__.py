@@ -3,7 +3,16 @@
 Pure ops, composable ``grad``/``vmap``/``jit``, stateless layers and optimizers.
 """
 
-from . import data, lax, nn, optim, random, tree  # noqa: F401  # noqa: F401
+from . import (  # noqa: F401
+    backends,  # noqa: F401  (registers the cpu and cuda backends)
+    data,
+    distributed,
+    lax,
+    nn,
+    optim,
+    random,
+    tree,
+)
 from ._public import public_names as _public_names
 from .core.array import Array  # noqa: F401
 from .core.dtypes import float0  # noqa: F401

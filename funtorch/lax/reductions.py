@@ -33,7 +33,7 @@ def _keepdims_broadcast(y, shape, axes):
 def reduction(name, impl, *, int_ok=True, out_dtype=None, widen_halves=False):
     """``widen_halves``: float16/bfloat16 accumulate in float32 and round once, as the CUDA
     kernels do (numpy's bfloat16 sum runs in bfloat16, where 256 + 1 == 256)."""
-    prim = Primitive(name)
+    prim = Primitive(name, kind="reduction")
 
     def impl_(x, *, axes):
         # quiet, as the elementwise primitives: sum([inf, -inf]) is NaN, no warning
@@ -166,7 +166,7 @@ def reduce_prod(x, axes):
 # --------------------------------------------------------------------------- argmax / argmin
 
 def _arg_reduction(name, np_fn):
-    prim = Primitive(name)
+    prim = Primitive(name, kind="reduction")
 
     def impl(x, *, axis, index_dtype):
         if x.shape[axis] == 0:
@@ -205,7 +205,7 @@ def argmin(x, axis, index_dtype=dtypes.int64):
 
 # --------------------------------------------------------------------------- cumsum
 
-cumsum_p = Primitive("cumsum")
+cumsum_p = Primitive("cumsum", kind="library")
 
 
 def _cumsum_impl(x, *, axis, reverse):

@@ -5,9 +5,9 @@ Numba compiles the same scalar Python for the CPU and the GPU, so an elementwise
 primitive is lowered once, here, as an expression builder
 ``SCALAR[name](ctx, operand_names, in_avals, out_aval, params) -> source``; a backend
 copies the table and replaces the few entries its target lacks (CUDA has no numpy
-ufuncs). Reductions are ``Reducer``s keyed by the names in ``REDUCTIONS``. The keys of
-``SCALAR`` and ``REDUCTIONS`` are what the fusion analysis (``fusion.Partition``) fuses,
-so every backend's tables must cover them.
+ufuncs). Reductions are ``Reducer``s. The fusion analysis (``fusion.Partition``) fuses by
+the primitives' kinds (``elementwise``, ``reduction``, declared where lax defines them), so
+every backend's tables cover every primitive of those kinds (tests/test_op_table_coverage.py).
 """
 
 from __future__ import annotations
@@ -274,9 +274,6 @@ SCALAR = {
 
 
 # --------------------------------------------------------------------------- reductions
-
-REDUCTIONS = frozenset(["reduce_sum", "reduce_prod", "reduce_max", "reduce_min", "argmax",
-                        "argmin"])
 
 
 def reduced_axes(eqn):

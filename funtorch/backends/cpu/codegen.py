@@ -5,21 +5,16 @@ extents, the root buffers it reads and the buffers it writes. Shapes are argumen
 constants, and adjacent loop dimensions that every array walks contiguously are merged,
 so structurally equal nests (Adam's update of every parameter, say) share one kernel.
 
-Each distinct source is written once, as a real file named by its hash, in the cache
-directory; Numba's ``cache=True`` then keeps the machine code beside it, so a second
-process loads kernels instead of compiling them.
+Each distinct source is written once, as a real file named by its hash, in the kernel
+cache (``common.cache``, shared with the CUDA backend); Numba's ``cache=True`` then keeps
+the machine code beside it, so a second process loads kernels instead of compiling them.
 """
 
 from __future__ import annotations
 
-import hashlib
-import importlib.util
-import os
-import sys
-import tempfile
-
 import numpy as np
 
+from ..common import cache
 from ..common import codegen as common
 from ..common.codegen import TYPE_NAMES
 from ..common.loops import Loop
@@ -352,68 +347,16 @@ def _swap_order(loop, inner_sinks, reductions):
 
 # --------------------------------------------------------------------------- disk cache
 
-def cache_dir():
-    d = os.environ.get("FUNTORCH_CACHE_DIR")
-    if not d:
-        base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"),
-                                                                ".cache")
-        d = os.path.join(base, "funtorch")
-    import numba
-    d = os.path.join(d, f"cpu-v{VERSION}-numba{numba.__version__}-py{sys.version_info[0]}"
-                        f"{sys.version_info[1]}")
-    try:
-        os.makedirs(d, exist_ok=True)
-        probe = tempfile.NamedTemporaryFile(dir=d, delete=True)
-        probe.close()
-    except OSError:
-        d = os.path.join(tempfile.gettempdir(), f"funtorch-{os.getuid()}", os.path.basename(d))
-        os.makedirs(d, exist_ok=True)
-    return d
-
-
-_loaded = {}   # source hash -> numba dispatcher
-
-
-def _digest(text):
-    return hashlib.sha256(text.encode()).hexdigest()[:24]
-
-
 def load(text):
     """The dispatcher for a kernel source, from this process, the disk cache or Numba."""
-    return _load_module(text)
-
-
-def _load_module(text):
-    digest = _digest(text)
-    disp = _loaded.get(digest)
-    if disp is not None:
-        return disp
-    d = cache_dir()
-    path = os.path.join(d, f"k{digest}.py")
-    if not os.path.exists(path):
-        fd, tmp = tempfile.mkstemp(dir=d, suffix=".tmp")
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-        try:
-            os.link(tmp, path)      # never replace: Numba's cache keys on the file's stamp
-        except FileExistsError:
-            pass
-        finally:
-            os.unlink(tmp)
-    name = f"funtorch_kernel_{digest}"
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module   # Numba's cache re-imports the module by name
-    spec.loader.exec_module(module)
-    disp = _loaded[digest] = module.kernel
-    return disp
+    return cache.load(text, "cpu", VERSION).kernel
 
 
 def load_parallel(source):
     """The launcher of a parallel kernel (its ``cfunc`` compiles or loads on import)."""
     from .parallel import Launch
-    fresh = _digest(source.text) not in _loaded
-    module_kernel = _load_module(source.text)
+    fresh = not cache.is_loaded(source.text, "cpu")
+    module_kernel = load(source.text)
     if fresh:
         STATS["loaded" if module_kernel._cache_hits else "compiled"] += 1
     shapes = [shape for _, shape in source.reads] + [

@@ -7,7 +7,7 @@ import numpy as np
 
 from ... import tree as tree_util
 from ...core import dtypes
-from ...core.trace import Tracer, get_aval
+from ...core.trace import Tracer, as_array, get_aval
 
 
 def check_callable(name, fun):
@@ -17,9 +17,7 @@ def check_callable(name, fun):
                         f"{type(fun).__name__} {fun!r:.60}; e.g. ft.{name}(loss_fn)")
 
 
-def asarray(x):
-    from ... import numpy as fnp
-    return fnp.asarray(x)
+asarray = as_array
 
 
 class AuxPass:
