@@ -415,6 +415,19 @@ def test_cuda_requested_without_a_device(monkeypatch):
     assert ft.devices() == ["cpu"]
 
 
+def test_inspection_on_device():
+    """The same inspection API on the device: the plan lists the launches, the source holds
+    every generated kernel."""
+    x = cuda(np.linspace(-1, 1, 12, dtype=np.float32).reshape(3, 4))
+    j = ft.jit(lambda x: ft.nn.functional.softmax(x * 2, -1) @ ft.ones((4, 2)))
+    compiled = j.lower(x).compile()
+    assert compiled.device == "cuda:0"
+    plan, src = compiled.plan_text(), compiled.source()
+    assert "kernel launches" in plan and "matmul" in plan
+    assert src.count("def kernel(") == plan.count("  fused") == 1    # softmax: one kernel
+    np.testing.assert_allclose(np.asarray(compiled(x)[0]), np.asarray(j(x)), rtol=1e-6)
+
+
 def test_jit_device_runs_on_that_device():
     """jit(f, device='cuda') places host inputs (committed ones too) on the GPU and runs
     there; device='cpu' brings device inputs back to the host."""

@@ -88,9 +88,13 @@ class Backend:
         raise AttributeError(f"funtorch: an array on {device} has no "
                              "__cuda_array_interface__; move it with ft.device_put(x, 'cuda')")
 
-    # ---- inspection
+    # ---- inspection (``core.inspection``: ``jit(f).lower(x).compile()``)
     def describe(self, executable) -> str:
-        """What ``executable`` (from ``compile``) runs, as text."""
+        """What ``executable`` (from ``compile``) runs, as text: its plan."""
+        raise NotImplementedError
+
+    def source(self, executable) -> str:
+        """The source ``executable`` was generated from."""
         raise NotImplementedError
 
 

@@ -15,13 +15,14 @@ import inspect
 import numpy as np
 
 from .. import tree as tree_util
-from ..core import dtypes, passes
+from ..core import axis_env, dtypes, passes
 from ..core.array import DONATED, Array
 from ..core.devices import CPU, get_device
 from ..core.graph import Eqn, Graph, Var
 from ..core.placement import computation_device, transfer
 from ..core.trace import Primitive, Tracer, as_array, bind, eager_mode, get_aval, host_value
-from ..core.tracing import trace_to_graph
+from ..core.inspection import Lowered
+from ..core.tracing import make_graph, trace_to_graph
 from . import ad, batching
 from . import partial_eval as pe
 from .ad import Zero, is_undefined
@@ -35,6 +36,8 @@ def _jit_impl(*args, graph, name, donated):
 
 
 jit_p.def_impl(_jit_impl)
+# a collective inside over a vmap's axis name makes that vmap batch the call
+jit_p.axis_mains = lambda params: axis_env.mains(axis_env.graph_axis_names(params["graph"]))
 jit_p.def_abstract_eval(lambda *avals, graph, name, donated: list(graph.out_avals))
 
 
@@ -202,7 +205,7 @@ class JitFunction:
         # under grad/vmap traces once per shape/dtype signature
         sig = (in_tree, statics, static_kw,
                tuple((x.shape, x.dtype, x._device if type(x) is Array and x._device is not CPU
-                      else None) for x in leaves), weak)
+                      else None) for x in leaves), weak, axis_env.key())
         entry = self._cache.get(sig)
         if entry is None:
             entry = self._trace(args, kwargs, statics, static_kw, static_nums, in_tree, leaves,
@@ -285,9 +288,21 @@ class JitFunction:
         return outs
 
     def lower(self, *args, **kwargs):
-        """The graph this function compiles to for these arguments."""
-        from ..core.tracing import make_graph
-        return make_graph(self.fun, static_argnums=self.static_argnums)(*args, **kwargs)
+        """What this function compiles to for these arguments: ``.as_text()`` (the graph),
+        ``.compile()`` -> ``.plan_text()``, ``.source()`` (``core.inspection``)."""
+        closed = make_graph(self.fun, static_argnums=self.static_argnums)(*args, **kwargs)
+        static = {i % len(args) for i in self.static_argnums if -len(args) <= i < len(args)}
+        donate = {i % len(args) for i in self.donate_argnums if -len(args) <= i < len(args)}
+        donated, leaves = [], []
+        for i, a in enumerate(args):
+            if i not in static:
+                ls = tree_util.leaves(a)
+                donated += [i in donate] * len(ls)
+                leaves += ls
+        donated += [False] * (len(closed.in_avals) - len(donated))
+        device = self.device if self.device is not None else computation_device(
+            leaves, getattr(self.fun, "__name__", "jit"))
+        return Lowered(closed, donated, device)
 
     def clear_cache(self):
         self._cache.clear()

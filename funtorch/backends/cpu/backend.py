@@ -62,3 +62,7 @@ class CpuBackend(Backend):
     def describe(self, executable):
         plan = getattr(executable, "plan", None)
         return plan.describe() if plan is not None else "(interpreted: the graph itself)"
+
+    def source(self, executable):
+        text = getattr(executable, "source", None)
+        return text() if text is not None else "# interpreted: no generated source"

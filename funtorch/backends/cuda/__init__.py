@@ -1,6 +1,6 @@
 """The CUDA backend: graphs compiled to launches of generated and ``cuda_kernels`` kernels.
 
-``compile(graph, donated)`` returns a ``Program`` (``run(*device_arrays) -> [device_arrays]``,
+``compile(graph, donated)`` runs the shared pipeline (``common.pipeline``) into a ``Program`` (``run(*device_arrays) -> [device_arrays]``,
 ``run.describe()`` lists its launches). Eager ops on CUDA arrays compile their single
 equation the same way, once per primitive, parameters and input types. Arrays hold numba
 device arrays (simulated ones under ``NUMBA_ENABLE_CUDASIM=1``).
@@ -24,13 +24,13 @@ from ...core.devices import Device
 from ...core.graph import Eqn, Graph, Var
 from ...core.trace import abstract_eval, get_aval
 from . import memory
-from .program import Program
+from .program import compile as _compile
 
 DEVICE = Device("cuda", 0)   # one device (see backend.py, which registers it)
 
 
 def compile(graph, donated=None):  # noqa: A001 - the backend's verb
-    return Program(graph, donated, DEVICE)
+    return _compile(graph, donated, DEVICE)
 
 
 # --------------------------------------------------------------------------- eager
@@ -62,8 +62,8 @@ def eager_impl(prim, args, params):
             in_vars = [Var(a) for a in avals]
             out_avals = abstract_eval(prim, avals, params)
             outs_v = [Var(a) for a in out_avals]
-            program = Program(Graph(in_vars, [Eqn(prim, in_vars, outs_v, params)], outs_v),
-                              None, DEVICE)
+            program = _compile(Graph(in_vars, [Eqn(prim, in_vars, outs_v, params)], outs_v),
+                               None, DEVICE)
             if key is not None:
                 _eager[key] = program
                 if len(_eager) > _EAGER_CACHE_SIZE:

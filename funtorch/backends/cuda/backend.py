@@ -77,3 +77,6 @@ class CudaBackend(Backend):
 
     def describe(self, executable):
         return executable.describe()
+
+    def source(self, executable):
+        return executable.source()

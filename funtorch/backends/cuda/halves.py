@@ -16,8 +16,7 @@ import numpy as np
 
 from ...core.dtypes import HALVES
 from ...core.graph import Eqn, Graph, Literal, Var
-from ...core.trace import abstract_eval
-from ...lax.elementwise import convert_element_type_p
+from ...core.trace import abstract_eval, primitives
 from ..common import scalar
 from ..common.fusion import flatten
 
@@ -54,6 +53,8 @@ def widen(graph: Graph) -> Graph:
     eqns, outs = flatten(graph)
     wide, narrow, new = {}, {}, []   # var -> its float32 / half-typed version
     narrow.update((v, v) for v in graph.in_vars if v.aval.dtype in HALVES)
+
+    convert_element_type_p = primitives["convert_element_type"]   # registered by lax
 
     def convert(x, dtype):
         v = Var(abstract_eval(convert_element_type_p, [x.aval],
