@@ -20,7 +20,7 @@ $(STAMP): pyproject.toml | $(BIN)/python
 	touch $@
 
 $(TEST_STAMP): pyproject.toml $(STAMP)
-	$(BIN)/pip install -q -e '.[test,examples,docs]'
+	$(BIN)/pip install -q -e '.[test,examples,docs,distributed]'
 	# PyTorch is an optional test oracle (CPU wheel on local disk; never a runtime dep)
 	-$(BIN)/pip install -q 'torch==2.13.0'
 	# JAX likewise: an optional oracle for the parity, promotion, random and fuzz tests

@@ -76,11 +76,11 @@ def page(title, intro, sections):
     return text
 
 
-def top_level():
-    names = public_names(ft)
+def top_level_sections():
+    """The top-level names, grouped by the module that defines them."""
     grouped = {g: [] for g in GROUPS}
     rest = []
-    for name in names:
+    for name in public_names(ft):
         obj = getattr(ft, name)
         mod = getattr(inspect.unwrap(obj), "__module__", "") if callable(obj) else ""
         for g, prefixes in GROUPS.items():
@@ -91,47 +91,43 @@ def top_level():
             rest.append(name)
     sections = [(g, section("funtorch", ns, ft)) for g, ns in grouped.items() if ns]
     sections.append(("Dtypes, constants and other names", section("funtorch", rest, ft)))
-    return page("funtorch", ".. module:: funtorch\n\nThe top-level namespace "
-                "(``import funtorch as ft``): arrays, numpy-named ops, transformations.",
-                sections)
-
-
-PAGES = {
-    "funtorch": top_level,
-    "nn": lambda: page("funtorch.nn", ".. module:: funtorch.nn\n\nStateless layers with "
-                       "PyTorch's names, layouts and defaults; losses; initialisers.",
-                       [(None, section("funtorch.nn", public_names(nn), nn)),
-                        ("funtorch.nn.init", ".. module:: funtorch.nn.init\n\n"
-                         + section("funtorch.nn.init", public_names(init), init))]),
-    "functional": lambda: page("funtorch.nn.functional", ".. module:: funtorch.nn.functional"
-                               "\n\nPyTorch's ``torch.nn.functional`` as pure functions.",
-                               [(None, section("funtorch.nn.functional", public_names(F),
-                                               F))]),
-    "optim": lambda: page("funtorch.optim", ".. module:: funtorch.optim\n\nOptimizers as "
-                          "optax-style ``init``/``update`` pairs with ``torch.optim``'s "
-                          "numerics, and learning-rate schedules.",
-                          [(None, section("funtorch.optim", public_names(optim), optim)),
-                           ("funtorch.optim.schedules", ".. module:: funtorch.optim.schedules"
-                            "\n\n" + section("funtorch.optim.schedules",
-                                             public_names(schedules), schedules))]),
-    "data": lambda: page("funtorch.data", ".. module:: funtorch.data\n\nDatasets and "
-                         "batching.", [(None, section("funtorch.data",
-                                                      public_names(ft.data), ft.data))]),
-    "random": lambda: page("funtorch.random", ".. module:: funtorch.random\n\nExplicit-key "
-                           "random numbers (JAX's threefry).",
-                           [(None, section("funtorch.random", public_names(ft.random),
-                                           ft.random))]),
-    "tree": lambda: page("funtorch.tree", ".. module:: funtorch.tree\n\nPytrees: nested "
-                         "containers of arrays.", [(None, section("funtorch.tree",
-                                                                  public_names(ft.tree),
-                                                                  ft.tree))]),
-}
+    return sections
 
 
 MODULES = {"funtorch": ft, "funtorch.nn": nn, "funtorch.nn.init": init,
            "funtorch.nn.functional": F, "funtorch.optim": optim,
            "funtorch.optim.schedules": schedules, "funtorch.data": ft.data,
            "funtorch.random": ft.random, "funtorch.tree": ft.tree}
+
+# page -> (introduction, the modules it documents: the first is the page's title)
+PAGES = {
+    "funtorch": ("The top-level namespace (``import funtorch as ft``): arrays, numpy-named "
+                 "ops, transformations.", ["funtorch"]),
+    "nn": ("Stateless layers with PyTorch's names, layouts and defaults; losses; "
+           "initialisers.", ["funtorch.nn", "funtorch.nn.init"]),
+    "functional": ("PyTorch's ``torch.nn.functional`` as pure functions.",
+                   ["funtorch.nn.functional"]),
+    "optim": ("Optimizers as optax-style ``init``/``update`` pairs with ``torch.optim``'s "
+              "numerics, and learning-rate schedules.",
+              ["funtorch.optim", "funtorch.optim.schedules"]),
+    "data": ("Datasets and batching.", ["funtorch.data"]),
+    "random": ("Explicit-key random numbers (JAX's threefry).", ["funtorch.random"]),
+    "tree": ("Pytrees: nested containers of arrays.", ["funtorch.tree"]),
+}
+
+
+def render(name):
+    """The reST of one page: each module's names under its ``.. module::``."""
+    intro, modules = PAGES[name]
+    first, *more = modules
+    if first == "funtorch":
+        sections = top_level_sections()
+    else:
+        sections = [(None, section(first, public_names(MODULES[first]), MODULES[first]))]
+    for mod in more:
+        sections.append((mod, f".. module:: {mod}\n\n"
+                         + section(mod, public_names(MODULES[mod]), MODULES[mod])))
+    return page(first, f".. module:: {first}\n\n{intro}", sections)
 
 
 def documented_names():
@@ -142,8 +138,8 @@ def documented_names():
 
 def main():
     (HERE / "api").mkdir(exist_ok=True)
-    for name, make in PAGES.items():
-        (HERE / "api" / f"{name}.rst").write_text(make())
+    for name in PAGES:
+        (HERE / "api" / f"{name}.rst").write_text(render(name))
 
 
 if __name__ == "__main__":

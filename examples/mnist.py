@@ -3,6 +3,7 @@
     python examples/mnist.py --model cnn                 # full data if present, else sample
     python examples/mnist.py --model mlp --dataset fashion --epochs 1
     python examples/mnist.py --save ckpt.safetensors     # then --resume ckpt.safetensors
+    mpiexec -n 2 python examples/mnist.py --distributed  # data-parallel over MPI processes
 
 Everything is a pure function: the model maps (params, images) to logits, the step maps
 (params, opt_state, batch) to new ones and is compiled once by ``ft.jit``.
@@ -11,6 +12,8 @@ Everything is a pure function: the model maps (params, images) to logits, the st
 from __future__ import annotations
 
 import argparse
+import os
+import sys
 
 import numpy as np
 from training import confusion_matrix, fit, plot_curves, print_confusion, resume_from
@@ -43,18 +46,24 @@ def preprocess(images):
     return ((x - 0.1307) / 0.3081)[:, None, :, :]
 
 
-def build_steps(model, optimizer):
+def build_steps(model, optimizer, axis_name=None):
+    """``axis_name``: the step runs on each process' part of the global batch, its
+    gradients (and loss and count) averaged over the processes in one allreduce."""
     def loss_fn(params, x, y):
         logits = model(params, x)
         return F.cross_entropy(logits, y), logits
 
-    @ft.jit
-    def train_step(params, opt_state, x, y):
+    def step(params, opt_state, x, y):
         (loss, logits), grads = ft.value_and_grad(loss_fn, has_aux=True)(params, x, y)
+        correct = ft.sum(ft.argmax(logits, axis=1) == y)
+        if axis_name is not None:   # one float32 bucket: gradients, loss and count
+            grads, loss, correct = ft.distributed.pmean_tree(
+                (grads, loss, correct.astype(np.float32)), axis_name)
         updates, opt_state = optimizer.update(grads, opt_state, params)
         params = ft.optim.apply_updates(params, updates)
-        correct = ft.sum(ft.argmax(logits, axis=1) == y)
         return params, opt_state, loss, correct
+
+    train_step = ft.jit(step if axis_name is None else ft.distributed.spmd(step, axis_name))
 
     @ft.jit
     def predict(params, x):
@@ -92,7 +101,17 @@ def main(argv=None):
     p.add_argument("--save", default=None, help="checkpoint path (.safetensors)")
     p.add_argument("--resume", default=None, help="checkpoint to resume from")
     p.add_argument("--plot", default=None, help="write loss/accuracy curves to this PNG")
+    p.add_argument("--distributed", action="store_true",
+                   help="data-parallel over the MPI processes (mpiexec -n N ...); "
+                        "--batch-size is the global batch")
     args = p.parse_args(argv)
+    rank, nproc = 0, 1
+    if args.distributed:
+        ft.distributed.initialize()
+        rank, nproc = ft.distributed.process_index(), ft.distributed.process_count()
+        if rank != 0:   # rank 0 alone prints, evaluates, plots and writes checkpoints
+            sys.stdout = open(os.devnull, "w")
+            args.save = args.plot = None
 
     device = args.device
     if device.startswith("cuda") and "cuda" not in ft.devices():
@@ -127,7 +146,10 @@ def main(argv=None):
     print(f"model: {args.model}, {n_params:,} parameters; optimizer: {args.optimizer} "
           f"lr={args.lr}; batch {args.batch_size}; device {device}")
 
-    train_step, predict = build_steps(model, optimizer)
+    if nproc > 1:
+        print(f"distributed: {nproc} processes, {args.batch_size // nproc} images each per "
+              "step")
+    train_step, predict = build_steps(model, optimizer, "dp" if args.distributed else None)
     last = {}
 
     def step(state, batch):
@@ -135,20 +157,23 @@ def main(argv=None):
         y = to_device(np.asarray(batch[1]), device)
         params, opt_state, loss, correct = train_step(state["params"], state["opt_state"], x, y)
         return {"params": params, "opt_state": opt_state}, {"loss": loss,
-                                                             "acc": int(correct) / len(y)}
+                                                             "acc": float(correct) / len(y)}
 
     def batches(epoch):
         return ft.data.batches(train_x, train_y, batch_size=args.batch_size,
-                               key=ft.random.fold_in(data_key, epoch))
+                               key=ft.random.fold_in(data_key, epoch), shard=(rank, nproc))
 
     def test_metrics(state):
+        if rank != 0:
+            return {}
         last["acc"], last["preds"] = evaluate(predict, state["params"], test_x, test_y, 1000,
                                               device)
         return {"test acc": last["acc"]}
 
     state, history = fit(state, step, batches, epochs=args.epochs, start=start_epoch,
-                         evaluate=test_metrics, checkpoint=args.save, unit="images")
-    if history["epochs"]:
+                         evaluate=test_metrics, checkpoint=args.save, unit="images",
+                         items=lambda x: len(x) * nproc)
+    if history["epochs"] and last:
         print_confusion(confusion_matrix(test_y, last["preds"], 10))
         print(f"final test accuracy: {last['acc']:.4f}")
     if args.save:

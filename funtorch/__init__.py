@@ -6,6 +6,7 @@ Pure ops, composable ``grad``/``vmap``/``jit``, stateless layers and optimizers.
 from . import (  # noqa: F401
     backends,  # noqa: F401  (registers the cpu and cuda backends)
     data,
+    distributed,
     lax,
     nn,
     optim,

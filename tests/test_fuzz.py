@@ -236,11 +236,13 @@ def test_grad_matches_finite_differences(program, seed):
 
 @examples(6)
 @given(float_programs, seeds, st.booleans())
-def test_jvp_matches_vjp(program, seed, special):
+def test_jvp_matches_vjp_and_linearize(program, seed, special):
     xs = inputs(program, np.float64, seed, special)
     f = _fn(program)
     t = _directions(xs, seed)
     outs, jt = ft.jvp(f, tuple(xs), tuple(t))
+    _, f_jvp = ft.linearize(f, *xs)
+    agree("linearize vs jvp", program, f_jvp(*t), jt)
     _, pullback = ft.vjp(f, *xs)
     c = [np.random.default_rng(seed + 2).standard_normal(np.shape(o)) for o in outs]
     ct = pullback(tuple(c))

@@ -31,6 +31,11 @@ CONTROL_FLOW_SUITES = {"cond": "test_cond.py", "while": "test_loops.py",
                        "scan": "test_loops.py", "jit": "test_jit.py",
                        "custom_vjp_call": "test_functional.py",
                        "custom_lin": "test_functional.py"}
+# collectives need a bound axis name, so no op-table sample reaches them: their suites run
+# them under vmap(axis_name=) against JAX and over processes (loopback and mpiexec)
+COLLECTIVE_SUITES = {name: "test_collectives.py, test_distributed.py"
+                     for name in ("psum", "pmax", "pmin", "all_gather", "psum_scatter",
+                                  "ppermute", "axis_index")}
 
 
 def _prims(graph, out):
@@ -78,7 +83,8 @@ def test_every_primitive_declares_a_kind():
 
 
 def test_op_table_reaches_every_primitive(reached):
-    missing = sorted(n for n in primitives if n not in reached and n not in CONTROL_FLOW_SUITES)
+    missing = sorted(n for n in primitives if n not in reached and n not in CONTROL_FLOW_SUITES
+                     and n not in COLLECTIVE_SUITES)
     assert not missing, f"primitives no op-table entry reaches: {missing}"
     assert all(primitives[n].kind == "control_flow" for n in CONTROL_FLOW_SUITES)
 

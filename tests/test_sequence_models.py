@@ -138,3 +138,36 @@ def test_sample_logits_top_k_and_temperature():
     with pytest.raises(ValueError, match="prompt"):
         G.generate(lambda p, t, c: (t, c), {}, None, np.zeros((3,), np.int64),
                    ft.random.key(0), 2)
+
+
+# --------------------------------------------------------------------------- benchmarks/seq.py
+
+def _run_benchmark(*args, **env):
+    import os
+    import subprocess
+    import sys
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    p = subprocess.run([sys.executable, os.path.join(root, "benchmarks", "seq.py"), *args],
+                       capture_output=True, text=True, timeout=900,
+                       env=dict(os.environ, PYTHONPATH=root, **env))
+    assert p.returncode == 0, p.stdout[-3000:] + p.stderr[-3000:]
+    return p.stdout
+
+
+def test_seq_benchmark_tiny_losses_agree_across_frameworks():
+    """Same initial weights and batches: funtorch, PyTorch and JAX report the same first
+    losses (the script exits non-zero when they differ), and every workload runs."""
+    frameworks = ["funtorch"] + [m for m in ("torch", "jax")
+                                 if __import__("importlib").util.find_spec(m)]
+    out = _run_benchmark("--tiny", "--frameworks", *frameworks, "--workloads", "lstm", "gru",
+                         "transformer", "generation")
+    if len(frameworks) > 1:
+        assert out.count("max loss difference") == 3
+    for name in ("lstm", "gru", "transformer", "generation-lstm", "generation-transformer"):
+        assert f"\n{name} (" in out
+
+
+def test_seq_benchmark_simulated_cuda():
+    out = _run_benchmark("--simulate-tiny", "--frameworks", "funtorch", "torch",
+                         "--workloads", "forecast", "scan", NUMBA_ENABLE_CUDASIM="1")
+    assert "devices: funtorch cuda:0" in out and "\nforecast (" in out and "\nscan (" in out

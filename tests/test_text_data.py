@@ -243,3 +243,24 @@ def test_lm_batches_bad_inputs():
         lm_batches(np.zeros(100), 10, 1)
     with pytest.raises(ValueError, match="seq_len must be a positive int"):
         lm_batches(np.arange(100), 0, 1)
+
+
+def test_bpe_tokenizer_round_trip_and_json(tmp_path):
+    pytest.importorskip("tokenizers")  # the 'text' extra; the test extra installs it
+    from funtorch.data import BPETokenizer
+
+    corpus = fortunes(tmp_path / "missing")
+    tok = BPETokenizer.fit(corpus.texts, vocab_size=400)
+    assert tok.vocab_size == 400 and tok.pad_id == 0 and tok.specials[1] == "<unk>"
+    text = "The riddle of the sphinx ☃"
+    ids = tok.encode(text, bos=True)
+    assert ids.dtype == np.int32 and ids[0] == tok.bos_id
+    assert len(ids) < len(text.encode("utf-8"))  # merges make it shorter than bytes
+    assert tok.decode(ids) == text  # byte-level: characters never seen still round-trip
+    tok.save(tmp_path / "bpe.json")
+    back = load_tokenizer(tmp_path / "bpe.json")
+    assert back.encode(text).tolist() == tok.encode(text).tolist()
+    with pytest.raises(ValueError, match="corpus is empty"):
+        BPETokenizer.fit(["", ""])
+    with pytest.raises(ValueError, match="outside the vocabulary"):
+        tok.decode([10_000])

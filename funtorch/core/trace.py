@@ -32,6 +32,10 @@ class Primitive:
     # Whether the result stays weakly typed when it promotes a weak value to a default
     # dtype (int + 2.5), as well as when it keeps the weak dtype (see core/weak.py).
     weak_promotion = False
+    # For primitives that name axes (collectives; jit over a graph that uses them):
+    # ``axis_mains(params) -> [MainTrace]``, the vmaps binding those names, whose traces
+    # must process the primitive even when no argument is traced by them (core/axis_env).
+    axis_mains = None
 
     def __init__(self, name: str, *, kind: str, multiple_results: bool = False):
         if kind not in KINDS:
@@ -261,6 +265,10 @@ def bind(prim, *args, **params):
         outs = _eval_primitive(prim, args, params)
     else:
         top = find_top_trace(args)
+        if prim.axis_mains is not None:
+            for m in prim.axis_mains(params):
+                if m.level > top.main.level:
+                    top = m.trace_type(m)
         tracers = [full_raise(top, a) for a in args]
         outs = [full_lower(o) for o in top.process_primitive(prim, tracers, params)]
     return outs if prim.multiple_results else outs[0]

@@ -17,23 +17,31 @@ from .idx import read_idx, write_idx
 from .mnist import DownloadError, fashion_mnist, load_dataset, mnist, mnist_sample
 from .series import TimeSeries, co2, sunspots, windows
 from .splits import split_by_time, split_records
-from .tokenizers import ByteTokenizer, CharTokenizer, load_tokenizer
+from .tokenizers import BPETokenizer, ByteTokenizer, CharTokenizer, load_tokenizer
 
 __all__ = [
     "batches", "mnist", "fashion_mnist", "mnist_sample", "load_dataset", "read_idx",
     "write_idx", "DownloadError",
     "fortunes", "Corpus", "co2", "sunspots", "TimeSeries", "windows", "lm_batches",
-    "split_by_time", "split_records", "ByteTokenizer", "CharTokenizer", "load_tokenizer",
+    "split_by_time", "split_records", "ByteTokenizer", "CharTokenizer", "BPETokenizer",
+    "load_tokenizer",
 ]
 
 
-def batches(*arrays, batch_size, key=None, drop_last=True):
+def batches(*arrays, batch_size, key=None, drop_last=True, shard=None):
     """Minibatches over the leading axis: an iterable of tuples, one slice per array.
 
     With ``key``, the order is ``funtorch.random.permutation(key, n)``; pass a fresh key
     (e.g. ``fold_in(key, epoch)``) each epoch. ``drop_last`` keeps every batch the same
     shape, which spares ``jit`` a retrace for the short final batch. ``len()`` gives the
     number of batches. Arguments are checked here, not at the first ``next()``.
+
+    ``shard=(index, count)`` (e.g. ``(ft.distributed.process_index(),
+    ft.distributed.process_count())``): ``batch_size`` is the global batch and this
+    process gets part ``index`` of ``count`` equal, disjoint parts of every global batch
+    (``batch_size // count`` rows), all processes drawing from the same order (the same
+    ``key``), so an epoch covers the data once across them. A short final batch
+    (``drop_last=False``) is split as evenly as it goes.
     """
     if not arrays:
         raise TypeError("batches: pass at least one array, e.g. batches(x, y, batch_size=32)")
@@ -59,8 +67,26 @@ def batches(*arrays, batch_size, key=None, drop_last=True):
             f"batches: arrays must share their leading length, got shapes {shapes}"
         )
     n = lengths[0]
+    shard = _check_shard(shard, batch_size)
     order = None if key is None else _permutation(key, n)
-    return _Batches(arrays, n, batch_size, order, drop_last)
+    return _Batches(arrays, n, batch_size, order, drop_last, shard)
+
+
+def _check_shard(shard, batch_size):
+    if shard is None:
+        return (0, 1)
+    try:
+        index, count = (operator.index(v) for v in shard)
+    except (TypeError, ValueError):
+        raise TypeError(f"batches: shard must be a pair (index, count) of ints, got "
+                        f"{shard!r}") from None
+    if not 0 <= index < count:
+        raise ValueError(f"batches: shard index {index} is not in [0, {count})")
+    if batch_size % count:
+        raise ValueError(f"batches: the global batch_size {batch_size} must divide evenly "
+                         f"among the {count} processes of shard={tuple(shard)}; use a "
+                         f"multiple of {count}")
+    return (index, count)
 
 
 def lm_batches(tokens, seq_len, batch_size, key=None, drop_last=True):
@@ -113,9 +139,10 @@ def _permutation(key, n):
 class _Batches:
     """Re-iterable, so the same object can be looped over twice with the same order."""
 
-    def __init__(self, arrays, n, batch_size, order, drop_last):
+    def __init__(self, arrays, n, batch_size, order, drop_last, shard=(0, 1)):
         self._arrays, self._n, self._bs = arrays, n, batch_size
         self._order, self._drop_last = order, drop_last
+        self._shard = shard
 
     def __len__(self):
         full, rest = divmod(self._n, self._bs)
@@ -124,5 +151,8 @@ class _Batches:
     def __iter__(self):
         for b in range(len(self)):
             lo, hi = b * self._bs, min((b + 1) * self._bs, self._n)
+            i, count = self._shard
+            if count > 1:   # this process' part of the global batch
+                lo, hi = lo + (hi - lo) * i // count, lo + (hi - lo) * (i + 1) // count
             index = slice(lo, hi) if self._order is None else self._order[lo:hi]
             yield tuple(a[index] for a in self._arrays)

@@ -1,7 +1,7 @@
 """The fortune-cookie corpora: Debian's ``fortunes`` files, or the sample bundled here.
 
 A category is one file of records separated by lines holding only ``%`` (the format of BSD
-``fortune(6)``). The full corpus is Debian's ``fortunes`` package (36 categories under
+``fortune(6)``). The full corpus is Debian's ``fortunes`` package (40 categories under
 ``/usr/share/games/fortunes``; ``make data`` installs it); the package bundles the three
 categories of ``fortunes-min`` (``fortunes``, ``literature``, ``riddles``; BSD licence, see
 ``fortunes_sample/COPYRIGHT``) so the examples run anywhere.

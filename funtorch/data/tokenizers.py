@@ -4,7 +4,9 @@ Both have special tokens (by default ``<pad> <unk> <bos> <eos>``) with their own
 :class:`ByteTokenizer` encodes UTF-8 bytes as ids 0-255 (specials follow), so any text
 encodes. :class:`CharTokenizer` has one id per character of the text it was fitted on
 (specials first, so ``<pad>`` is 0); a character outside its vocabulary is an error unless
-``errors="replace"`` maps it to ``<unk>``.
+``errors="replace"`` maps it to ``<unk>``. :class:`BPETokenizer` learns byte-level subwords
+with Hugging Face's ``tokenizers`` library, an optional extra (``pip install
+'funtorch[text]'``).
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import os
 
 import numpy as np
 
-__all__ = ["ByteTokenizer", "CharTokenizer", "load_tokenizer", "SPECIALS"]
+__all__ = ["ByteTokenizer", "CharTokenizer", "BPETokenizer", "load_tokenizer", "SPECIALS"]
 
 SPECIALS = ("<pad>", "<unk>", "<bos>", "<eos>")
 
@@ -180,6 +182,90 @@ class CharTokenizer(_Tokenizer):
         return {"type": self.kind, "specials": list(self.specials), "chars": list(self.chars)}
 
 
+def _hf_tokenizers():
+    try:
+        import tokenizers
+    except ImportError:
+        raise ImportError("BPETokenizer needs the 'tokenizers' package: pip install "
+                          "'funtorch[text]' (or pip install tokenizers)") from None
+    return tokenizers
+
+
+class BPETokenizer:
+    """Byte-level BPE subwords (GPT-2 style), trained and run by the ``tokenizers`` library.
+
+    ``BPETokenizer.fit(texts, vocab_size)`` learns merges from ``texts``; ``encode`` and
+    ``decode`` map text to int32 ids and back (any text encodes: the base alphabet is the
+    256 bytes); ``save`` writes the library's JSON, which :func:`load_tokenizer` reads.
+    """
+
+    kind = "bpe"
+
+    def __init__(self, hf_tokenizer):
+        self._tok = hf_tokenizer
+        self.specials = tuple(t for t in SPECIALS if hf_tokenizer.token_to_id(t) is not None)
+
+    @classmethod
+    def fit(cls, texts, vocab_size=1000, specials=SPECIALS):
+        hf = _hf_tokenizers()
+        if isinstance(texts, str):
+            texts = [texts]
+        texts = list(texts)
+        if not any(texts):
+            raise ValueError("BPETokenizer.fit: the corpus is empty (no text to learn from)")
+        tok = hf.Tokenizer(hf.models.BPE())
+        tok.pre_tokenizer = hf.pre_tokenizers.ByteLevel(add_prefix_space=False)
+        tok.decoder = hf.decoders.ByteLevel()
+        trainer = hf.trainers.BpeTrainer(
+            vocab_size=vocab_size, special_tokens=list(specials), show_progress=False,
+            initial_alphabet=hf.pre_tokenizers.ByteLevel.alphabet())
+        tok.train_from_iterator(texts, trainer)
+        return cls(tok)
+
+    @property
+    def vocab_size(self):
+        return self._tok.get_vocab_size()
+
+    def __len__(self):
+        return self.vocab_size
+
+    def token_id(self, token):
+        i = self._tok.token_to_id(token)
+        if i is None:
+            raise KeyError(f"BPETokenizer: {token!r} is not in the vocabulary")
+        return i
+
+    pad_id = property(lambda self: self.token_id("<pad>"))
+    unk_id = property(lambda self: self.token_id("<unk>"))
+    bos_id = property(lambda self: self.token_id("<bos>"))
+    eos_id = property(lambda self: self.token_id("<eos>"))
+
+    def encode(self, text, bos=False, eos=False):
+        if not isinstance(text, str):
+            raise TypeError(f"BPETokenizer.encode: expected str, got {type(text).__name__}")
+        ids = self._tok.encode(text, add_special_tokens=False).ids
+        return np.asarray(([self.bos_id] if bos else []) + ids + ([self.eos_id] if eos else []),
+                          np.int32)
+
+    def decode(self, ids, skip_specials=True):
+        ids = [int(i) for i in np.asarray(ids).reshape(-1)]
+        bad = [i for i in ids if not 0 <= i < self.vocab_size]
+        if bad:
+            raise ValueError(f"BPETokenizer.decode: ids {bad[:5]} are outside the vocabulary "
+                             f"[0, {self.vocab_size})")
+        return self._tok.decode(ids, skip_special_tokens=skip_specials)
+
+    def to_json(self):
+        return self._tok.to_str()
+
+    def save(self, path):
+        with open(os.fspath(path), "w", encoding="utf-8") as f:
+            f.write(self.to_json())
+
+    def __repr__(self):
+        return f"BPETokenizer(vocab_size={self.vocab_size}, specials={self.specials})"
+
+
 def load_tokenizer(path):
     """Read a tokenizer written by ``save`` (the JSON says which kind)."""
     with open(os.fspath(path), encoding="utf-8") as f:
@@ -188,9 +274,13 @@ def load_tokenizer(path):
         except json.JSONDecodeError as e:
             raise ValueError(f"load_tokenizer: {path} is not tokenizer JSON ({e})") from None
     kind = config.get("type") if isinstance(config, dict) else None
+    if isinstance(config, dict) and isinstance(config.get("model"), dict) and \
+            config["model"].get("type") == "BPE":  # the tokenizers library's own JSON
+        with open(os.fspath(path), encoding="utf-8") as f:
+            return BPETokenizer(_hf_tokenizers().Tokenizer.from_str(f.read()))
     if kind == "byte":
         return ByteTokenizer(config["specials"])
     if kind == "char":
         return CharTokenizer(config["chars"], config["specials"])
-    raise ValueError(f"load_tokenizer: {path} has tokenizer type {kind!r}; expected 'byte' "
-                     f"or 'char'")
+    raise ValueError(f"load_tokenizer: {path} has tokenizer type {kind!r}; expected 'byte', "
+                     f"'char' or a BPE tokenizer's JSON")

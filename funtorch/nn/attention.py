@@ -14,6 +14,10 @@ from .module import Module
 __all__ = ["MultiheadAttention"]
 
 
+class NonDynamicallyQuantizableLinear(Linear):
+    """A Linear under PyTorch's name for ``out_proj`` (so reprs match torch's)."""
+
+
 class MultiheadAttention(Module):
     """Multi-head attention, ``attn_output, attn_weights = mha(params, query, key, value,
     key_padding_mask=None, need_weights=True, attn_mask=None, average_attn_weights=True,
@@ -46,7 +50,7 @@ class MultiheadAttention(Module):
         self.bias = bias
         self.add_bias_kv = add_bias_kv
         self.add_zero_attn = add_zero_attn
-        self.out_proj = Linear(embed_dim, embed_dim, bias=bias)
+        self.out_proj = NonDynamicallyQuantizableLinear(embed_dim, embed_dim, bias=bias)
 
     def reset_parameters(self, key):
         """xavier_uniform projections, zero biases, xavier_normal bias_k/bias_v (PyTorch)."""

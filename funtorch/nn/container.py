@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections import OrderedDict
 
 from .. import random
-from .module import Module, call_child
+from .module import Module, _indent, call_child
 
 __all__ = ["Sequential", "ModuleList", "ModuleDict"]
 
@@ -111,6 +111,21 @@ class ModuleList(Module):
         mods = list(self._modules.values())
         mods.insert(index, module)
         self._reindex(mods)
+
+    def __repr__(self):
+        """PyTorch's: runs of equal entries collapse to ``(0-3): 4 x Layer(...)``."""
+        blocks = []                                     # [first, last, repr]
+        for i, m in enumerate(self):
+            r = repr(m)
+            if blocks and blocks[-1][2] == r:
+                blocks[-1][1] = i
+            else:
+                blocks.append([i, i, r])
+        if not blocks:
+            return "ModuleList()"
+        lines = [_indent(f"({a}): {r}" if a == b else f"({a}-{b}): {b - a + 1} x {r}", 2)
+                 for a, b, r in blocks]
+        return "ModuleList(\n  " + "\n  ".join(lines) + "\n)"
 
     def params(self, params):
         """Each submodule's params from this list's dict, in order ({} for parameter-free)."""

@@ -16,10 +16,9 @@ shapes. For a character-level LSTM::
     hx = rnn_state(lstm, batch_size)       # zeros: the carry keeps one structure
     tokens, hx = generate(step, params, hx, prompt, key, 200, temperature=0.8, top_k=10)
 
-For a
-decoder-only Transformer built from ``nn.TransformerEncoderLayer`` (causal self-attention),
-``transformer_step`` runs the stack on one new position against a KV cache made by
-``init_kv_cache``::
+For a decoder-only Transformer built from ``nn.TransformerEncoderLayer`` (causal
+self-attention; any ``norm_first``/activation), ``transformer_step`` runs the stack on one
+new position against a KV cache made by ``init_kv_cache``::
 
     def step(params, tokens, cache):
         x = emb(params['emb'], tokens) + params['pos'][cache['pos']]
@@ -28,6 +27,10 @@ decoder-only Transformer built from ``nn.TransformerEncoderLayer`` (causal self-
 
     cache = init_kv_cache(encoder, batch_size, max_len)
     tokens, cache = generate(step, params, cache, prompt, key, 100, top_k=20)
+
+The cache's ``max_len`` must cover the prompt plus the generated tokens (writes past it
+are dropped, as out-of-range scatters are under jit). ``benchmarks/seq.py`` and
+``tests/test_sequence_models.py`` hold complete examples of both.
 """
 
 from __future__ import annotations

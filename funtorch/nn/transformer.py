@@ -202,7 +202,9 @@ class TransformerEncoder(_Stack):
     """``num_layers`` copies of ``encoder_layer`` (own parameters each), then ``norm``.
 
     ``y = encoder(params, src, mask=None, src_key_padding_mask=None, is_causal=None, *,
-    key=None, train=False)``."""
+    key=None, train=False)``. Outputs at padded positions are computed like any other;
+    PyTorch's nested-tensor fast path (eval mode, ``enable_nested_tensor``) returns zeros
+    there instead, so compare the unpadded positions (the flag is accepted and ignored)."""
 
     def __init__(self, encoder_layer, num_layers, norm=None, enable_nested_tensor=True,
                  mask_check=True):

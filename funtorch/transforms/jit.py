@@ -15,7 +15,7 @@ import inspect
 import numpy as np
 
 from .. import tree as tree_util
-from ..core import dtypes, passes
+from ..core import axis_env, dtypes, passes
 from ..core.array import DONATED, Array
 from ..core.devices import CPU, get_device
 from ..core.graph import Eqn, Graph, Var
@@ -36,6 +36,8 @@ def _jit_impl(*args, graph, name, donated):
 
 
 jit_p.def_impl(_jit_impl)
+# a collective inside over a vmap's axis name makes that vmap batch the call
+jit_p.axis_mains = lambda params: axis_env.mains(axis_env.graph_axis_names(params["graph"]))
 jit_p.def_abstract_eval(lambda *avals, graph, name, donated: list(graph.out_avals))
 
 
@@ -203,7 +205,7 @@ class JitFunction:
         # under grad/vmap traces once per shape/dtype signature
         sig = (in_tree, statics, static_kw,
                tuple((x.shape, x.dtype, x._device if type(x) is Array and x._device is not CPU
-                      else None) for x in leaves), weak)
+                      else None) for x in leaves), weak, axis_env.key())
         entry = self._cache.get(sig)
         if entry is None:
             entry = self._trace(args, kwargs, statics, static_kw, static_nums, in_tree, leaves,

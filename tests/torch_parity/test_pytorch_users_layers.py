@@ -95,6 +95,14 @@ def test_kl_div(torch, reduction, log_target):
                    [x, t])
 
 
+def test_kl_div_mean_warns_as_torch(torch):
+    x, t = ft.log(ft.full((2, 3), 1 / 3)), ft.full((2, 3), 1 / 3)
+    with pytest.warns(UserWarning, match="'batchmean' divides only by the batch size"):
+        F.kl_div(x, t)
+    with pytest.warns(UserWarning, match="'batchmean' divides only by the batch size"):
+        nn.KLDivLoss()(x, t)
+
+
 def test_kl_div_zero_target_contributes_zero(torch):
     """xlogy: a zero probability adds 0 to the loss and to the input's gradient."""
     x = np.log(np.array([0.2, 0.3, 0.5], np.float32))
@@ -150,6 +158,17 @@ def test_loss_modules(torch, name, options, target):
     close(g, tx.grad)
 
 
+@pytest.mark.parametrize("name", ["l1_loss", "smooth_l1_loss", "huber_loss"])
+def test_broadcasting_target_warns_as_torch(torch, name):
+    x, t = rand(3, 1), rand(3, seed=1)
+    with pytest.warns(UserWarning, match=r"Using a target size \(3,\) that is different to "
+                                         r"the input size \(3, 1\)"):
+        ours = getattr(F, name)(ft.asarray(x), ft.asarray(t))
+    with pytest.warns(UserWarning, match="different to the input size"):
+        ref = getattr(torch.nn.functional, name)(tt(torch, x), tt(torch, t))
+    close(ours, ref)
+
+
 def test_loss_module_repr_and_bad_reduction():
     assert repr(nn.CrossEntropyLoss()) == "CrossEntropyLoss()"
     with pytest.raises(ValueError, match="HuberLoss: reduction must be one of"):
@@ -171,6 +190,28 @@ def test_adaptive_pool(torch, size, out, kind):
     name = f"adaptive_{kind}_pool2d"
     grads_vs_torch(torch, lambda x: getattr(F, name)(x, out),
                    lambda x: getattr(torch.nn.functional, name)(x, out), [rand(2, 3, *size)])
+
+
+@pytest.mark.parametrize("out", [(3, 4), (7, 9), 2, (10, 11), (4, None)])
+def test_adaptive_max_pool_indices(torch, out):
+    """PyTorch's indices, ties (first max) and NaNs (last NaN) included, eager and jitted;
+    the values and gradient are those without indices."""
+    x = rand(2, 3, 7, 9)
+    x[0, 0, 1, 1:3] = np.nan
+    x[0, 1, :3, :3] = 5.0
+    x[1, 2] = 1.0
+    ref_y, ref_i = torch.nn.functional.adaptive_max_pool2d(torch.tensor(x), out,
+                                                           return_indices=True)
+    for f in (F.adaptive_max_pool2d, ft.jit(F.adaptive_max_pool2d, static_argnums=(1, 2))):
+        y, i = f(ft.asarray(x), out, True)
+        close(y, ref_y)
+        assert i.dtype == np.int64
+        np.testing.assert_array_equal(np.asarray(i), ref_i.numpy())
+    g = ft.grad(lambda x: ft.sum(F.adaptive_max_pool2d(x, out, return_indices=True)[0]))
+    close(g(ft.asarray(x[1:])), ft.grad(lambda x: ft.sum(F.adaptive_max_pool2d(x, out)))(
+        ft.asarray(x[1:])))
+    m = nn.AdaptiveMaxPool2d(out, return_indices=True)
+    np.testing.assert_array_equal(np.asarray(m({}, ft.asarray(x[0]))[1]), ref_i[0].numpy())
 
 
 def test_adaptive_pool_unbatched_and_modules(torch):

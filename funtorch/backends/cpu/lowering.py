@@ -8,7 +8,8 @@ registry and every primitive against these tables). Three kinds of lowering:
   the shared table (``common.scalar``) as it is;
 - ``REDUCERS``: reductions as an accumulator (fused as the sink of a loop nest);
 - ``OPS``: everything that calls a library or hand-written kernel (BLAS matmul, im2col
-  convolution, pooling).
+  convolution, pooling), and the collectives over a process axis, which call MPI on the
+  buffers in place (the primitive's ``into``, on the communicator bound to the axis name).
 
 ``EAGER`` declares the primitives that run their eager (numpy) impl inside a compiled
 graph by design; so does an ``OPS`` builder returning None for a case it does not take.
@@ -56,7 +57,8 @@ REDUCERS = {
 # none: the fusion analysis inlines it)
 EAGER = frozenset(["gather", "scatter", "sort", "cumsum", "pad", "concatenate",
                    "threefry2x32", "bitcast_convert_type", "cond", "while", "scan",
-                   "custom_vjp_call", "custom_lin"])
+                   "custom_vjp_call", "custom_lin",
+                   "axis_index"])   # the process' rank: nothing to compute
 
 
 # --------------------------------------------------------------------------- library calls
@@ -94,3 +96,13 @@ def _windowed(name):
 for _name in ("conv_general_dilated", "reduce_window_max", "reduce_window_sum",
               "select_and_scatter_add", "select_and_gather_add"):
     OPS[_name] = _windowed(_name)
+
+
+def _collective(eqn):
+    # the primitive's ``into(x, out, **params)`` (lax/parallel.py) runs the MPI call
+    into, params = eqn.prim.into, eqn.params
+    return Op(lambda x, out: into(x, out, **params), f"MPI {eqn.prim.name}")
+
+
+for _name in ("psum", "pmax", "pmin", "all_gather", "psum_scatter", "ppermute"):
+    OPS[_name] = _collective

@@ -350,14 +350,15 @@ def lower_custom_vjp_call(step, b):
 _warned = set()
 
 
-def lower_host(step, b):
-    """Run the numpy impl on host copies (a round trip: only for what has no kernel)."""
+def lower_host(step, b, staged=False):
+    """Run the numpy impl on host copies (a round trip: only for what has no kernel, and
+    for the collectives, ``staged``)."""
     e = step.eqn
     name = e.prim.name
     impl = impl_rules.get(e.prim)
     if impl is None:
         raise NotImplementedError(f"funtorch: primitive '{name}' has no eager impl")
-    if name not in _warned:
+    if not staged and name not in _warned:
         _warned.add(name)
         types = ", ".join(str(v.aval.dtype) for v in e.inputs)
         warnings.warn(f"funtorch cuda backend: '{name}' ({types}) has no CUDA kernel and runs "
@@ -373,7 +374,15 @@ def lower_host(step, b):
             if env[o].size:
                 env[o].copy_to_device(np.ascontiguousarray(r, dt).reshape(-1))
 
-    b.emit(run, f"{name}: host fallback", 0)
+    b.emit(run, f"{name}: " + ("MPI, staged through the host" if staged else "host fallback"),
+           0)
+
+
+def lower_collective(step, b):
+    """A collective over a process axis: device -> host copy, the MPI call on the host
+    buffers, host -> device (docs/distributed.md says how NCCL would run it on the device
+    buffers instead)."""
+    lower_host(step, b, staged=True)
 
 
 # declared host fallbacks: no kernel by design (``jit`` needs none: the fusion analysis
@@ -406,6 +415,8 @@ LOWERINGS = {
     "while": lower_while,
     "scan": lower_scan,
     "custom_vjp_call": lower_custom_vjp_call,
+    **{name: lower_collective for name in ("psum", "pmax", "pmin", "all_gather",
+                                           "psum_scatter", "ppermute", "axis_index")},
 }
 
 

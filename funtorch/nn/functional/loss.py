@@ -3,12 +3,20 @@ binary_cross_entropy(_with_logits), kl_div."""
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 
 from ... import lax
 from ... import numpy as fnp
 from ...core import dtypes
-from ._checks import IndexOutOfBoundsError, _arr, _known_values, _warn_target_size
+from ._checks import (
+    IndexOutOfBoundsError,
+    _arr,
+    _known_values,
+    _user_stacklevel,
+    _warn_target_size,
+)
 from .activation import log_softmax
 
 
@@ -200,9 +208,11 @@ def binary_cross_entropy_with_logits(input, target, weight=None, reduction="mean
 def _pointwise(name, input, target, reduction, weight, loss_fn, weighted_mean=True):
     """An elementwise loss ``loss_fn(input, target)`` with PyTorch's optional elementwise
     ``weight``: then 'mean' is ``sum(weight * loss) / sum(weight)`` (as mse_loss), or
-    the plain mean of ``weight * loss`` where PyTorch does that (huber_loss)."""
+    the plain mean of ``weight * loss`` where PyTorch does that (huber_loss). A target of
+    another shape broadcasts, with PyTorch's warning."""
     _check_reduction(name, reduction)
     x, t = _arr(input), _arr(target)
+    _warn_target_size(name, x.shape, t.shape)
     try:
         loss = loss_fn(x, t)
     except ValueError:
@@ -243,7 +253,8 @@ def smooth_l1_loss(input, target, reduction="mean", beta=1.0):
     SmoothL1Loss; ``beta=0`` is the L1 loss)."""
     _check_nonneg("smooth_l1_loss", "beta", beta)
     if beta == 0:
-        return l1_loss(input, target, reduction)
+        return _pointwise("smooth_l1_loss", input, target, reduction, None,
+                          lambda x, t: fnp.abs(x - t))
     return _pointwise("smooth_l1_loss", input, target, reduction, None,
                       lambda x, t: _huber(x, t, beta) / beta)
 
@@ -262,7 +273,9 @@ def huber_loss(input, target, reduction="mean", delta=1.0, weight=None):
 def binary_cross_entropy(input, target, weight=None, reduction="mean"):
     """``-(t log p + (1 - t) log(1 - p))`` of probabilities ``input``; each log is clamped
     at -100, as in PyTorch, so p = 0 or 1 gives a finite loss. ``weight`` scales each
-    element (broadcast against the input). Prefer ``binary_cross_entropy_with_logits``."""
+    element (broadcast against the input). Probabilities outside [0, 1] raise when their
+    values are known (eagerly, under grad); under jit they are not checked. Prefer
+    ``binary_cross_entropy_with_logits``."""
     _check_reduction("binary_cross_entropy", reduction)
     x, t = _arr(input), _arr(target)
     if tuple(t.shape) != tuple(x.shape):
@@ -285,10 +298,17 @@ def kl_div(input, target, reduction="mean", log_target=False):
     """Kullback-Leibler divergence ``target * (log(target) - input)`` with ``input`` in
     log-space (``target`` too when ``log_target``); a zero target contributes 0.
     ``reduction='batchmean'`` divides the sum by the batch size (``input.shape[0]``), which
-    is the mathematically correct KL; 'mean' divides by the element count, as PyTorch."""
+    is the mathematically correct KL; 'mean' divides by the element count, with PyTorch's
+    warning saying so."""
     if reduction not in ("mean", "sum", "none", "batchmean"):
         raise ValueError(f"funtorch.nn.functional.kl_div: reduction must be 'mean', "
                          f"'batchmean', 'sum' or 'none', got {reduction!r}")
+    if reduction == "mean":
+        warnings.warn("funtorch.nn.functional.kl_div: reduction: 'mean' divides the total "
+                      "loss by both the batch size and the support size. 'batchmean' divides "
+                      "only by the batch size, and aligns with the KL div math definition. "
+                      "'mean' will be changed to behave the same as 'batchmean' in the next "
+                      "major release.", UserWarning, stacklevel=_user_stacklevel())
     x, t = _arr(input), _arr(target)
     try:
         if log_target:

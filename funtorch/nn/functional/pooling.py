@@ -203,15 +203,48 @@ def adaptive_avg_pool2d(input, output_size):
     return _adaptive_reduce(x, out, lambda v, axis: fnp.mean(v, axis=axis))
 
 
+def _adaptive_windows(n, o):
+    """Per output position along one axis: the window's input indices, padded to the
+    longest window (pad entries repeat the first index), and which entries are real."""
+    lo = (np.arange(o) * n) // o
+    hi = -((-(np.arange(o) + 1) * n) // o)
+    idx = lo[:, None] + np.arange(int((hi - lo).max()))
+    valid = idx < hi[:, None]
+    return np.where(valid, idx, lo[:, None]), valid
+
+
+def _adaptive_max_indices(x, out):
+    """PyTorch's adaptive_max_pool2d indices (int64 ``h * W + w`` within each plane), found
+    as its CPU kernel finds them: the window's elements in row-major order, taking one
+    greater than the running max or NaN (the first max, the last NaN). The windows are
+    gathered padded to one size; padding entries are never taken."""
+    (hs, hv), (ws, wv) = (_adaptive_windows(x.shape[-2 + a], out[a]) for a in range(2))
+    W = x.shape[-1]
+    taps = lax.stop_gradient(x)[..., hs[:, None, :, None], ws[None, :, None, :]]
+    best = fnp.full(taps.shape[:-2], lowest(x.dtype), x.dtype)
+    idx = fnp.zeros(best.shape, dtypes.int64)
+    for i in range(hs.shape[1]):
+        for j in range(ws.shape[1]):
+            v = taps[..., i, j]
+            take = v > best
+            if dtypes.is_float(x.dtype):
+                take = fnp.logical_or(take, fnp.isnan(v))
+            take = fnp.logical_and(take, hv[:, None, i] & wv[None, :, j])
+            best = fnp.where(take, v, best)
+            idx = fnp.where(take, hs[:, None, i] * W + ws[None, :, j], idx)
+    return idx
+
+
 def adaptive_max_pool2d(input, output_size, return_indices=False):
-    """Max over PyTorch's adaptive windows (see ``adaptive_avg_pool2d``)."""
+    """Max over PyTorch's adaptive windows (see ``adaptive_avg_pool2d``).
+    ``return_indices=True`` also returns PyTorch's int64 indices (``h * W + w`` within each
+    input plane); the values and their gradient are those of ``return_indices=False``."""
     x = _arr(input)
     out = _adaptive_output("adaptive_max_pool2d", x, output_size)
-    if return_indices:
-        raise NotImplementedError("funtorch.nn.functional.adaptive_max_pool2d: return_indices="
-                                  "True is not supported; use max_pool2d(..., "
-                                  "return_indices=True) with an explicit kernel")
     if dtypes.is_bool(x.dtype):
         raise TypeError("funtorch.nn.functional.adaptive_max_pool2d: got a bool input; cast it "
                         "to uint8 first")
-    return _adaptive_reduce(x, out, lambda v, axis: fnp.max(v, axis=axis))
+    y = _adaptive_reduce(x, out, lambda v, axis: fnp.max(v, axis=axis))
+    if return_indices:
+        return y, _adaptive_max_indices(x, out)
+    return y
