@@ -1,36 +1,140 @@
-"""First step (trace + compile) of the jitted MNIST MLP training step.
+"""The first training step of the MNIST MLP and CNN (trace + compile + run), cold and warm.
 
-    d=$(mktemp -d); FUNTORCH_CACHE_DIR=$d python benchmarks/first_step.py   # cold
-    FUNTORCH_CACHE_DIR=$d python benchmarks/first_step.py                   # warm
+    env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python benchmarks/first_step.py \\
+        [--models mlp cnn] [--rounds 3] [--jax-python PYTHON] [--profile]
+
+Every measurement is a fresh process (the workloads of benchmarks/mnist.py, batch 128,
+Adam, cross-entropy), timed from the framework's import on:
+
+- funtorch cold: an empty kernel cache (``FUNTORCH_CACHE_DIR`` a new directory), so every
+  generated kernel is compiled; funtorch warm: the cache that cold run filled. The library
+  kernels that take shapes as arguments (the parallel launchers, GEMM) are Numba functions
+  cached beside the package like its .pyc files, in both;
+- JAX (its persistent compilation cache off, as by default) and PyTorch (eager: no compile)
+  for reference.
+
+The CPU seconds of the first step (all threads) are printed beside its wall time: a
+compile is single-threaded, so on a busy machine they show what the wall time would be on an
+idle one. Cold and warm alternate within each round, so drift of a shared machine hits both; the
+medians over rounds are reported. ``--profile`` prints where a cold funtorch step spends
+its time (kernels compiled, by kind).
 """
 
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
 import time
 
 import numpy as np
 
-t0 = time.perf_counter()
-import funtorch as ft  # noqa: E402
-import funtorch.nn as nn  # noqa: E402
-import funtorch.nn.functional as F  # noqa: E402
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
 
-t_import = time.perf_counter() - t0
-model = nn.Sequential(nn.Flatten(), nn.Linear(784, 512), nn.ReLU(), nn.Linear(512, 512),
-                      nn.ReLU(), nn.Linear(512, 10))
-opt = ft.optim.adam(1e-3)
-params = model.init(ft.random.key(0))
-state = opt.init(params)
+BATCH = 128
 
 
-def step(p, s, x, y):
-    loss, g = ft.value_and_grad(lambda p: F.cross_entropy(model(p, x), y))(p)
-    u, s = opt.update(g, s, p)
-    return ft.optim.apply_updates(p, u), s, loss
+def worker(framework, model_name, profile):
+    t0 = time.perf_counter()
+    import mnist   # the workloads (imports no framework itself)
+    if framework == "funtorch":
+        import funtorch  # noqa: F401
+    elif framework == "jax":
+        import jax  # noqa: F401
+    else:
+        import torch  # noqa: F401
+    t_import = time.perf_counter() - t0
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((BATCH, 1, 28, 28)).astype(np.float32)
+    y = rng.integers(0, 10, BATCH)
+    t0, c0 = time.perf_counter(), time.process_time()
+    train, _ = mnist.FRAMEWORKS[framework](model_name)
+    train(x, y)                 # float(loss): waits for the result
+    first, first_cpu = time.perf_counter() - t0, time.process_time() - c0
+    t0 = time.perf_counter()
+    train(x, y)
+    second = time.perf_counter() - t0
+    out = {"import": t_import, "first": first, "cpu": first_cpu, "second": second}
+    if framework == "funtorch":
+        from funtorch.backends import cpu
+        out["kernels"] = cpu.stats()
+    print(json.dumps(out), flush=True)
 
 
-step = ft.jit(step, donate_argnums=(0, 1))
-x = ft.asarray(np.random.rand(128, 1, 28, 28).astype(np.float32))
-y = ft.asarray(np.random.randint(0, 10, 128))
-t0 = time.perf_counter()
-params, state, loss = step(params, state, x, y)
-float(loss)
-print(f"first step {time.perf_counter() - t0:.2f} s (import {t_import:.2f} s)")
+def _run(python, framework, model, env, profile=False):
+    cmd = [python, os.path.abspath(__file__), "--worker", framework, model]
+    if profile:
+        cmd = [python, "-m", "cProfile", "-s", "cumulative", *cmd[1:]]
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
+    if proc.returncode:
+        raise RuntimeError(f"{framework} {model} worker failed:\n{proc.stderr[-3000:]}")
+    if profile:
+        print(proc.stdout[:6000])
+        return None
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def _importable(python, module):
+    return subprocess.run([python, "-c", f"import {module}"], capture_output=True).returncode == 0
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--models", nargs="+", default=["mlp", "cnn"], choices=["mlp", "cnn"])
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--jax-python", default=None, help="interpreter that can import jax")
+    ap.add_argument("--no-reference", action="store_true", help="funtorch only")
+    ap.add_argument("--profile", action="store_true",
+                    help="cProfile one cold funtorch CNN first step")
+    ap.add_argument("--worker", nargs=2, help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.worker:
+        return worker(*args.worker, False)
+
+    root = os.path.dirname(HERE)
+    base_env = dict(os.environ, PYTHONPATH=os.pathsep.join([root, os.environ.get(
+        "PYTHONPATH", "")]))
+    if args.profile:
+        env = dict(base_env, FUNTORCH_CACHE_DIR=tempfile.mkdtemp(prefix="ft-cold-"))
+        _run(sys.executable, "funtorch", "cnn", env, profile=True)
+        return
+    refs = {}
+    if not args.no_reference:
+        for fw, py in (("jax", args.jax_python or sys.executable), ("torch", sys.executable)):
+            if _importable(py, fw):
+                refs[fw] = py
+            else:
+                print(f"({fw} not importable by {py}: skipped)")
+    print(f"first step (s) = trace + compile + run of one training step, batch {BATCH}; "
+          f"medians of {args.rounds} rounds, each measurement a fresh process "
+          "(provisional on a shared machine)")
+    for model in args.models:
+        rows = {"funtorch cold": [], "funtorch warm": [], **{fw: [] for fw in refs}}
+        kernels = None
+        for _ in range(args.rounds):
+            env = dict(base_env, FUNTORCH_CACHE_DIR=tempfile.mkdtemp(prefix="ft-cold-"))
+            cold = _run(sys.executable, "funtorch", model, env)
+            warm = _run(sys.executable, "funtorch", model, env)
+            rows["funtorch cold"].append(cold)
+            rows["funtorch warm"].append(warm)
+            kernels = (cold["kernels"], warm["kernels"])
+            for fw, py in refs.items():
+                rows[fw].append(_run(py, fw, model, base_env))
+        print(f"\n{model}:")
+        print(f"  {'':14s} {'first step':>10s} {'(CPU s)':>8s} {'import':>8s} "
+              f"{'2nd step':>9s}")
+        for name, rs in rows.items():
+            med = {k: float(np.median([r[k] for r in rs]))
+                   for k in ("first", "cpu", "import", "second")}
+            print(f"  {name:14s} {med['first']:10.2f} {med['cpu']:8.2f} {med['import']:8.2f} "
+                  f"{med['second']:9.3f}")
+        print(f"  kernels compiled/loaded: cold {kernels[0]}, warm {kernels[1]}")
+
+
+if __name__ == "__main__":
+    main()

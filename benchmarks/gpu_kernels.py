@@ -1,4 +1,5 @@
-"""Correctness and speed of the cuda_kernels package on an NVIDIA GPU, in one run (< 4 min).
+"""Correctness and speed of the CUDA kernels on an NVIDIA GPU, in one run (< 4 min): the
+``cuda_kernels`` GEMM and convolutions, and the backend's generated kernels through funtorch.
 
     python benchmarks/gpu_kernels.py [--out DIR] [--only correctness matmul conv launch]
     python benchmarks/gpu_kernels.py --simulate-tiny   # same code paths, Numba's simulator
@@ -195,8 +196,9 @@ def _checks(cfg, ref):
     import ml_dtypes
     from numba import cuda
 
-    from cuda_kernels import conv, fused, matmul, optim, pool, reduce, softmax
-    from cuda_kernels.ptx_check import GELU_BIAS_OPS
+    import funtorch as ft
+    import funtorch.nn.functional as F
+    from cuda_kernels import conv, matmul
 
     rng = np.random.default_rng(0)
     dev, host = cuda.to_device, (lambda a: a.copy_to_host())
@@ -252,15 +254,24 @@ def _checks(cfg, ref):
 
     rows = cfg["check_rows"]
 
+    # the backend's generated kernels (fused loops, reductions, windowed ops) through funtorch
+    def on(x):
+        return ft.device_put(x, "cuda")
+
+    def back(x):
+        return np.asarray(ft.device_put(x, "cpu"))
+
     def reductions():
         x = rng.standard_normal(rows).astype(np.float32)
-        d = dev(x)
+        outs = ft.jit(lambda d: (ft.sum(d, 1), ft.sum(d, 0), ft.max(d, 1), ft.argmax(d, 1),
+                                 ft.argmin(d, 0)))(on(x))
+        s1, s0, mx, amax, amin = (back(o) for o in outs)
         errs = [
-            rel_err(host(reduce.reduce_sum(d, 1)), x.astype(np.float64).sum(1)),
-            rel_err(host(reduce.reduce_sum(d, 0)), x.astype(np.float64).sum(0)),
-            rel_err(host(reduce.reduce_max(d, 1)), x.max(1)),
-            float(np.any(host(reduce.argmax(d, 1)) != x.argmax(1))),
-            float(np.any(host(reduce.argmin(d, 0)) != x.argmin(0))),
+            rel_err(s1, x.astype(np.float64).sum(1)),
+            rel_err(s0, x.astype(np.float64).sum(0)),
+            rel_err(mx, x.max(1)),
+            float(np.any(amax != x.argmax(1))),
+            float(np.any(amin != x.argmin(0))),
         ]
         return max(errs), TOL["float32"]
 
@@ -268,68 +279,57 @@ def _checks(cfg, ref):
         x = (rng.standard_normal(rows) * 3).astype(np.float32)
         labels = rng.integers(0, rows[1], rows[0])
         p = ref.softmax(x)
-        d = dev(x)
         dy = rng.standard_normal(rows).astype(np.float32)
-        loss, grad = softmax.softmax_cross_entropy(d, dev(labels), grad_scale=1 / rows[0])
+        sm, lsm = ft.jit(lambda d: (F.softmax(d, -1), F.log_softmax(d, -1)))(on(x))
+        _, vjp = ft.vjp(lambda d: F.softmax(d, -1), on(x))
+        loss, grad = ft.jit(ft.value_and_grad(lambda d, t: F.cross_entropy(d, t)))(
+            on(x), on(labels))
         onehot = np.eye(rows[1], dtype=np.float64)[labels]
         errs = [
-            rel_err(host(softmax.softmax(d)), p),
-            rel_err(host(softmax.log_softmax(d)), np.log(p)),
-            rel_err(
-                host(softmax.softmax_backward(dev(p.astype(np.float32)), dev(dy))),
-                p * (dy - (dy * p).sum(-1, keepdims=True)),
-            ),
-            rel_err(host(loss), -np.log(p[np.arange(rows[0]), labels])),
-            rel_err(host(grad), (p - onehot) / rows[0]),
+            rel_err(back(sm), p),
+            rel_err(back(lsm), np.log(p)),
+            rel_err(back(vjp(on(dy))[0]), p * (dy - (dy * p).sum(-1, keepdims=True))),
+            rel_err(back(loss), -np.log(p[np.arange(rows[0]), labels]).mean()),
+            rel_err(back(grad), (p - onehot) / rows[0]),
         ]
         return max(errs), TOL["float32"]
 
     def pools():
         x = rng.standard_normal(cfg["check_pool"]).astype(np.float32)
-        n_c, hw = x.shape[0] * x.shape[1], x.shape[2] * x.shape[3]
-        d = dev(x)
-        y, idx = pool.max_pool2d(d, 3, 2, 1)
-        dy = rng.standard_normal(y.shape).astype(np.float32)
-        dx = host(pool.max_pool2d_backward(dev(dy), idx, x.shape, 3, 2, 1))
-        ya = host(pool.avg_pool2d(d, 3, 2, 1))
-        dxa = host(pool.avg_pool2d_backward(dev(dy), x.shape, 3, 2, 1))
         xp = np.pad(x, ((0, 0), (0, 0), (1, 1), (1, 1)), constant_values=-np.inf)
         win = np.lib.stride_tricks.sliding_window_view(xp, (3, 3), (2, 3))[:, :, ::2, ::2]
-        ref_dx = np.zeros((n_c, hw))
-        rows_ = np.arange(n_c)[:, None]
-        np.add.at(ref_dx, (rows_, host(idx).reshape(n_c, -1)), dy.reshape(n_c, -1))
-        picked = np.take_along_axis(x.reshape(n_c, hw), host(idx).reshape(n_c, -1), -1)
+        y_ref = win.max((-1, -2))
+        dy = rng.standard_normal(y_ref.shape).astype(np.float32)
+        (y, ya), vjp = ft.vjp(lambda d: (F.max_pool2d(d, 3, 2, 1), F.avg_pool2d(d, 3, 2, 1)),
+                              on(x))
+        dx = back(vjp((on(dy), on(np.zeros_like(dy))))[0])
+        dxa = back(vjp((on(np.zeros_like(dy)), on(dy)))[0])
+        # max pool backward puts each dy on its window's maximum: <x, dx> == <y, dy> (no ties)
         errs = [
-            rel_err(host(y), win.max((-1, -2))),
-            rel_err(picked.reshape(y.shape), win.max((-1, -2))),
-            rel_err(dx.reshape(n_c, hw), ref_dx),
-            rel_err(ya, np.where(np.isinf(win), 0, win).sum((-1, -2)) / 9),
+            rel_err(back(y), y_ref),
+            rel_err(np.vdot(x.astype(np.float64), dx), np.vdot(y_ref.astype(np.float64), dy)),
+            rel_err(back(ya), np.where(np.isinf(win), 0, win).sum((-1, -2)) / 9),
             # avg backward is the adjoint of avg forward: <A x, dy> == <x, A^T dy>
-            rel_err(np.vdot(x.astype(np.float64), dxa), np.vdot(ya.astype(np.float64), dy)),
+            rel_err(np.vdot(x.astype(np.float64), dxa), np.vdot(back(ya).astype(np.float64), dy)),
         ]
         return max(errs), TOL["float32"]
 
     def optimizers():
         p = rng.standard_normal(10_000 if rows[0] > 100 else 50).astype(np.float32)
         g = rng.standard_normal(p.shape).astype(np.float32)
-        dp, dm, dv = dev(p), dev(np.zeros_like(p)), dev(np.zeros_like(p))
-        optim.adam_step(
-            dp, dev(g), dm, dv, 1, lr=1e-2, weight_decay=0.01, decoupled_weight_decay=True
-        )
+        opt = ft.optim.adamw(1e-2, weight_decay=0.01)
+        u, _ = ft.jit(opt.update)(on(g), opt.init(on(p)), on(p))
         m, v = 0.1 * g, 0.001 * g * g
         ref_p = p * (1 - 1e-4) - 1e-2 / 0.1 * m / (np.sqrt(v) / math.sqrt(0.001) + 1e-8)
-        sp, buf = dev(p), dev(np.zeros_like(p))
-        optim.sgd_step(sp, dev(g), buf, lr=0.1, momentum=0.9, nesterov=True, first_step=True)
+        sgd = ft.optim.sgd(0.1, momentum=0.9, nesterov=True)
+        us, _ = ft.jit(sgd.update)(on(g), sgd.init(on(p)), on(p))
         ref_s = p - 0.1 * (g + 0.9 * g)
-        return max(rel_err(host(dp), ref_p), rel_err(host(sp), ref_s)), 1e-5
+        return max(rel_err(p + back(u), ref_p), rel_err(p + back(us), ref_s)), 1e-5
 
     def fused_gelu():
         x = rng.standard_normal(rows).astype(np.float32)
         b = rng.standard_normal(rows[1:]).astype(np.float32)
-        spec = fused.FusedSpec.make(
-            [("x", rows, "float32"), ("b", rows[1:], "float32")], GELU_BIAS_OPS, ["o"]
-        )
-        got = host(fused.compile_fused(spec)(dev(x), dev(b))[0])
+        got = back(ft.jit(lambda x, b: F.gelu(x + b))(on(x), on(b)))
         y = (x + b).astype(np.float64)
         erf = np.vectorize(math.erf)
         return rel_err(got, 0.5 * y * (1 + erf(y / math.sqrt(2)))), TOL["float32"]
@@ -460,18 +460,18 @@ def section_launch(cfg, ref, simulate):
     """Host time per launch of a minimal problem, back to back (dispatch + driver)."""
     from numba import cuda
 
-    from cuda_kernels import fused, matmul, reduce, softmax
+    import funtorch as ft
+    import funtorch.nn.functional as F
+    from cuda_kernels import matmul
 
     one = cuda.to_device(np.ones((1, 1), np.float32))
     out = cuda.device_array((1, 1), np.float32)
-    red = cuda.device_array(1, np.float32)
-    k = fused.compile_fused(
-        fused.FusedSpec.make([("x", (1, 1), "float32")], [("y", "exp", ("x",))], ["y"])
-    )
-    cases = {
-        "fused_elementwise": lambda: k(one, outs=(out,)),
-        "reduce_sum": lambda: reduce.reduce_sum(one, 1, out=red),
-        "softmax": lambda: softmax.softmax(one, out=out),
+    x = ft.device_put(np.ones((1, 1), np.float32), "cuda")
+    exp, total, softmax = (ft.jit(f) for f in (ft.exp, ft.sum, lambda v: F.softmax(v, -1)))
+    cases = {   # generated kernels through a jitted call (dispatch included)
+        "fused_elementwise": lambda: exp(x),
+        "reduce_sum": lambda: total(x),
+        "softmax": lambda: softmax(x),
         "matmul_1x1": lambda: matmul.matmul(one, one, out=out),
     }
     rows = {}

@@ -28,21 +28,9 @@ F32, F16 = np.dtype(np.float32), np.dtype(np.float16)
 
 _LOCAL_DECL = re.compile(r"\.local\s+\.align\s+\d+\s+\.b8\s+\S+\[(\d+)\]")
 
-# o = gelu(x + b) = 0.5 * y * (1 + erf(y / sqrt(2))): the fused elementwise chain checked here
-# and timed by benchmarks/gpu_kernels.py
-GELU_BIAS_OPS = (
-    ("y", "add", ("x", "b")),
-    ("e", "mul", ("y", 0.7071067811865476)),
-    ("f", "erf", ("e",)),
-    ("g", "add", ("f", 1.0)),
-    ("h", "mul", ("y", "g")),
-    ("o", "mul", ("h", 0.5)),
-)
-
-
 def kernel_specs(only=None):
     """name -> (pyfunc, signature, threads per block) for the configurations GPUs run."""
-    from . import _dtypes, _gemm, conv, fused, matmul, optim, pool, reduce, softmax
+    from . import _dtypes, _gemm, conv, matmul
 
     specs = {}
 
@@ -79,35 +67,6 @@ def kernel_specs(only=None):
     ):
         add("conv_fallback", name, built)
 
-    for op in ("sum", "argmax"):
-        add("reduce", f"rows_{op}", reduce.build_rows(op, F32, 256), 256)
-        add("reduce", f"columns_{op}", reduce.build_columns(op, F16))
-    add("softmax", "log_softmax", softmax.build_forward(F32, True, 128), 128)
-    add("softmax", "softmax_backward", softmax.build_backward(F32, False, 128), 128)
-    add("softmax", "cross_entropy", softmax.build_cross_entropy(F32, np.dtype(np.int64), 128), 128)
-    geom = pool.PoolGeom(3, 2, 1)
-    add("pool", "max_forward", pool.build_max_forward(geom, F32))
-    add("pool", "max_backward", pool.build_max_backward(geom, F32))
-    add("pool", "avg_forward", pool.build_avg_forward(geom, F32, True))
-    add("pool", "avg_backward", pool.build_avg_backward(geom, F32, False))
-    add("optim", "adamw_amsgrad", optim.build_adam(True, True, False))
-    add("optim", "sgd_nesterov", optim.build_sgd(True, True, False))
-
-    if only is None or "fused" in only:
-        gelu = fused.FusedSpec.make(
-            [("x", (64, 128), "float32"), ("b", (128,), "bfloat16")],
-            [*GELU_BIAS_OPS, ("o16", "cast:float16", ("o",))],
-            ["o", "o16"],
-        )
-        sq = fused.FusedSpec.make(
-            [("x", (32, 10), "float32"), ("t", (32, 10), "float32")],
-            [("d", "sub", ("x", "t")), ("s", "mul", ("d", "d"))],
-            ["s"],
-            reduce=("mean", 1),
-        )
-        for name, spec in (("gelu_bias", gelu), ("mse_rows", sq)):
-            k = fused.compile_fused(spec)
-            add("fused", name, (k.pyfunc, k.signature), k.threads)
     return specs
 
 

@@ -3,6 +3,7 @@
     python examples/mnist.py --model cnn                 # full data if present, else sample
     python examples/mnist.py --model mlp --dataset fashion --epochs 1
     python examples/mnist.py --save ckpt.safetensors     # then --resume ckpt.safetensors
+    mpiexec -n 2 python examples/mnist.py --distributed  # data-parallel over MPI processes
 
 Everything is a pure function: the model maps (params, images) to logits, the step maps
 (params, opt_state, batch) to new ones and is compiled once by ``ft.jit``.
@@ -13,9 +14,9 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import time
 
 import numpy as np
+from training import confusion_matrix, fit, plot_curves, print_confusion, resume_from
 
 import funtorch as ft
 import funtorch.nn as nn
@@ -45,18 +46,24 @@ def preprocess(images):
     return ((x - 0.1307) / 0.3081)[:, None, :, :]
 
 
-def build_steps(model, optimizer):
+def build_steps(model, optimizer, axis_name=None):
+    """``axis_name``: the step runs on each process' part of the global batch, its
+    gradients (and loss and count) averaged over the processes in one allreduce."""
     def loss_fn(params, x, y):
         logits = model(params, x)
         return F.cross_entropy(logits, y), logits
 
-    @ft.jit
-    def train_step(params, opt_state, x, y):
+    def step(params, opt_state, x, y):
         (loss, logits), grads = ft.value_and_grad(loss_fn, has_aux=True)(params, x, y)
+        correct = ft.sum(ft.argmax(logits, axis=1) == y)
+        if axis_name is not None:   # one float32 bucket: gradients, loss and count
+            grads, loss, correct = ft.distributed.pmean_tree(
+                (grads, loss, correct.astype(np.float32)), axis_name)
         updates, opt_state = optimizer.update(grads, opt_state, params)
         params = ft.optim.apply_updates(params, updates)
-        correct = ft.sum(ft.argmax(logits, axis=1) == y)
         return params, opt_state, loss, correct
+
+    train_step = ft.jit(step if axis_name is None else ft.distributed.spmd(step, axis_name))
 
     @ft.jit
     def predict(params, x):
@@ -65,58 +72,17 @@ def build_steps(model, optimizer):
     return train_step, predict
 
 
+def to_device(x, device):
+    return ft.asarray(x) if device == "cpu" else ft.device_put(x, device)
+
+
 def evaluate(predict, params, images, labels, batch_size, device):
     preds = []
     for start in range(0, len(images), batch_size):
-        xb = ft.device_put(preprocess(images[start:start + batch_size]), device) \
-            if device != "cpu" else ft.asarray(preprocess(images[start:start + batch_size]))
+        xb = to_device(preprocess(images[start:start + batch_size]), device)
         preds.append(np.asarray(predict(params, xb)))
     preds = np.concatenate(preds) if preds else np.zeros(0, np.int64)
     return float((preds == labels).mean()) if len(labels) else float("nan"), preds
-
-
-def confusion_matrix(labels, preds, k=10):
-    m = np.zeros((k, k), np.int64)
-    np.add.at(m, (labels, preds), 1)
-    return m
-
-
-def print_confusion(m):
-    print("confusion matrix (rows: true label, columns: predicted)")
-    print("      " + " ".join(f"{j:>5d}" for j in range(m.shape[1])))
-    for i, row in enumerate(m):
-        print(f"{i:>5d} " + " ".join(f"{v:>5d}" for v in row))
-
-
-def plot_curves(path, history):
-    try:
-        import matplotlib
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        print("matplotlib is not installed; skipping --plot (pip install matplotlib)")
-        return
-    fig, (a1, a2) = plt.subplots(1, 2, figsize=(10, 4))
-    a1.plot(history["step"], history["loss"])
-    a1.set_xlabel("step")
-    a1.set_ylabel("training loss")
-    a2.plot(range(1, len(history["test_acc"]) + 1), history["test_acc"], "o-", label="test")
-    a2.plot(range(1, len(history["train_acc"]) + 1), history["train_acc"], "s-", label="train")
-    a2.set_xlabel("epoch")
-    a2.set_ylabel("accuracy")
-    a2.legend()
-    fig.tight_layout()
-    fig.savefig(path)
-    print(f"saved curves to {path}")
-
-
-def progress(iterable, total, desc):
-    try:
-        from tqdm import tqdm
-        return tqdm(iterable, total=total, desc=desc, unit="batch", leave=False,
-                    disable=not sys.stderr.isatty() and os.environ.get("FT_PROGRESS") != "1")
-    except ImportError:
-        return iterable
 
 
 def main(argv=None):
@@ -135,10 +101,20 @@ def main(argv=None):
     p.add_argument("--save", default=None, help="checkpoint path (.safetensors)")
     p.add_argument("--resume", default=None, help="checkpoint to resume from")
     p.add_argument("--plot", default=None, help="write loss/accuracy curves to this PNG")
+    p.add_argument("--distributed", action="store_true",
+                   help="data-parallel over the MPI processes (mpiexec -n N ...); "
+                        "--batch-size is the global batch")
     args = p.parse_args(argv)
+    rank, nproc = 0, 1
+    if args.distributed:
+        ft.distributed.initialize()
+        rank, nproc = ft.distributed.process_index(), ft.distributed.process_count()
+        if rank != 0:   # rank 0 alone prints, evaluates, plots and writes checkpoints
+            sys.stdout = open(os.devnull, "w")
+            args.save = args.plot = None
 
     device = args.device
-    if device.startswith("cuda") and not any(d.startswith("cuda") for d in ft.devices()):
+    if device.startswith("cuda") and "cuda" not in ft.devices():
         p.error("--device cuda: no CUDA device is available here (ft.devices() = "
                 f"{ft.devices()}); run on a machine with an NVIDIA GPU or use --device cpu")
 
@@ -161,57 +137,49 @@ def main(argv=None):
     init_key, data_key = ft.random.split(key)
     params = model.init(init_key)
     opt_state = optimizer.init(params)
-    start_epoch = 0
+    state, start_epoch = {"params": params, "opt_state": opt_state}, 0
     if args.resume:
-        ckpt = ft.load(args.resume, like={"params": params, "opt_state": opt_state, "epoch": 0})
-        params, opt_state, start_epoch = ckpt["params"], ckpt["opt_state"], ckpt["epoch"]
-        print(f"resumed from {args.resume} at epoch {start_epoch}")
+        state, start_epoch = resume_from(args.resume, state)
     if device != "cpu":
-        params = ft.device_put(params, device)
-        opt_state = ft.device_put(opt_state, device)
-    n_params = sum(int(np.prod(v.shape)) for v in ft.tree.leaves(params))
+        state = ft.device_put(state, device)
+    n_params = sum(int(np.prod(v.shape)) for v in ft.tree.leaves(state["params"]))
     print(f"model: {args.model}, {n_params:,} parameters; optimizer: {args.optimizer} "
           f"lr={args.lr}; batch {args.batch_size}; device {device}")
 
-    train_step, predict = build_steps(model, optimizer)
-    history = {"step": [], "loss": [], "train_acc": [], "test_acc": []}
-    step = 0
-    for epoch in range(start_epoch, args.epochs):
-        it = ft.data.batches(train_x, train_y, batch_size=args.batch_size,
-                             key=ft.random.fold_in(data_key, epoch))
-        t0, seen, correct, run_loss = time.perf_counter(), 0, 0, None
-        bar = progress(it, len(it), f"epoch {epoch + 1}/{args.epochs}")
-        for xb, yb in bar:
-            x = ft.asarray(preprocess(np.asarray(xb)))
-            y = ft.asarray(np.asarray(yb))
-            if device != "cpu":
-                x, y = ft.device_put(x, device), ft.device_put(y, device)
-            params, opt_state, loss, c = train_step(params, opt_state, x, y)
-            loss = float(loss)
-            run_loss = loss if run_loss is None else 0.95 * run_loss + 0.05 * loss
-            seen += len(xb)
-            correct += int(c)
-            step += 1
-            history["step"].append(step)
-            history["loss"].append(loss)
-            if hasattr(bar, "set_postfix"):
-                bar.set_postfix(loss=f"{run_loss:.3f}",
-                                img_s=f"{seen / (time.perf_counter() - t0):.0f}")
-        dt = time.perf_counter() - t0
-        test_acc, preds = evaluate(predict, params, test_x, test_y, 1000, device)
-        history["train_acc"].append(correct / max(seen, 1))
-        history["test_acc"].append(test_acc)
-        print(f"epoch {epoch + 1}: loss {run_loss:.4f}, train acc {correct / max(seen, 1):.4f}, "
-              f"test acc {test_acc:.4f}, {seen / dt:.0f} images/s ({dt:.1f} s)")
-        if args.save:
-            ft.save(args.save, {"params": params, "opt_state": opt_state, "epoch": epoch + 1})
-    if args.epochs > start_epoch:
-        print_confusion(confusion_matrix(test_y, preds))
-        print(f"final test accuracy: {history['test_acc'][-1]:.4f}")
+    if nproc > 1:
+        print(f"distributed: {nproc} processes, {args.batch_size // nproc} images each per "
+              "step")
+    train_step, predict = build_steps(model, optimizer, "dp" if args.distributed else None)
+    last = {}
+
+    def step(state, batch):
+        x = to_device(preprocess(np.asarray(batch[0])), device)
+        y = to_device(np.asarray(batch[1]), device)
+        params, opt_state, loss, correct = train_step(state["params"], state["opt_state"], x, y)
+        return {"params": params, "opt_state": opt_state}, {"loss": loss,
+                                                             "acc": float(correct) / len(y)}
+
+    def batches(epoch):
+        return ft.data.batches(train_x, train_y, batch_size=args.batch_size,
+                               key=ft.random.fold_in(data_key, epoch), shard=(rank, nproc))
+
+    def test_metrics(state):
+        if rank != 0:
+            return {}
+        last["acc"], last["preds"] = evaluate(predict, state["params"], test_x, test_y, 1000,
+                                              device)
+        return {"test acc": last["acc"]}
+
+    state, history = fit(state, step, batches, epochs=args.epochs, start=start_epoch,
+                         evaluate=test_metrics, checkpoint=args.save, unit="images",
+                         items=lambda x: len(x) * nproc)
+    if history["epochs"] and last:
+        print_confusion(confusion_matrix(test_y, last["preds"], 10))
+        print(f"final test accuracy: {last['acc']:.4f}")
     if args.save:
         print(f"checkpoint: {args.save}")
     if args.plot:
-        plot_curves(args.plot, history)
+        plot_curves(args.plot, history, ["train acc", "test acc"])
     return history
 
 

@@ -3,7 +3,17 @@
 Pure ops, composable ``grad``/``vmap``/``jit``, stateless layers and optimizers.
 """
 
-from . import data, lax, nn, optim, random, tree  # noqa: F401  # noqa: F401
+from . import (  # noqa: F401
+    backends,  # noqa: F401  (registers the cpu and cuda backends)
+    data,
+    distributed,
+    lax,
+    nn,
+    optim,
+    random,
+    tree,
+)
+from ._public import public_names as _public_names
 from .core.array import Array  # noqa: F401
 from .core.dtypes import float0  # noqa: F401
 from .core.errors import ConcretizationTypeError, UnexpectedTracerError  # noqa: F401
@@ -18,3 +28,5 @@ from .transforms.custom_derivatives import custom_vjp  # noqa: F401
 from .transforms.jit import jit  # noqa: F401
 
 __version__ = "0.1.0"
+
+__all__ = _public_names(globals())

@@ -31,6 +31,7 @@ import numpy as np
 import optree
 import safetensors
 
+from .numpy import asarray
 from .tree import NAMESPACE
 
 __all__ = ["save", "load", "load_torch"]
@@ -250,18 +251,9 @@ def _to_numpy(path, name, info):
     return np.frombuffer(info["data"], dtype=dtype.newbyteorder("<")).reshape(info["shape"])
 
 
-def _as_array_fn():
-    try:
-        import funtorch
-    except ImportError:
-        return None
-    return getattr(funtorch, "asarray", None)
-
-
 class _Loader:
     def __init__(self, path, arrays):
         self.path, self.arrays = path, arrays
-        self.as_array = _as_array_fn()
 
     def _array(self, node, path):
         name = node["leaf"]
@@ -276,12 +268,10 @@ class _Loader:
         if kind in _SCALARS:
             return _SCALARS[kind][0](array.item())
         array = array.astype(array.dtype.newbyteorder("="), copy=False)
-        if self.as_array is not None:
-            try:
-                return self.as_array(array)
-            except TypeError:  # a dtype funtorch lacks (float8, complex): stays numpy
-                pass
-        return array.copy()  # writable, and independent of the file's buffer
+        try:
+            return asarray(array)
+        except TypeError:  # a dtype funtorch lacks (float8, complex): stays numpy, a
+            return array.copy()  # writable copy independent of the file's buffer
 
     def build(self, node, path):
         """Rebuild from the skeleton alone."""

@@ -31,7 +31,8 @@ from .numpy._core import canonicalize_axis
 from .numpy.creation import _size
 
 __all__ = ["PRNGKey", "bernoulli", "bits", "categorical", "choice", "fold_in", "gumbel",
-           "key", "normal", "permutation", "randint", "split", "truncated_normal", "uniform"]
+           "key", "key_data", "normal", "permutation", "randint", "split", "truncated_normal",
+           "uniform"]
 
 
 # --------------------------------------------------------------------------- keys
@@ -58,6 +59,22 @@ def key(seed):
 
 
 PRNGKey = key
+
+
+def key_data(keys):
+    """The raw ``uint32[..., 2]`` data of a key or of an array of keys (JAX's
+    ``jax.random.key_data``). funtorch keys are that data already, so this checks and
+    returns them: code written for JAX's typed keys ports unchanged."""
+    try:
+        keys = fnp.asarray(keys)
+    except (TypeError, ValueError):
+        raise TypeError(f"funtorch.random.key_data: expected keys (uint32 arrays of shape "
+                        f"(..., 2)), got {type(keys).__name__} {keys!r:.60}") from None
+    aval = get_aval(keys)
+    if aval.dtype != dtypes.uint32 or not aval.ndim or aval.shape[-1] != 2:
+        raise TypeError(f"funtorch.random.key_data: expected keys (uint32 arrays of shape "
+                        f"(..., 2) from ft.random.key or split), got {aval.str_short()}")
+    return keys
 
 
 def split(key, num=2):
@@ -364,6 +381,9 @@ def randint(key, shape, minval, maxval, dtype=dtypes.int64):
     dtype, shape = dtypes.dtype(dtype), _shape("randint", shape)
     if not dtypes.is_int(dtype):
         raise TypeError(f"funtorch.random.randint: dtype must be an integer dtype, got {dtype}")
+    if minval is None or maxval is None:
+        raise TypeError(f"funtorch.random.randint: minval and maxval must be integers or "
+                        f"integer arrays, got {minval!r:.40} and {maxval!r:.40}")
     minval, maxval = fnp.asarray(minval), fnp.asarray(maxval)
     if not (dtypes.is_int(minval.dtype) and dtypes.is_int(maxval.dtype)):
         raise TypeError(f"funtorch.random.randint: bounds must be integers, got "

@@ -17,12 +17,11 @@ from numba.cuda import config as _cuda_config  # noqa: E402
 
 import funtorch as ft  # noqa: E402
 
-_devices = importlib.import_module("funtorch.devices")   # the module, not ft.devices()
+registry = importlib.import_module("funtorch.core.devices")   # the module, not ft.devices()
 
 if os.environ["NUMBA_ENABLE_CUDASIM"] == "1" and not _cuda_config.ENABLE_CUDASIM:
     pytest.skip("numba.cuda was imported without the simulator before this module; run it "
                 "alone or export NUMBA_ENABLE_CUDASIM=1", allow_module_level=True)
-_devices._cuda_available.cache_clear()
 if "cuda:0" not in ft.devices():
     pytest.skip("no CUDA device and the simulator is off", allow_module_level=True)
 
@@ -30,12 +29,12 @@ if "cuda:0" not in ft.devices():
 @pytest.fixture(scope="module", autouse=True)
 def kernel_cache(tmp_path_factory):
     """Generated kernels go to a per-run directory, not the user's cache."""
-    old = os.environ.get("FUNTORCH_CUDA_KERNEL_CACHE")
+    old = os.environ.get("FUNTORCH_CACHE_DIR")
     if old is None:
-        os.environ["FUNTORCH_CUDA_KERNEL_CACHE"] = str(tmp_path_factory.mktemp("kernels"))
+        os.environ["FUNTORCH_CACHE_DIR"] = str(tmp_path_factory.mktemp("kernels"))
     yield
     if old is None:
-        del os.environ["FUNTORCH_CUDA_KERNEL_CACHE"]
+        del os.environ["FUNTORCH_CACHE_DIR"]
 
 
 @pytest.fixture(autouse=True)

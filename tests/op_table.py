@@ -186,6 +186,7 @@ register(
     _smooth_unary("log1p", ft.log1p, np.log1p, low=-0.9, high=5.0),
     _smooth_unary("expm1", ft.expm1, np.expm1),
     _smooth_unary("sqrt", ft.sqrt, np.sqrt, low=0.1, high=5.0),
+    _smooth_unary("rsqrt", ft.rsqrt, lambda x: 1 / np.sqrt(x), low=0.1, high=5.0, rtol=1e-5),
     _smooth_unary("sin", ft.sin, np.sin),
     _smooth_unary("cos", ft.cos, np.cos),
     _smooth_unary("tanh", ft.tanh, np.tanh),
@@ -219,6 +220,15 @@ register(
            atol=1e-5, differentiable=False),
     OpInfo("floor_divide", ft.floor_divide, np.floor_divide, binary(low2=0.5, high2=3.0),
            differentiable=False),
+    OpInfo("left_shift", ft.left_shift, np.left_shift, binary(low=-9, high=9, low2=0, high2=7),
+           dtypes=(np.int32, np.int64), differentiable=False),
+    # unsigned: a logical shift
+    OpInfo("right_shift", ft.right_shift, np.right_shift,
+           binary(low=0, high=200, low2=0, high2=7), dtypes=(np.uint32, np.uint8),
+           differentiable=False),
+    # the bits of a float as an integer of the same width
+    OpInfo("bitcast_convert_type", lambda x: ft.lax.bitcast_convert_type(x, np.int32),
+           lambda x: x.view(np.int32), unary(), differentiable=False),
 )
 
 

@@ -1,6 +1,6 @@
 """Bad input at the public API: each case gets a clear TypeError/ValueError/IndexError that
-names the funtorch op (DESIGN.md §2 "Errors"), never an internal crash, a hang or garbage.
-Sizes are tiny throughout so nothing can hang."""
+names the funtorch op (the public API contract's "Errors"), never an internal crash, a hang
+or garbage. Sizes are tiny throughout so nothing can hang."""
 
 import numpy as np
 import pytest

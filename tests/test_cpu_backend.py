@@ -489,3 +489,26 @@ def test_big_loops_run_in_parallel():
     out, _ = f(buf, ft.asarray(g))
     np.testing.assert_allclose(np.asarray(out), want, rtol=1e-6, atol=1e-6)
     assert np.shares_memory(out._value, before)
+
+
+def test_inspection_shows_graph_plan_and_source():
+    """ft.jit(f).lower(x): the graph; .compile(): the plan and the generated source (the
+    driver and every fused kernel), and the executable that calling f uses."""
+    def f(p, x):
+        return p - 0.1 * ft.grad(lambda p: ft.tanh(x @ p).sum())(p)
+
+    j = ft.jit(f, donate_argnums=0)
+    p, x = np.ones((4, 3), np.float32), np.full((2, 4), 0.5, np.float32)
+    lowered = j.lower(p, x)
+    text = lowered.as_text()
+    assert "dot_general" in text and "tanh" in text and "f32[4,3]" in text
+    compiled = lowered.compile()
+    plan = compiled.plan_text()
+    assert "BLAS" in plan and "fused loop" in plan and "tanh" in plan
+    src = compiled.source()
+    assert "def run(" in src and "_claim" in src          # the driver, donating p
+    assert src.count("def kernel(") == plan.count("fused loop")
+    assert all(part in compiled.as_text() for part in (text, plan, src))
+    pa = ft.asarray(p)
+    np.testing.assert_allclose(np.asarray(compiled(pa, x)[0]), np.asarray(j(p, x)), rtol=1e-6)
+    np.testing.assert_array_equal(np.asarray(pa), p)      # a donated argument is copied

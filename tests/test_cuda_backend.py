@@ -12,7 +12,7 @@ import sys
 import warnings
 
 # first: sets NUMBA_ENABLE_CUDASIM before anything imports numba.cuda
-from cuda_sim import _cuda_config, _devices, cuda, fast_thread_switching, kernel_cache  # noqa: F401
+from cuda_sim import _cuda_config, cuda, fast_thread_switching, kernel_cache, registry  # noqa: F401
 
 # isort: split
 
@@ -227,6 +227,16 @@ def test_control_flow_on_device():
         np.testing.assert_allclose(np.asarray(g), np.asarray(w), rtol=1e-5)
 
 
+def test_matmul_of_a_partial_view_at_offset_zero():
+    """Regression: ``h[0] @ w`` with h [2, 1, 6] read the whole root as the operand (the
+    gemm check missed root axes fixed by the view), where ``h[1]`` was copied correctly."""
+    rng = np.random.default_rng(0)
+    h, w = rng.standard_normal((2, 1, 6), np.float32), rng.standard_normal((6, 4), np.float32)
+    for i in (0, 1):
+        got = ft.jit(lambda h, w, i=i: h[i] @ w)(cuda(h), cuda(w))
+        np.testing.assert_allclose(np.asarray(got), h[i] @ w, rtol=1e-5, atol=1e-6)
+
+
 def test_random_bits_on_device_match_the_host():
     key = cuda(np.asarray(ft.random.key(7)))
     got = ft.jit(lambda k: ft.random.uniform(k, (5,)))(key)
@@ -399,7 +409,33 @@ def test_mixed_devices():
 
 
 def test_cuda_requested_without_a_device(monkeypatch):
-    monkeypatch.setattr(_devices, "_cuda_available", lambda: False)
+    monkeypatch.setattr(registry.backend("cuda"), "devices", lambda: [])
     with pytest.raises(RuntimeError, match="no CUDA device is available"):
         ft.device_put(np.ones(2), "cuda")
     assert ft.devices() == ["cpu"]
+
+
+def test_inspection_on_device():
+    """The same inspection API on the device: the plan lists the launches, the source holds
+    every generated kernel."""
+    x = cuda(np.linspace(-1, 1, 12, dtype=np.float32).reshape(3, 4))
+    j = ft.jit(lambda x: ft.nn.functional.softmax(x * 2, -1) @ ft.ones((4, 2)))
+    compiled = j.lower(x).compile()
+    assert compiled.device == "cuda:0"
+    plan, src = compiled.plan_text(), compiled.source()
+    assert "kernel launches" in plan and "matmul" in plan
+    assert src.count("def kernel(") == plan.count("  fused") == 1    # softmax: one kernel
+    np.testing.assert_allclose(np.asarray(compiled(x)[0]), np.asarray(j(x)), rtol=1e-6)
+
+
+def test_jit_device_runs_on_that_device():
+    """jit(f, device='cuda') places host inputs (committed ones too) on the GPU and runs
+    there; device='cpu' brings device inputs back to the host."""
+    x = np.arange(6, dtype=np.float32).reshape(2, 3)
+    f = ft.jit(lambda a, b: a * b + 1, device="cuda")
+    out = f(x, ft.device_put(np.ones((2, 3), np.float32), "cpu"))
+    assert out.device == "cuda:0" and out.device is ft.devices()[1]
+    np.testing.assert_allclose(np.asarray(out), x + 1)
+    back = ft.jit(lambda a: a - 1, device="cpu")(out)
+    assert back.device == "cpu"
+    np.testing.assert_allclose(np.asarray(back), x)

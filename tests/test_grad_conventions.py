@@ -8,7 +8,7 @@ sign, exact zeros where JAX gives exact zeros, finite values within a few ulps. 
 XLA CPU backend flushes a subnormal gradient to zero (sigmoid'(-100), erf'(10)) the test
 asks only for a finite, non-negative value below 1e-30.
 
-nn.functional ops follow PyTorch where PyTorch and JAX disagree (DESIGN.md); the cases
+nn.functional ops follow PyTorch where PyTorch and JAX disagree (the public API contract); the cases
 here are ones where both agree (relu'(0) = 0, max_pool ties go to the first maximum,
 cross-entropy / BCE-with-logits gradients at extreme logits).
 """

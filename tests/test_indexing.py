@@ -50,7 +50,7 @@ def test_traced_out_of_range_clamps_reads_and_drops_updates():
     np.testing.assert_array_equal(ft.jit(lambda x, i: x[i])(x, i), np.asarray(x)[[2, 2, 0]])
     np.testing.assert_array_equal(ft.jit(lambda x, i: x.at[i].set(-1.0))(x, i),
                                   np.asarray(x.at[2].set(-1.0)))
-    filled = ft.jit(lambda x, i: x.at[i].get(mode="fill"))(x, i)
+    filled = ft.jit(lambda x, i: x.at[i].get(mode="fill", fill_value=0.0))(x, i)
     np.testing.assert_array_equal(filled, np.stack([np.zeros(4), np.asarray(x)[2], np.zeros(4)]))
     # the same rules hold when the indexed axes are flattened together
     j = ft.tensor([1, 9, 2])

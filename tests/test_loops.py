@@ -249,9 +249,17 @@ def test_python_int_carries_stay_weak():
     close(c, x * 9)
 
 
-def test_fori_loop_float_bounds_are_an_error():
-    # JAX refuses non-integer bounds; int(2.5) would silently drop the half iteration
-    for lo, hi in ((0, 2.5), (0.0, 3), (np.float32(0), 3)):
-        with pytest.raises(TypeError, match="fori_loop: lower and upper must be integers"):
-            ft.fori_loop(lo, hi, lambda i, c: c + i, 0.0)
-    assert float(ft.fori_loop(np.int32(0), ft.tensor(3), lambda i, c: c + i, 0.0)) == 3.0
+def test_fori_loop_bounds_follow_jax():
+    # JAX 0.10: bounds of one float type are accepted, concrete ones truncated by int()
+    # (0.5..3.7 runs i = 0, 1, 2), traced ones stepping a float; mixed kinds are an error
+    body = lambda i, c: c + i  # noqa: E731
+    assert float(ft.fori_loop(0.0, 3.0, body, 0.0)) == 3.0
+    assert float(ft.fori_loop(np.float32(0.5), np.float32(3.7), body, 0.0)) == 3.0
+    traced = ft.jit(lambda a, b: ft.fori_loop(a, b, body, 0.0))
+    assert float(traced(np.float32(0.5), np.float32(3.7))) == 8.0    # 0.5 + 1.5 + 2.5 + 3.5
+    assert float(ft.grad(lambda x: ft.fori_loop(0.0, 3.0, lambda i, c: c * x, 1.0))(2.0)) \
+        == 12.0
+    for lo, hi in ((0, 2.5), (0.0, 3), (np.float32(0), 3), (True, 3)):
+        with pytest.raises(TypeError, match="fori_loop: lower and upper must"):
+            ft.fori_loop(lo, hi, body, 0.0)
+    assert float(ft.fori_loop(np.int32(0), ft.tensor(3), body, 0.0)) == 3.0

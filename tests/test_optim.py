@@ -123,6 +123,76 @@ def test_clip_by_global_norm_matches_torch(torch):
                                             clip=1.0))
 
 
+ADAGRAD = [dict(), dict(lr_decay=0.05), dict(weight_decay=0.1, initial_accumulator_value=0.5),
+           dict(eps=1e-3, lr_decay=0.01, weight_decay=0.05)]
+
+
+@pytest.mark.parametrize("kw", ADAGRAD)
+def test_adagrad_matches_torch(torch, kw):
+    assert_same_trajectory(ours_trajectory(optim.adagrad(0.1, **kw)),
+                           torch_trajectory(torch, lambda p: torch.optim.Adagrad(p, 0.1, **kw)))
+
+
+@pytest.mark.parametrize("kw", [dict(), dict(weight_decay=0.1), dict(betas=(0.8, 0.99),
+                                                                      eps=1e-4)])
+def test_adamax_matches_torch(torch, kw):
+    assert_same_trajectory(ours_trajectory(optim.adamax(0.05, **kw)),
+                           torch_trajectory(torch, lambda p: torch.optim.Adamax(p, 0.05, **kw)))
+
+
+NADAM_RADAM = [dict(), dict(weight_decay=0.1), dict(weight_decay=0.1, decoupled_weight_decay=True),
+               dict(betas=(0.8, 0.99), eps=1e-6)]
+
+
+@pytest.mark.parametrize("kw", NADAM_RADAM + [dict(momentum_decay=0.01)])
+def test_nadam_matches_torch(torch, kw):
+    """torch adds NAdam's two terms to the param one after the other, the chain adds their
+    sum: float32 rounding differs by an ulp per step, hence rtol 5e-5 over 50 steps (and
+    lr 0.01: at 0.05 the L2-decayed trajectory is chaotic and amplifies any ulp)."""
+    assert_same_trajectory(ours_trajectory(optim.nadam(0.01, **kw)),
+                           torch_trajectory(torch, lambda p: torch.optim.NAdam(p, 0.01, **kw)),
+                           rtol=5e-5)
+
+
+@pytest.mark.parametrize("kw", NADAM_RADAM)
+def test_radam_matches_torch(torch, kw):
+    """50 steps cross RAdam's switch from momentum-only to rectified steps (step 6)."""
+    assert_same_trajectory(ours_trajectory(optim.radam(0.05, **kw)),
+                           torch_trajectory(torch, lambda p: torch.optim.RAdam(p, 0.05, **kw)))
+
+
+def _lion_reference(lr, betas, weight_decay, steps=STEPS):
+    """The Lion paper's Algorithm (lion-pytorch's update), in numpy float64."""
+    b1, b2 = betas
+    p = {k: v.astype(np.float64) for k, v in P0.items()}
+    m = {k: np.zeros_like(v) for k, v in p.items()}
+    out = []
+    for _ in range(steps):
+        for k in p:
+            d = p[k] - C[k]
+            g = 2 * A[k] * d + 0.4 * d ** 3
+            p[k] = p[k] * (1 - lr * weight_decay) - lr * np.sign(b1 * m[k] + (1 - b1) * g)
+            m[k] = b2 * m[k] + (1 - b2) * g
+        out.append({k: v.copy() for k, v in p.items()})
+    return out
+
+
+@pytest.mark.parametrize("kw", [dict(), dict(weight_decay=0.5), dict(betas=(0.95, 0.98))])
+def test_lion_matches_the_paper(kw):
+    ref = _lion_reference(0.01, kw.get("betas", (0.9, 0.99)), kw.get("weight_decay", 0.0), 20)
+    assert_same_trajectory(ours_trajectory(optim.lion(0.01, **kw), steps=20), ref, rtol=1e-5,
+                           atol=1e-5)
+
+
+def test_new_optimizers_bad_arguments():
+    for make in (optim.adagrad, optim.adamax, optim.nadam, optim.radam, optim.lion):
+        with pytest.raises(ValueError, match=f"funtorch.optim.{make.__name__}: lr must be "
+                                             "non-negative"):
+            make(-1.0)
+    with pytest.raises(ValueError, match="nadam: betas must be in"):
+        optim.nadam(betas=(1.0, 0.9))
+
+
 # ------------------------------------------------------------------------------ schedules
 
 def _torch_lrs(torch, make_sched, lr=0.1, steps=STEPS):
@@ -189,6 +259,80 @@ def test_scheduled_trajectories_match_torch(torch, name, make_ours, make_torch):
     ref = torch_trajectory(torch, lambda p: make_torch(torch, p),
                            lambda o: torch.optim.lr_scheduler.LambdaLR(o, lambda i: factors[i]))
     assert_same_trajectory(ours_trajectory(make_ours(sched)), ref)
+
+
+@pytest.mark.parametrize("kw", [dict(), dict(pct_start=0.25, anneal_strategy="linear"),
+                                dict(three_phase=True, div_factor=10.0, final_div_factor=100.0),
+                                dict(pct_start=0.4, three_phase=True, anneal_strategy="linear")])
+def test_one_cycle_matches_torch(torch, kw):
+    S = torch.optim.lr_scheduler
+    close(_ours_lrs(schedules.one_cycle(0.1, STEPS, **kw)),
+          _torch_lrs(torch, lambda o: S.OneCycleLR(o, 0.1, total_steps=STEPS,
+                                                   cycle_momentum=False, **kw)), rtol=1e-6)
+    close(ft.jit(schedules.one_cycle(0.1, STEPS, **kw))(ft.asarray(7, ft.int32)),
+          _ours_lrs(schedules.one_cycle(0.1, STEPS, **kw))[7])
+
+
+def test_one_cycle_trajectory_matches_torch(torch):
+    factors = [float(v) / 0.05 for v in _ours_lrs(schedules.one_cycle(0.05, STEPS), STEPS)]
+    ref = torch_trajectory(torch, lambda p: torch.optim.SGD(p, 0.05, momentum=0.9),
+                           lambda o: torch.optim.lr_scheduler.OneCycleLR(
+                               o, 0.05, total_steps=STEPS, cycle_momentum=False))
+    assert_same_trajectory(ours_trajectory(optim.sgd(schedules.one_cycle(0.05, STEPS),
+                                                     momentum=0.9)), ref)
+    assert factors[0] == pytest.approx(1 / 25)
+
+
+METRICS = [1.0, 0.9, 0.95, 0.91, 0.92, 0.93, 0.89, 0.95, 0.96, 0.97, 0.98, 0.99, 0.5, 0.6,
+           0.7, 0.8, 0.9, 1.0, 1.1, 1.2]
+
+
+@pytest.mark.parametrize("kw", [dict(patience=2), dict(patience=1, cooldown=2, factor=0.5),
+                                dict(mode="max", patience=0, threshold=0.05,
+                                     threshold_mode="abs", min_lr=0.02)])
+def test_reduce_on_plateau_matches_torch(torch, kw):
+    opt = torch.optim.SGD([torch.zeros(1, requires_grad=True)], 0.1)
+    sched = torch.optim.lr_scheduler.ReduceLROnPlateau(opt, **kw)
+    plateau = schedules.reduce_on_plateau(**kw)
+    state, jstate = plateau.init(0.1), plateau.init(0.1)
+    jupdate = ft.jit(plateau.update)
+    for m in METRICS:
+        sched.step(m)
+        state = plateau.update(state, m)
+        jstate = jupdate(jstate, ft.asarray(m))
+        assert float(state.lr) == pytest.approx(opt.param_groups[0]["lr"], rel=1e-6)
+        assert int(state.num_bad_epochs) == sched.num_bad_epochs
+        assert int(state.cooldown_counter) == sched.cooldown_counter
+        assert float(jstate.lr) == float(state.lr)
+
+
+def test_reduce_on_plateau_scales_an_optimizer_exactly(torch):
+    """The documented pattern (lr=1.0, updates times state.lr) follows torch's Adam with
+    ReduceLROnPlateau stepped on the loss."""
+    plateau = schedules.reduce_on_plateau(patience=1, factor=0.5, threshold=0.5)
+    opt = optim.adam(1.0)
+    params = {k: ft.asarray(v) for k, v in P0.items()}
+    state, pstate = opt.init(params), plateau.init(0.05)
+    tp = {k: torch.tensor(v, requires_grad=True) for k, v in P0.items()}
+    topt = torch.optim.Adam(list(tp.values()), 0.05)
+    tsched = torch.optim.lr_scheduler.ReduceLROnPlateau(topt, patience=1, factor=0.5,
+                                                        threshold=0.5)
+    for i in range(30):
+        value, grads = ft.value_and_grad(loss)(params)
+        updates, state = opt.update(grads, state, params)
+        lr = pstate.lr
+        params = optim.apply_updates(params, ft.tree.map(lambda u, lr=lr: lr * u, updates))
+        pstate = plateau.update(pstate, value)
+        topt.zero_grad()
+        tl = sum((torch.tensor(A[k]) * (tp[k] - torch.tensor(C[k])) ** 2
+                  + 0.1 * (tp[k] - torch.tensor(C[k])) ** 4).sum() for k in tp)
+        tl.backward()
+        topt.step()
+        tsched.step(tl.item())
+        for k in params:
+            np.testing.assert_allclose(np.asarray(params[k]), tp[k].detach().numpy(),
+                                       rtol=1e-5, atol=1e-6, err_msg=f"step {i + 1}")
+    assert float(pstate.lr) < 0.05    # the plateau did cut the lr
 
 
 # ------------------------------------------------------------------------------ state and errors

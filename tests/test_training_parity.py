@@ -39,7 +39,7 @@ def _assert_trees(a, b, rtol, atol, what=""):
 def _interpreted(monkeypatch, fn, **kw):
     """A fresh jit of ``fn`` whose graphs compile with the reference interpreter (the
     variable is read when a graph is compiled; a fresh jit traces fresh graphs)."""
-    import funtorch.backends as backends
+    import funtorch.backends.cpu.backend as backends
 
     monkeypatch.setenv("FUNTORCH_CPU_BACKEND", "interpret")
     real = backends.interpret

@@ -23,14 +23,14 @@ if os.environ["NUMBA_ENABLE_CUDASIM"] == "1" and not config.ENABLE_CUDASIM:
 
 @pytest.fixture(scope="session", autouse=True)
 def kernel_cache_dir(tmp_path_factory):
-    """Generated fused kernels go to a per-run directory, not the user's cache."""
-    old = os.environ.get("FUNTORCH_CUDA_KERNEL_CACHE")
-    os.environ["FUNTORCH_CUDA_KERNEL_CACHE"] = str(tmp_path_factory.mktemp("kernel_cache"))
+    """Kernels the benchmark script generates through funtorch go to a per-run directory, not the user's cache."""
+    old = os.environ.get("FUNTORCH_CACHE_DIR")
+    os.environ["FUNTORCH_CACHE_DIR"] = str(tmp_path_factory.mktemp("kernel_cache"))
     yield
     if old is None:
-        del os.environ["FUNTORCH_CUDA_KERNEL_CACHE"]
+        del os.environ["FUNTORCH_CACHE_DIR"]
     else:
-        os.environ["FUNTORCH_CUDA_KERNEL_CACHE"] = old
+        os.environ["FUNTORCH_CACHE_DIR"] = old
 
 
 @pytest.fixture(autouse=True)

@@ -14,7 +14,6 @@ class ShapedArray:
     matters only while Python code runs on tracers, never to a graph's types."""
 
     __slots__ = ("shape", "dtype", "weak_type")
-    array_abstraction_level = 1
 
     def __init__(self, shape, dtype, weak_type=False):
         self.shape = tuple(int(d) for d in shape)

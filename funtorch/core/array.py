@@ -7,6 +7,7 @@ import numpy as np
 from . import dtypes
 from .abstract import ShapedArray
 from .array_methods import ArrayMethods
+from .devices import CPU, Device
 
 _DONATED_MSG = ("funtorch: this Array was donated to a jitted call (donate_argnums) and its "
                 "buffer now holds that call's outputs; use the outputs, or leave the argument "
@@ -30,13 +31,14 @@ DONATED = _Donated()
 
 
 class Array(ArrayMethods):
-    """An immutable n-d array on a device (numpy storage on the CPU)."""
+    """An immutable n-d array: a buffer of its device's backend (numpy on the host) and
+    the ``Device`` it lives on."""
 
     __slots__ = ("_value", "_device", "__weakref__")
     weak_type = False   # concrete arrays are strongly typed (only tracers may be weak)
 
-    def __init__(self, value, device: str = "cpu"):
-        if device == "cpu" and not isinstance(value, np.ndarray):
+    def __init__(self, value, device: Device = CPU):
+        if device is CPU and not isinstance(value, np.ndarray):
             value = np.asarray(value)
         self._value = value
         self._device = device
@@ -70,7 +72,7 @@ class Array(ArrayMethods):
             return v.astype(dtype)
         if copy:
             return np.array(v)
-        if v.flags.writeable and self._device == "cpu":
+        if v.flags.writeable and self._device is CPU:
             v = v.view()
             v.flags.writeable = False
         return v
@@ -108,7 +110,7 @@ class Array(ArrayMethods):
             return "Array(<donated>)"
         v = to_numpy(self)
         body = np.array2string(v, separator=", ", prefix="Array(")
-        dev = "" if self._device == "cpu" else f", device={self._device}"
+        dev = "" if self._device is CPU else f", device={self._device}"
         return f"Array({body}, dtype={v.dtype}{dev})"
 
     def __str__(self):
@@ -125,29 +127,24 @@ class Array(ArrayMethods):
         return (_rebuild, (to_numpy(self),))
 
     def __dlpack__(self, *args, **kwargs):
-        if self._device != "cpu":
-            from ..backends.cuda import dlpack
-            return dlpack(self, **kwargs)
-        return to_numpy(self).__dlpack__(*args, **kwargs)
+        if self._device is CPU:
+            return self._value.__dlpack__(*args, **kwargs)
+        return self._device.backend.dlpack(self._value, **kwargs)
 
     def __dlpack_device__(self):
-        if self._device != "cpu":
-            return (2, int(self._device.split(":")[1]))   # (kDLCUDA, ordinal)
-        return to_numpy(self).__dlpack_device__()
+        if self._device is CPU:
+            return self._value.__dlpack_device__()
+        return self._device.backend.dlpack_device(self._device)
 
     @property
     def __cuda_array_interface__(self):
         """The device buffer, shared without a copy (CuPy, PyTorch, numba); CUDA arrays only."""
-        if self._device == "cpu":
-            raise AttributeError("funtorch: a CPU array has no __cuda_array_interface__; "
-                                 "move it with ft.device_put(x, 'cuda')")
-        return self._value.__cuda_array_interface__
+        return self._device.backend.cuda_array_interface(self._value, self._device)
 
     def block_until_ready(self):
-        """Wait for the device work producing this array (a no-op on the CPU)."""
-        if self._device != "cpu":
-            from numba import cuda
-            cuda.synchronize()
+        """Wait for the device work producing this array (a no-op on the host)."""
+        if self._device is not CPU:
+            self._device.backend.synchronize(self._device)
         return self
 
 
@@ -166,12 +163,39 @@ def _scalar_value(x, why):
 def to_numpy(x) -> np.ndarray:
     """Host numpy view of an Array (copying from a device), or np.asarray of anything."""
     if type(x) is Array:
-        if x._device == "cpu":
+        if x._device is CPU:
             return x._value
-        from ..backends import to_host
-        return to_host(x)
+        return x._device.backend.to_host(x._value)
     return np.asarray(x)
 
 
-def device_of(x) -> str:
-    return x._device if isinstance(x, Array) else "cpu"
+def host_array(x, dtype=None) -> Array:
+    """A host Array from a host array-like (numpy array or scalar, Python scalar, nested
+    sequence of numbers), as ``ft.asarray`` makes it: Python floats become float32 and
+    ints int64; the buffer is a read-only copy."""
+    if dtype is not None:
+        dtype = dtypes.dtype(dtype)
+    if isinstance(x, (np.ndarray, np.generic)):
+        v = x
+        if dtype is None and v.dtype not in dtypes._SUPPORTED and v.dtype != dtypes.float0:
+            raise TypeError(f"funtorch: numpy dtype {v.dtype} is not supported")
+        v = np.array(v, dtype=dtype)
+    else:
+        try:
+            v = np.array(x) if dtype is None else np.array(x, dtype=dtype)
+        except ValueError as e:
+            if "inhomogeneous" not in str(e):
+                raise
+            raise ValueError("funtorch.tensor: nested sequences have unequal lengths "
+                             "(ragged), so they do not form an array; pad them to one "
+                             "shape first") from None
+        if dtype is None:
+            if v.dtype == np.float64:
+                v = v.astype(dtypes.default_float)
+            elif v.dtype.kind == "i" and v.dtype != dtypes.default_int:
+                v = v.astype(dtypes.default_int)
+            elif v.dtype.kind not in "biuf":
+                raise TypeError(f"funtorch: cannot convert {type(x).__name__} "
+                                f"({v.dtype}) to an array")
+    v.flags.writeable = False
+    return Array(v)

@@ -8,6 +8,7 @@ a graph with the values of its leading constant inputs.
 from __future__ import annotations
 
 import itertools
+import weakref
 
 import numpy as np
 
@@ -82,6 +83,19 @@ class Graph:
 
     def __eq__(self, other):
         return self is other
+
+
+_derived: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def derived(graph: Graph, kind: str, key, build):
+    """``build()``, once per ``graph``, ``kind`` of transformation and ``key`` (its
+    pattern): a jitted training step's graph is differentiated and batched once."""
+    per_graph = _derived.setdefault(graph, {})
+    k = (kind, key)
+    if k not in per_graph:
+        per_graph[k] = build()
+    return per_graph[k]
 
 
 class ClosedGraph:

@@ -7,7 +7,6 @@ the primitive. Interpreters own their rule tables; nothing here names a primitiv
 
 from __future__ import annotations
 
-import itertools
 from contextlib import contextmanager
 
 import numpy as np
@@ -18,17 +17,34 @@ from .errors import ConcretizationTypeError, UnexpectedTracerError
 
 # --------------------------------------------------------------------------- primitives
 
+# What a primitive is, for the backends: ``elementwise`` (fused into loops as a scalar
+# expression), ``reduction`` (fused as a loop's accumulator), ``view`` (moves no data: its
+# readers fold it into their indices), ``library`` (a kernel or library call of its own),
+# ``control_flow`` (runs sub-graphs).
+KINDS = ("elementwise", "reduction", "view", "library", "control_flow")
+
+
 class Primitive:
-    """A named operation. Arrays go in positionally, static params as keywords."""
+    """A named operation. Arrays go in positionally, static params as keywords.
+    ``kind``: one of ``KINDS``. Every primitive is in ``primitives`` under its name."""
 
     multiple_results = False
     # Whether the result stays weakly typed when it promotes a weak value to a default
     # dtype (int + 2.5), as well as when it keeps the weak dtype (see core/weak.py).
     weak_promotion = False
+    # For primitives that name axes (collectives; jit over a graph that uses them):
+    # ``axis_mains(params) -> [MainTrace]``, the vmaps binding those names, whose traces
+    # must process the primitive even when no argument is traced by them (core/axis_env).
+    axis_mains = None
 
-    def __init__(self, name: str, *, multiple_results: bool = False):
+    def __init__(self, name: str, *, kind: str, multiple_results: bool = False):
+        if kind not in KINDS:
+            raise ValueError(f"funtorch: primitive '{name}' needs a kind among {KINDS}, "
+                             f"got {kind!r}")
         self.name = name
+        self.kind = kind
         self.multiple_results = multiple_results
+        primitives[name] = self
 
     def __repr__(self):
         return self.name
@@ -45,10 +61,15 @@ class Primitive:
         return fn
 
 
+# The registry: name -> Primitive (backends key their lowering tables by these names).
+primitives: dict[str, Primitive] = {}
 # Eager implementations: numpy arrays in, numpy array(s) out (a list if multiple_results).
 impl_rules: dict[Primitive, callable] = {}
 # Shape/dtype rules: ShapedArrays in, ShapedArray(s) out (a list if multiple_results).
 abstract_eval_rules: dict[Primitive, callable] = {}
+# The primitive as a composite of others, ``fn(*args, **params) -> result``: backends that
+# have no kernel for an equation of it compile the composite instead.
+decompositions: dict[Primitive, callable] = {}
 
 
 def abstract_eval(prim, avals, params):
@@ -244,39 +265,56 @@ def bind(prim, *args, **params):
         outs = _eval_primitive(prim, args, params)
     else:
         top = find_top_trace(args)
+        if prim.axis_mains is not None:
+            for m in prim.axis_mains(params):
+                if m.level > top.main.level:
+                    top = m.trace_type(m)
         tracers = [full_raise(top, a) for a in args]
         outs = [full_lower(o) for o in top.process_primitive(prim, tracers, params)]
     return outs if prim.multiple_results else outs[0]
 
 
-def bind1(prim, *args, **params):
-    """bind for a single-result primitive, always returning one value."""
-    return bind(prim, *args, **params)
-
-
 # --------------------------------------------------------------------------- eval interpreter
 
-from .array import Array, device_of, to_numpy  # noqa: E402
+from .array import Array, host_array, to_numpy  # noqa: E402
+from .devices import CPU, adopt  # noqa: E402
 
 
 def _eval_primitive(prim, args, params):
+    """Eager execution: on the backend of the first argument off the host, else here, on
+    the host (the CPU backend's eager entry is ``eval_on_host``; calling it directly keeps
+    the backend lookup off the hot path)."""
     vals = []
     for a in args:
         t = type(a)
-        if t is Array and a._device == "cpu":
+        if t is Array:
+            if a._device is not CPU:
+                return a._device.backend.eager(prim, args, params)
             vals.append(a._value)
         elif t is np.ndarray:
             vals.append(a)
         elif isinstance(a, Tracer):
             raise UnexpectedTracerError(a)
-        elif t is Array:
-            from ..backends import eager_impl
-            return eager_impl(a._device, prim, args, params)
         elif dtypes.is_weak(a):
             # the dtype ``get_aval`` gives it (float -> float32), as a traced call would
             vals.append(np.asarray(a, dtypes.canonical_python_dtype(a)))
         else:
             vals.append(np.asarray(a))
+    return eval_on_host(prim, vals, params)
+
+
+def host_value(a):
+    """The numpy value eager execution on the host gives ``a`` (a host Array, a numpy
+    array or a Python scalar, which takes the dtype ``get_aval`` gives it)."""
+    if type(a) is Array:
+        return to_numpy(a)
+    if dtypes.is_weak(a):
+        return np.asarray(a, dtypes.canonical_python_dtype(a))
+    return np.asarray(a)
+
+
+def eval_on_host(prim, vals, params):
+    """Run ``prim``'s impl on host (numpy) values; the results as host Arrays."""
     impl = impl_rules.get(prim)
     if impl is None:
         raise NotImplementedError(f"funtorch: primitive '{prim}' has no eager impl")
@@ -315,6 +353,22 @@ def get_aval(x) -> ShapedArray:
     raise TypeError(f"funtorch: {type(x).__name__} is not a valid array value")
 
 
+# values converted on the host (no backend is asked to adopt them as a device array)
+HOST_TYPES = (np.ndarray, np.generic, list, tuple, bool, int, float, complex)
+
+
+def as_array(x):
+    """``x`` as an array value: Arrays and tracers as they are, another library's device
+    array shared through its backend, host values as ``ft.asarray`` converts them."""
+    if isinstance(x, (Array, Tracer)):
+        return x
+    if not isinstance(x, HOST_TYPES):
+        adopted = adopt(x)
+        if adopted is not None:
+            return adopted
+    return host_array(x)
+
+
 def weak_aval(x) -> ShapedArray:
     """The abstract value of a function argument: a Python scalar is weakly typed (JAX's
     rule for arguments of jit, vjp/jvp, control flow and custom_vjp), so
@@ -331,9 +385,6 @@ def concrete_or_error(x, why: str):
     return to_numpy(x)
 
 
-_counter = itertools.count()
-
-
 __all__ = ["Primitive", "bind", "Tracer", "Trace", "MainTrace", "new_main", "new_dynamic",
-           "find_top_trace", "full_raise", "full_lower", "get_aval", "weak_aval", "Array",
-           "device_of"]
+           "find_top_trace", "full_raise", "full_lower", "get_aval", "weak_aval", "as_array",
+           "Array"]

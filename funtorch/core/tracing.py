@@ -12,6 +12,7 @@ import numpy as np
 from .. import tree as tree_util
 from .abstract import ShapedArray
 from .array import Array
+from .devices import CPU
 from .graph import ClosedGraph, Eqn, Graph, Literal, Var
 from .trace import Trace, Tracer, abstract_eval, get_aval, new_dynamic, new_main, weak_aval
 from .weak import WeakTypes
@@ -78,7 +79,7 @@ def _inline_literals(graph, consts, inline_all=False):
     out_set = set(graph.outs)
     keep_vars, keep_vals, lits = [], [], {}
     for v, c in zip(graph.in_vars[:nc], consts):
-        val = c._value if (type(c) is Array and c._device == "cpu") else c
+        val = c._value if (type(c) is Array and c._device is CPU) else c
         concrete = not isinstance(val, (Tracer, Array))
         if concrete and (inline_all or (np.ndim(val) == 0 and v not in out_set)):
             lits[v] = Literal(np.asarray(val, v.aval.dtype))

@@ -51,6 +51,16 @@ from .elementwise import (  # noqa: F401
 )
 from .indexing import gather, scatter, take_along_axis  # noqa: F401,E402
 from .linalg import dot, dot_general  # noqa: F401,E402
+from .parallel import (  # noqa: F401,E402
+    all_gather,
+    axis_index,
+    pmax,
+    pmean,
+    pmin,
+    ppermute,
+    psum,
+    psum_scatter,
+)
 from .random_bits import threefry2x32  # noqa: F401,E402
 from .reductions import argmax, argmin, cumsum, reduce_max, reduce_min, reduce_prod, reduce_sum  # noqa: F401
 from .shape import (  # noqa: F401

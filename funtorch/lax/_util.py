@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import operator
+
 from ..core import dtypes
 from ..core.abstract import ShapedArray
 
@@ -31,7 +33,11 @@ def check_float(name, aval):
 def canonical_axes(name, axes, ndim):
     out = []
     for a in axes:
-        a = int(a)
+        try:
+            a = operator.index(a)   # as numpy: 1.5 or "0" is not an axis
+        except TypeError:
+            raise TypeError(f"funtorch.{name}: axis must be an integer (or a tuple of them), "
+                            f"got {type(a).__name__} {a!r:.40}") from None
         if not -ndim <= a < max(ndim, 1) or (ndim == 0 and a not in (0, -1)):
             raise ValueError(f"funtorch.{name}: axis {a} is out of bounds for an array of "
                              f"rank {ndim}")

@@ -10,14 +10,14 @@ from numpy.lib.stride_tricks import sliding_window_view
 
 from ..core import dtypes
 from ..core.abstract import ShapedArray
-from ..core.trace import Primitive, bind, get_aval
+from ..core.trace import Primitive, bind, decompositions, get_aval
 from ..transforms import batching
 from ..transforms.ad import defbilinear, is_undefined
 from ..transforms.batching import moveaxis
 from ._util import fmt
 from .shape import _pad_impl, reshape, rev, transpose
 
-conv_general_dilated_p = Primitive("conv_general_dilated")
+conv_general_dilated_p = Primitive("conv_general_dilated", kind="library")
 
 
 def dilate_shape(shape, dilation):
@@ -125,7 +125,7 @@ def conv_vjp_lhs_padding(in_shape, window_dimensions, window_strides, out_shape,
     return tuple(zip(before, after))
 
 
-def _conv_vjp_rhs_padding(in_shape, window_dimensions, window_strides, out_shape, padding,
+def conv_vjp_rhs_padding(in_shape, window_dimensions, window_strides, out_shape, padding,
                           lhs_dilation, rhs_dilation):
     lhs_d = dilate_shape(in_shape, lhs_dilation)
     rhs_d = dilate_shape(window_dimensions, rhs_dilation)
@@ -134,8 +134,22 @@ def _conv_vjp_rhs_padding(in_shape, window_dimensions, window_strides, out_shape
                  zip(padding, lhs_d, rhs_d, out_d))
 
 
-def _conv_transpose_lhs(g, rhs, lhs_aval, *, window_strides, padding, lhs_dilation,
-                        rhs_dilation, feature_group_count):
+# --------------------------------------------------------------------------- gradients
+
+# The two gradients of a convolution are primitives of their own, so that backends see them
+# as what they are (the CUDA backend launches backward-data / backward-weight kernels).
+# Each is defined by its decomposition into a convolution of flipped or transposed operands
+# (jax/_src/lax/convolution.py's transpose rules), which is also what backends without a
+# kernel for it compile. Together with the convolution they are the three faces of one
+# bilinear form <conv(x, w), g>, so each one's transposes are the other two.
+# Parameters: the convolution's, plus the shape of the operand the gradient is for.
+
+conv_input_grad_p = Primitive("conv_input_grad", kind="library")
+conv_weight_grad_p = Primitive("conv_weight_grad", kind="library")
+
+
+def _input_grad_composite(g, rhs, *, lhs_shape, window_strides, padding, lhs_dilation,
+                          rhs_dilation, feature_group_count):
     """Correlate the cotangent with the flipped kernel, its in/out features swapped per group."""
     grp = feature_group_count
     o, i, *k_sp = get_aval(rhs).shape
@@ -143,13 +157,13 @@ def _conv_transpose_lhs(g, rhs, lhs_aval, *, window_strides, padding, lhs_dilati
     w = reshape(rhs, (grp, o // grp, i, *k_sp))
     w = transpose(w, (0, 2, 1, *range(3, 3 + nsp)))
     w = rev(reshape(w, (grp * i, o // grp, *k_sp)), tuple(range(2, 2 + nsp)))
-    pads = conv_vjp_lhs_padding(lhs_aval.shape[2:], k_sp, window_strides,
-                                get_aval(g).shape[2:], padding, lhs_dilation, rhs_dilation)
+    pads = conv_vjp_lhs_padding(lhs_shape[2:], k_sp, window_strides, get_aval(g).shape[2:],
+                                padding, lhs_dilation, rhs_dilation)
     return conv_general_dilated(g, w, lhs_dilation, pads, window_strides, rhs_dilation, grp)
 
 
-def _conv_transpose_rhs(g, lhs, rhs_aval, *, window_strides, padding, lhs_dilation,
-                        rhs_dilation, feature_group_count):
+def _weight_grad_composite(lhs, g, *, rhs_shape, window_strides, padding, lhs_dilation,
+                           rhs_dilation, feature_group_count):
     """Correlate the input with the cotangent, the batch axis acting as the features."""
     grp = feature_group_count
     n, c, *in_sp = get_aval(lhs).shape
@@ -160,16 +174,105 @@ def _conv_transpose_rhs(g, lhs, rhs_aval, *, window_strides, padding, lhs_dilati
     x = reshape(x, (c // grp, grp * n, *in_sp))
     ct = transpose(reshape(g, (n, grp, o // grp, *out_sp)), (1, 2, 0, *sp))
     ct = reshape(ct, (o, n, *out_sp))
-    pads = _conv_vjp_rhs_padding(in_sp, rhs_aval.shape[2:], window_strides, out_sp, padding,
-                                 lhs_dilation, rhs_dilation)
+    pads = conv_vjp_rhs_padding(in_sp, rhs_shape[2:], window_strides, out_sp, padding,
+                                lhs_dilation, rhs_dilation)
     out = conv_general_dilated(x, ct, rhs_dilation, pads, lhs_dilation, window_strides, grp)
     return transpose(out, (1, 0, *range(2, 2 + nsp)))
 
 
+def _input_grad_impl(g, rhs, *, lhs_shape, **params):
+    """The decomposition in numpy (eager mode)."""
+    grp, nsp = params["feature_group_count"], rhs.ndim - 2
+    o, i, *k_sp = rhs.shape
+    w = rhs.reshape(grp, o // grp, i, *k_sp).transpose(0, 2, 1, *range(3, 3 + nsp))
+    w = w.reshape(grp * i, o // grp, *k_sp)[(Ellipsis, *[slice(None, None, -1)] * nsp)]
+    pads = conv_vjp_lhs_padding(lhs_shape[2:], k_sp, params["window_strides"], g.shape[2:],
+                                params["padding"], params["lhs_dilation"],
+                                params["rhs_dilation"])
+    return _conv_impl(g, w, window_strides=params["lhs_dilation"], padding=pads,
+                      lhs_dilation=params["window_strides"],
+                      rhs_dilation=params["rhs_dilation"], feature_group_count=grp)
+
+
+def _weight_grad_impl(lhs, g, *, rhs_shape, **params):
+    grp = params["feature_group_count"]
+    n, c, *in_sp = lhs.shape
+    _, o, *out_sp = g.shape
+    sp = tuple(range(3, 3 + len(in_sp)))
+    x = lhs.reshape(n, grp, c // grp, *in_sp).transpose(2, 1, 0, *sp)
+    x = x.reshape(c // grp, grp * n, *in_sp)
+    ct = g.reshape(n, grp, o // grp, *out_sp).transpose(1, 2, 0, *sp).reshape(o, n, *out_sp)
+    pads = conv_vjp_rhs_padding(in_sp, rhs_shape[2:], params["window_strides"], out_sp,
+                                params["padding"], params["lhs_dilation"],
+                                params["rhs_dilation"])
+    out = _conv_impl(x, ct, window_strides=params["rhs_dilation"], padding=pads,
+                     lhs_dilation=params["lhs_dilation"],
+                     rhs_dilation=params["window_strides"], feature_group_count=grp)
+    return np.ascontiguousarray(out.transpose(1, 0, *range(2, 2 + len(in_sp))))
+
+
+def _input_grad_shape(g, rhs, *, lhs_shape, **params):
+    return ShapedArray(tuple(lhs_shape), g.dtype)
+
+
+def _weight_grad_shape(lhs, g, *, rhs_shape, **params):
+    return ShapedArray(tuple(rhs_shape), g.dtype)
+
+
 def _conv_transpose(ct, lhs, rhs, **params):
     if is_undefined(lhs):
-        return [_conv_transpose_lhs(ct, rhs, lhs.aval, **params), None]
-    return [None, _conv_transpose_rhs(ct, lhs, rhs.aval, **params)]
+        return [conv_input_grad(ct, rhs, lhs.aval.shape, **params), None]
+    return [None, conv_weight_grad(lhs, ct, rhs.aval.shape, **params)]
+
+
+def _input_grad_transpose(ct, g, rhs, *, lhs_shape, **params):
+    # <ct, input_grad(g, w)> = <conv(ct, w), g>
+    if is_undefined(g):
+        return [bind(conv_general_dilated_p, ct, rhs, **params), None]
+    return [None, conv_weight_grad(ct, g, rhs.aval.shape, **params)]
+
+
+def _weight_grad_transpose(ct, lhs, g, *, rhs_shape, **params):
+    # <ct, weight_grad(x, g)> = <conv(x, ct), g>
+    if is_undefined(lhs):
+        return [conv_input_grad(g, ct, lhs.aval.shape, **params), None]
+    return [None, bind(conv_general_dilated_p, lhs, ct, **params)]
+
+
+def _batch_by_decomposition(composite):
+    """vmap of the decomposition (a convolution, whose batching rule folds the axis)."""
+
+    def rule(vals, dims, **params):
+        size = batching.batch_size_of(vals, dims)
+        out, = batching.vmap_flat(lambda *xs: [composite(*xs, **params)], size, vals, dims,
+                                  lambda n: [0] * n)
+        return out, 0
+
+    return rule
+
+
+for _p, _impl, _shape, _composite, _transpose in (
+        (conv_input_grad_p, _input_grad_impl, _input_grad_shape, _input_grad_composite,
+         _input_grad_transpose),
+        (conv_weight_grad_p, _weight_grad_impl, _weight_grad_shape, _weight_grad_composite,
+         _weight_grad_transpose)):
+    _p.def_impl(_impl)
+    _p.def_abstract_eval(_shape)
+    decompositions[_p] = _composite
+    defbilinear(_p, _transpose)
+    batching.batching_rules[_p] = _batch_by_decomposition(_composite)
+
+
+def conv_input_grad(g, rhs, lhs_shape, **params):
+    """The gradient of ``conv_general_dilated(x, rhs, **params)`` with respect to ``x`` (of
+    shape ``lhs_shape``) for the output cotangent ``g``."""
+    return bind(conv_input_grad_p, g, rhs, lhs_shape=tuple(lhs_shape), **params)
+
+
+def conv_weight_grad(lhs, g, rhs_shape, **params):
+    """The gradient of ``conv_general_dilated(lhs, w, **params)`` with respect to ``w`` (of
+    shape ``rhs_shape``) for the output cotangent ``g``."""
+    return bind(conv_weight_grad_p, lhs, g, rhs_shape=tuple(rhs_shape), **params)
 
 
 def _conv_batch(vals, dims, *, feature_group_count, **params):

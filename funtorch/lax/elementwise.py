@@ -30,7 +30,7 @@ def _quiet(fn):
 
 
 def unop(name, impl, *, float_only=True, out_dtype=None):
-    prim = Primitive(name)
+    prim = Primitive(name, kind="elementwise")
     prim.def_impl(_quiet(impl))
 
     def shape_rule(x):
@@ -44,7 +44,7 @@ def unop(name, impl, *, float_only=True, out_dtype=None):
 
 
 def binop(name, impl, *, out_dtype=None, kinds="bif"):
-    prim = Primitive(name)
+    prim = Primitive(name, kind="elementwise")
     prim.def_impl(_quiet(impl))
 
     def shape_rule(x, y):
@@ -180,7 +180,7 @@ def _int_pow_impl(x, *, y):
     return np.asarray(np.reciprocal(np.power(w, -y)), x.dtype)
 
 
-integer_pow_p = Primitive("integer_pow")
+integer_pow_p = Primitive("integer_pow", kind="elementwise")
 integer_pow_p.def_impl(_quiet(_int_pow_impl))
 integer_pow_p.def_abstract_eval(lambda x, *, y: ShapedArray(x.shape, x.dtype))
 batching.defvectorized(integer_pow_p)
@@ -346,7 +346,7 @@ for _p in (eq_p, ne_p, lt_p, le_p, gt_p, ge_p):
 
 # --------------------------------------------------------------------------- select
 
-select_n_p = Primitive("select_n")
+select_n_p = Primitive("select_n", kind="elementwise")
 
 
 def _select_n_impl(which, *cases):
@@ -401,7 +401,7 @@ ad.transpose_rules[select_n_p] = _select_n_transpose
 
 # --------------------------------------------------------------------------- casts
 
-convert_element_type_p = Primitive("convert_element_type")
+convert_element_type_p = Primitive("convert_element_type", kind="elementwise")
 # the numpy layer promotes a weak value with it (int + 2.5): the promoted value stays weak
 convert_element_type_p.weak_promotion = True
 
@@ -435,7 +435,7 @@ def _convert_transpose(ct, x, *, new_dtype):
 ad.jvp_rules[convert_element_type_p] = _convert_jvp
 ad.transpose_rules[convert_element_type_p] = _convert_transpose
 
-bitcast_convert_type_p = Primitive("bitcast_convert_type")
+bitcast_convert_type_p = Primitive("bitcast_convert_type", kind="library")
 bitcast_convert_type_p.def_impl(lambda x, *, new_dtype: x.view(new_dtype))
 
 
@@ -452,7 +452,7 @@ defjvp_zero(bitcast_convert_type_p)
 
 # --------------------------------------------------------------------------- stop_gradient
 
-stop_gradient_p = Primitive("stop_gradient")
+stop_gradient_p = Primitive("stop_gradient", kind="view")
 stop_gradient_p.def_impl(lambda x: x)
 stop_gradient_p.def_abstract_eval(lambda x: x)
 batching.defvectorized(stop_gradient_p)
@@ -503,6 +503,9 @@ def gt(x, y): return bind(gt_p, x, y)
 def ge(x, y): return bind(ge_p, x, y)
 def select_n(which, *cases): return bind(select_n_p, which, *cases)
 def stop_gradient(x): return bind(stop_gradient_p, x)
+
+
+ad.tangent_ops["add"] = add   # tangent arithmetic (transforms/ad.py)
 
 
 def convert_element_type(x, new_dtype):

@@ -103,7 +103,7 @@ def fold_indices(idx, n, mode):
 
 # --------------------------------------------------------------------------- gather
 
-gather_p = Primitive("gather")
+gather_p = Primitive("gather", kind="library")
 
 
 def _gather_impl(x, idx, *, axis, mode):
@@ -165,7 +165,7 @@ def gather(x, indices, axis, mode="clip"):
 
 # --------------------------------------------------------------------------- scatter
 
-scatter_p = Primitive("scatter")
+scatter_p = Primitive("scatter", kind="library")
 
 _UFUNCS = {"add": np.add, "mul": np.multiply, "min": np.minimum, "max": np.maximum}
 

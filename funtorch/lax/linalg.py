@@ -14,7 +14,7 @@ from ._util import fmt
 from .elementwise import convert_element_type
 from .shape import transpose
 
-dot_general_p = Primitive("dot_general")
+dot_general_p = Primitive("dot_general", kind="library")
 
 
 def _remaining(n, *removed):

@@ -17,7 +17,7 @@ from ..transforms import batching
 from ..transforms.ad import defjvp_zero
 from ._util import fmt
 
-threefry2x32_p = Primitive("threefry2x32", multiple_results=True)
+threefry2x32_p = Primitive("threefry2x32", kind="library", multiple_results=True)
 
 _ROTATIONS = ((13, 15, 26, 6), (17, 29, 16, 24))
 _PARITY = np.uint32(0x1BD11BDA)

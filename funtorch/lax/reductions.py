@@ -33,7 +33,7 @@ def _keepdims_broadcast(y, shape, axes):
 def reduction(name, impl, *, int_ok=True, out_dtype=None, widen_halves=False):
     """``widen_halves``: float16/bfloat16 accumulate in float32 and round once, as the CUDA
     kernels do (numpy's bfloat16 sum runs in bfloat16, where 256 + 1 == 256)."""
-    prim = Primitive(name)
+    prim = Primitive(name, kind="reduction")
 
     def impl_(x, *, axes):
         # quiet, as the elementwise primitives: sum([inf, -inf]) is NaN, no warning
@@ -123,30 +123,36 @@ reduce_prod_p = reduction("reduce_prod", np.prod, widen_halves=True)
 
 
 def _prod_jvp(primals, tangents, *, axes):
-    """d prod = sum_j t_j * prod_{k != j} x_k, computed without dividing (zeros are fine)."""
-    from .elementwise import mul, select_n
-    from .shape import broadcast_in_dim, broadcasted_iota, reshape, transpose
+    """d prod by a tree of pairwise products (``d(a b) = da b + a db``), as JAX: linear in
+    the tangent, whose transpose multiplies a cotangent by the partial products one level
+    at a time, so a zero cotangent stays 0 where the product of all the other factors
+    would overflow (0 * inf). No division: zeros are fine. O(n) work."""
+    from .elementwise import add, mul
+    from .shape import full_like, pad, reshape, slice_in_dim, transpose
     (x,), (t,) = primals, tangents
     ans = bind(reduce_prod_p, x, axes=axes)
     a = get_aval(x)
     kept = [i for i in range(a.ndim) if i not in axes]
-    perm = (*kept, *axes)
     n = int(np.prod([a.shape[i] for i in axes], dtype=np.int64))
     lead = tuple(a.shape[i] for i in kept)
+    if n == 0:
+        return ans, reduce_sum(t, axes)    # zeros of the result's shape
+    perm = (*kept, *axes)
     xf = reshape(transpose(x, perm), (*lead, n))
     tf = reshape(transpose(t, perm), (*lead, n))
-    square = (*lead, n, n)
-    xb = broadcast_in_dim(xf, square, (*range(len(lead)), len(lead) + 1))
-    diag = bind_eq(broadcasted_iota(dtypes.int32, square, len(lead)),
-                   broadcasted_iota(dtypes.int32, square, len(lead) + 1))
-    from .shape import full
-    others = reduce_prod(select_n(diag, xb, full(square, 1, a.dtype)), (len(lead) + 1,))
-    return ans, reduce_sum(mul(tf, others), (len(lead),))
-
-
-def bind_eq(a, b):
-    from .elementwise import eq
-    return eq(a, b)
+    last = len(lead)
+    while n > 1:
+        n1 = (n + 1) // 2
+        x1, x2 = slice_in_dim(xf, 0, n1, axis=last), slice_in_dim(xf, n1, n, axis=last)
+        t1, t2 = slice_in_dim(tf, 0, n1, axis=last), slice_in_dim(tf, n1, n, axis=last)
+        if n - n1 != n1:    # odd: the second half ends with a factor 1 (tangent 0)
+            config = [(0, 0, 0)] * last + [(0, 1, 0)]
+            x2 = pad(x2, full_like(x, 1, shape=()), config)
+            t2 = pad(t2, full_like(t, 0, shape=()), config)
+        tf = add(mul(t1, x2), mul(x1, t2))
+        xf = mul(x1, x2)
+        n = n1
+    return ans, reshape(tf, lead)
 
 
 ad.jvp_rules[reduce_prod_p] = _prod_jvp
@@ -160,7 +166,7 @@ def reduce_prod(x, axes):
 # --------------------------------------------------------------------------- argmax / argmin
 
 def _arg_reduction(name, np_fn):
-    prim = Primitive(name)
+    prim = Primitive(name, kind="reduction")
 
     def impl(x, *, axis, index_dtype):
         if x.shape[axis] == 0:
@@ -199,7 +205,7 @@ def argmin(x, axis, index_dtype=dtypes.int64):
 
 # --------------------------------------------------------------------------- cumsum
 
-cumsum_p = Primitive("cumsum")
+cumsum_p = Primitive("cumsum", kind="library")
 
 
 def _cumsum_impl(x, *, axis, reverse):

@@ -10,6 +10,8 @@ import numpy as np
 from ..core import dtypes
 from ..core.abstract import ShapedArray
 from ..core.array import Array
+from ..core.devices import CPU
+from ..core.placement import transfer
 from ..core.trace import Primitive, bind, get_aval
 from ..transforms import ad, batching
 from ..transforms.ad import Zero, is_undefined
@@ -18,7 +20,7 @@ from ._util import canonical_axes, fmt
 
 # --------------------------------------------------------------------------- broadcast_in_dim
 
-broadcast_in_dim_p = Primitive("broadcast_in_dim")
+broadcast_in_dim_p = Primitive("broadcast_in_dim", kind="view")
 
 
 def _broadcast_in_dim_impl(x, *, shape, broadcast_dimensions):
@@ -71,6 +73,9 @@ def broadcast_in_dim(x, shape, broadcast_dimensions):
                 broadcast_dimensions=tuple(int(d) for d in broadcast_dimensions))
 
 
+batching.axis_ops["broadcast_in_dim"] = broadcast_in_dim
+
+
 def full(shape, fill_value, dtype=None):
     """An array of ``shape`` filled with a scalar (a broadcast of a literal)."""
     if dtype is None:
@@ -88,6 +93,9 @@ def full(shape, fill_value, dtype=None):
     return broadcast_in_dim(v, tuple(shape), ())
 
 
+ad.tangent_ops["full"] = full
+
+
 def full_like(x, fill_value, dtype=None, shape=None):
     """``full`` with ``x``'s shape and dtype (unless given), on ``x``'s device."""
     a = get_aval(x)
@@ -99,16 +107,15 @@ def full_like(x, fill_value, dtype=None, shape=None):
 def on_device_of(x, out):
     """``out`` (a constant an eager composite built on the host) moved to the device of the
     concrete array ``x``: eager ops on a device array give device arrays."""
-    if type(x) is Array and x._device != "cpu" and type(out) is Array and \
-            out._device == "cpu":
-        from ..backends import transfer
+    if type(x) is Array and x._device is not CPU and type(out) is Array and \
+            out._device is CPU:
         return transfer(out, x._device)
     return out
 
 
 # --------------------------------------------------------------------------- reshape
 
-reshape_p = Primitive("reshape")
+reshape_p = Primitive("reshape", kind="view")
 
 
 def _reshape_shape(x, *, new_sizes):
@@ -138,7 +145,7 @@ def reshape(x, new_sizes):
 
 # --------------------------------------------------------------------------- transpose
 
-transpose_p = Primitive("transpose")
+transpose_p = Primitive("transpose", kind="view")
 
 
 def _transpose_shape(x, *, permutation):
@@ -167,9 +174,12 @@ def transpose(x, permutation):
     return bind(transpose_p, x, permutation=permutation)
 
 
+batching.axis_ops["transpose"] = transpose
+
+
 # --------------------------------------------------------------------------- squeeze
 
-squeeze_p = Primitive("squeeze")
+squeeze_p = Primitive("squeeze", kind="view")
 
 
 def _squeeze_shape(x, *, dimensions):
@@ -210,7 +220,7 @@ def expand_dims(x, dimensions):
 
 # --------------------------------------------------------------------------- slice
 
-slice_p = Primitive("slice")
+slice_p = Primitive("slice", kind="view")
 
 
 def _slice_shape(x, *, start_indices, limit_indices, strides):
@@ -280,7 +290,7 @@ def slice_in_dim(x, start, limit, stride=1, axis=0):
 
 # --------------------------------------------------------------------------- pad
 
-pad_p = Primitive("pad")
+pad_p = Primitive("pad", kind="library")
 
 
 def _pad_shape(x, pv, *, padding_config):
@@ -371,7 +381,7 @@ def pad(x, padding_value, padding_config):
 
 # --------------------------------------------------------------------------- concatenate
 
-concatenate_p = Primitive("concatenate")
+concatenate_p = Primitive("concatenate", kind="library")
 
 
 def _concatenate_shape(*xs, dimension):
@@ -424,7 +434,7 @@ def concatenate(xs, dimension):
 
 # --------------------------------------------------------------------------- rev
 
-rev_p = Primitive("rev")
+rev_p = Primitive("rev", kind="view")
 rev_p.def_impl(lambda x, *, dimensions: np.flip(x, dimensions))
 rev_p.def_abstract_eval(lambda x, *, dimensions: x)
 ad.deflinear(rev_p, lambda ct, x, *, dimensions: [rev(ct, dimensions)])
@@ -441,7 +451,7 @@ def rev(x, dimensions):
 
 # --------------------------------------------------------------------------- iota
 
-iota_p = Primitive("iota")
+iota_p = Primitive("iota", kind="view")
 
 
 def _iota_impl(*, dtype, shape, dimension):

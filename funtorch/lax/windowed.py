@@ -136,7 +136,7 @@ def _two_arg_batch(prim):
 
 # --------------------------------------------------------------------------- sum
 
-reduce_window_sum_p = Primitive("reduce_window_sum")
+reduce_window_sum_p = Primitive("reduce_window_sum", kind="library")
 
 
 def _reduce_window_sum_impl(x, **params):
@@ -180,7 +180,7 @@ def reduce_window_sum(x, window_dimensions, window_strides, padding):
 
 # --------------------------------------------------------------------------- max
 
-reduce_window_max_p = Primitive("reduce_window_max")
+reduce_window_max_p = Primitive("reduce_window_max", kind="library")
 
 
 def _reduce_window_max_impl(x, **params):
@@ -215,8 +215,8 @@ def reduce_window_max(x, window_dimensions, window_strides, padding):
 
 # --------------------------------------------------------------------------- max's derivative
 
-select_and_gather_add_p = Primitive("select_and_gather_add")
-select_and_scatter_add_p = Primitive("select_and_scatter_add")
+select_and_gather_add_p = Primitive("select_and_gather_add", kind="library")
+select_and_scatter_add_p = Primitive("select_and_scatter_add", kind="library")
 
 
 def _select_and_gather_add_impl(tangents, operand, **params):

@@ -1,11 +1,11 @@
-"""Dropout: random zeroing in training, identity in evaluation."""
+"""Dropout and Dropout2d: random zeroing in training, identity in evaluation."""
 
 from __future__ import annotations
 
 from . import functional as F
 from .activation import _Inplace
 
-__all__ = ["Dropout"]
+__all__ = ["Dropout", "Dropout2d"]
 
 
 class Dropout(_Inplace):
@@ -27,3 +27,10 @@ class Dropout(_Inplace):
 
     def extra_repr(self):
         return f"p={self.p}, inplace={self.inplace}"
+
+
+class Dropout2d(Dropout):
+    """Zeroes whole channels (``F.dropout2d``); needs ``key=`` with ``train=True``."""
+
+    def __call__(self, params, x, *, key=None, train=False):
+        return F.dropout2d(x, self.p, key=key, training=train)

@@ -1,4 +1,4 @@
-"""Linear: y = x @ weight.T + bias, PyTorch's layout and initialisation."""
+"""Linear: y = x @ weight.T + bias, PyTorch's layout and initialisation; Identity."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from . import init
 from .functional._checks import _check_sizes
 from .module import Module
 
-__all__ = ["Linear"]
+__all__ = ["Identity", "Linear"]
 
 
 def default_weight_and_bias(key, weight_shape, bias):
@@ -43,3 +43,13 @@ class Linear(Module):
     def extra_repr(self):
         return (f"in_features={self.in_features}, out_features={self.out_features}, "
                 f"bias={self.bias}")
+
+
+class Identity(Module):
+    """Returns its input; constructor arguments are accepted and ignored, as in PyTorch."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__()
+
+    def __call__(self, params, x):
+        return x

@@ -1,4 +1,4 @@
-"""BatchNorm1d/2d (running statistics in the state tree) and LayerNorm."""
+"""BatchNorm1d/2d (running statistics in the state tree), LayerNorm and RMSNorm."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from . import functional as F
 from .functional._checks import _check_sizes
 from .module import Module
 
-__all__ = ["BatchNorm1d", "BatchNorm2d", "LayerNorm"]
+__all__ = ["BatchNorm1d", "BatchNorm2d", "LayerNorm", "RMSNorm"]
 
 
 class _BatchNorm(Module):
@@ -122,3 +122,26 @@ class LayerNorm(Module):
         return (f"{self.normalized_shape}, eps={self.eps}, "
                 f"elementwise_affine={self.elementwise_affine}, "
                 f"bias={self.elementwise_affine and self.bias}")
+
+
+class RMSNorm(Module):
+    """``x / sqrt(mean(x**2) + eps) * weight`` over the trailing ``normalized_shape`` dims;
+    ``eps=None`` is the input dtype's machine epsilon, as in PyTorch."""
+
+    def __init__(self, normalized_shape, eps=None, elementwise_affine=True):
+        super().__init__()
+        if isinstance(normalized_shape, int):
+            normalized_shape = (normalized_shape,)
+        self.normalized_shape = tuple(normalized_shape)
+        self.eps = eps
+        self.elementwise_affine = elementwise_affine
+
+    def reset_parameters(self, key):
+        return {"weight": fnp.ones(self.normalized_shape)} if self.elementwise_affine else {}
+
+    def __call__(self, params, x):
+        return F.rms_norm(x, self.normalized_shape, (params or {}).get("weight"), self.eps)
+
+    def extra_repr(self):
+        return (f"{self.normalized_shape}, eps={self.eps}, "
+                f"elementwise_affine={self.elementwise_affine}")

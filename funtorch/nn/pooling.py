@@ -1,4 +1,4 @@
-"""MaxPool2d and AvgPool2d over the last two (H, W) axes."""
+"""MaxPool2d, AvgPool2d and their adaptive forms over the last two (H, W) axes."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from . import functional as F
 from .functional._checks import _check_sizes
 from .module import Module
 
-__all__ = ["MaxPool2d", "AvgPool2d"]
+__all__ = ["MaxPool2d", "AvgPool2d", "AdaptiveAvgPool2d", "AdaptiveMaxPool2d"]
 
 
 class _Pool2d(Module):
@@ -53,3 +53,34 @@ class AvgPool2d(_Pool2d):
     def __call__(self, params, x):
         return F.avg_pool2d(x, self.kernel_size, self.stride, self.padding, self.ceil_mode,
                             self.count_include_pad, self.divisor_override)
+
+
+class _AdaptivePool2d(Module):
+    def __init__(self, output_size):
+        super().__init__()
+        sizes = output_size if isinstance(output_size, (tuple, list)) else (output_size,)
+        _check_sizes(type(self).__name__, 1, output_size=tuple(s for s in sizes
+                                                                if s is not None))
+        self.output_size = output_size
+
+    def extra_repr(self):
+        return f"output_size={self.output_size}"
+
+
+class AdaptiveAvgPool2d(_AdaptivePool2d):
+    """Average over windows that split H and W into ``output_size`` parts (an int or an
+    (h, w) pair; None keeps that input size)."""
+
+    def __call__(self, params, x):
+        return F.adaptive_avg_pool2d(x, self.output_size)
+
+
+class AdaptiveMaxPool2d(_AdaptivePool2d):
+    """Max over the windows of ``AdaptiveAvgPool2d``."""
+
+    def __init__(self, output_size, return_indices=False):
+        super().__init__(output_size)
+        self.return_indices = return_indices
+
+    def __call__(self, params, x):
+        return F.adaptive_max_pool2d(x, self.output_size, self.return_indices)

@@ -19,6 +19,7 @@ from ..core.dtypes import (  # noqa: F401
 )
 from . import (
                            _methods,
+                           _spelling,
                            linalg,  # noqa: F401,E402
 )
 from ._core import asarray  # noqa: F401
@@ -70,6 +71,7 @@ from .shape import (  # noqa: F401
                            atleast_1d,
                            broadcast_arrays,
                            broadcast_to,
+                           cat,
                            concat,
                            concatenate,
                            expand_dims,
@@ -90,6 +92,7 @@ from .shape import (  # noqa: F401
                            transpose,
                            tril,
                            triu,
+                           unsqueeze,
                            vstack,
 )
 from .sorting import argsort, sort  # noqa: F401,E402
@@ -162,4 +165,25 @@ from .ufuncs import (  # noqa: F401
                            where,
 )
 
+# constants, as numpy and JAX name them
+pi = 3.141592653589793
+e = 2.718281828459045
+euler_gamma = 0.5772156649015329
+inf = float("inf")
+nan = float("nan")
+newaxis = None
+
 _methods.install()
+
+
+def _check_spellings(namespace):
+    """Wrap the public functions that take ``axis`` (or a shape) so that PyTorch's
+    spelling of a call (``dim=``, ``ft.ones(4, 4)``) fails naming funtorch's."""
+    for name, fn in list(namespace.items()):
+        if (not name.startswith("_") and callable(fn) and not isinstance(fn, type)
+                and getattr(fn, "__module__", "").startswith("funtorch.numpy")
+                and _spelling.needs_check(name, fn)):
+            namespace[name] = _spelling.check_spelling(fn)
+
+
+_check_spellings(globals())

@@ -7,9 +7,9 @@ import operator
 import numpy as np
 
 from .. import lax
-from ..core import dtypes
+from ..core import devices, dtypes
 from ..core import trace as trace_mod
-from ..core.array import Array
+from ..core.array import Array, host_array
 from ..core.trace import Tracer, get_aval
 
 
@@ -25,39 +25,15 @@ def asarray(x, dtype=None):
         if dtype is None or np.dtype(dtype) == x.dtype:
             return x
         return lax.convert_element_type(x, dtype)
-    if hasattr(x, "__cuda_array_interface__") or type(x).__name__ == "FakeCUDAArray":
-        # a device array (CuPy, PyTorch, numba): shared, not copied
-        from ..backends.cuda import from_cuda_array
-        return asarray(from_cuda_array(x), dtype)
-    if dtype is not None:
-        dtype = dtypes.dtype(dtype)
+    if not isinstance(x, trace_mod.HOST_TYPES):
+        # perhaps a device array (CuPy, PyTorch, numba) a backend shares without a copy
+        adopted = devices.adopt(x)
+        if adopted is not None:
+            return asarray(adopted, dtype)
     if isinstance(x, (list, tuple)) and any(is_array(e) for e in _flat(x)):
         from .shape import stack
         return stack([asarray(e, dtype) for e in x])
-    if isinstance(x, (np.ndarray, np.generic)):
-        v = x
-        if dtype is None and v.dtype not in dtypes._SUPPORTED and v.dtype != dtypes.float0:
-            raise TypeError(f"funtorch: numpy dtype {v.dtype} is not supported")
-        v = np.array(v, dtype=dtype)
-    else:
-        try:
-            v = np.array(x) if dtype is None else np.array(x, dtype=dtype)
-        except ValueError as e:
-            if "inhomogeneous" not in str(e):
-                raise
-            raise ValueError("funtorch.tensor: nested sequences have unequal lengths "
-                             "(ragged), so they do not form an array; pad them to one "
-                             "shape first") from None
-        if dtype is None:
-            if v.dtype == np.float64:
-                v = v.astype(dtypes.default_float)
-            elif v.dtype.kind == "i" and v.dtype != dtypes.default_int:
-                v = v.astype(dtypes.default_int)
-            elif v.dtype.kind not in "biuf":
-                raise TypeError(f"funtorch: cannot convert {type(x).__name__} "
-                                f"({v.dtype}) to an array")
-    v.flags.writeable = False
-    return Array(v)
+    return host_array(x, dtype)
 
 
 def _flat(x):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from ..core.array_methods import ArrayMethods
+from . import _spelling
 from . import reductions as R
 from . import shape as S
 from . import ufuncs as U
@@ -32,7 +33,13 @@ def _np_method(fn):
         if out is not None:
             raise TypeError(f"funtorch: {fn.__name__}(out=...) is not supported: arrays are "
                             "immutable; use the returned array")
-        return fn(self, *args, **kwargs)
+        try:
+            return fn(self, *args, **kwargs)
+        except TypeError:   # x.sum(dim=1): say how to write it here
+            err = _spelling.spelling_error(f"Array.{fn.__name__}", args, kwargs)
+            if err is None:
+                raise
+            raise err from None
 
     method.__name__ = fn.__name__
     method.__doc__ = fn.__doc__
@@ -94,8 +101,9 @@ METHODS = {
     "__neg__": U.negative, "__pos__": U.positive, "__abs__": U.abs, "__invert__": U.invert,
     "__getitem__": _getitem, "__setitem__": _setitem,
     "astype": _astype, "reshape": _reshape, "transpose": _transpose,
-    "squeeze": S.squeeze, "ravel": S.ravel, "flatten": S.ravel, "swapaxes": S.swapaxes,
-    "repeat": S.repeat,
+    "squeeze": _spelling.check_spelling(S.squeeze, "Array.squeeze"), "ravel": S.ravel,
+    "flatten": S.ravel, "swapaxes": S.swapaxes,
+    "repeat": _spelling.check_spelling(S.repeat, "Array.repeat"),
     **{name: _np_method(fn) for name, fn in {
         "sum": R.sum, "prod": R.prod, "mean": R.mean, "var": R.var, "std": R.std,
         "max": R.max, "min": R.min, "argmax": R.argmax, "argmin": R.argmin,

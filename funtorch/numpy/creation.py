@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import lax
+from ..core import devices as _registry
 from ..core import dtypes
 from ._core import asarray, is_array
 
@@ -29,14 +30,7 @@ def from_dlpack(x):
     if not hasattr(x, "__dlpack_device__"):
         raise TypeError(f"funtorch.from_dlpack: {type(x).__name__} is not a DLPack exporter "
                         "(it has no __dlpack__/__dlpack_device__); use ft.asarray")
-    kind, _ = x.__dlpack_device__()
-    if kind == 1:     # kDLCPU
-        return asarray(np.array(np.from_dlpack(x)))
-    if kind == 2:     # kDLCUDA
-        from ..backends.cuda import from_dlpack as cuda_from_dlpack
-        return cuda_from_dlpack(x)
-    raise ValueError(f"funtorch.from_dlpack: DLPack device type {kind} is not supported "
-                     "(only CPU = 1 and CUDA = 2)")
+    return _registry.from_dlpack(x)
 
 
 def _size(n, op, what="size"):

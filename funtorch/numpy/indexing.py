@@ -361,9 +361,21 @@ def _update(x, idx, v, combine, mode, unique_indices, what):
     xs = xt.shape
     flat = lax.reshape(xt, (*xs[:len(pre)], int(np.prod(sizes, dtype=np.int64)),
                             *xs[len(pre) + len(indexed):]))
-    out = lax.scatter(flat, lin, v, len(pre), combine, smode, unique_indices)
+    # ints and slices (and a single advanced index) name each position once
+    unique = unique_indices or int(np.prod(block, dtype=np.int64)) <= 1
+    out = lax.scatter(flat, lin, v, len(pre), combine, smode, unique)
     out = lax.transpose(lax.reshape(out, xs), tuple(np.argsort(perm)))
     return lax.reshape(out, orig_shape)
+
+
+def _default_fill(dtype):
+    """JAX's fill value for out-of-range reads of ``dtype``."""
+    if dtypes.is_float(dtype):
+        return float("nan")
+    if dtypes.is_bool(dtype):
+        return True
+    return int(np.iinfo(np.dtype(dtype)).min if np.dtype(dtype).kind == "i"
+               else np.iinfo(np.dtype(dtype)).max)
 
 
 class _IndexUpdateRef:
@@ -384,8 +396,30 @@ class _IndexUpdateRef:
     def __repr__(self):
         return f"_IndexUpdateRef({self.array!r}, {self.index!r})"
 
-    def get(self, mode=None):
-        return getitem(self.array, self.index, mode)
+    def get(self, mode=None, fill_value=None):
+        """``x[idx]``; with ``mode='fill'`` (or 'drop') out-of-range positions read
+        ``fill_value``, by default JAX's: NaN for floats, the minimum of a signed integer
+        type, the maximum of an unsigned one, True for bool.
+
+        Examples:
+            >>> import funtorch as ft
+            >>> x = ft.arange(3.0)
+            >>> x.at[ft.asarray([0, 5])].get(mode="fill", fill_value=-1.0)
+            Array([ 0., -1.], dtype=float32)
+            >>> x.at[ft.asarray([0, 5])].get(mode="fill")
+            Array([ 0., nan], dtype=float32)
+        """
+        if fill_value is not None and mode not in ("fill", "drop"):
+            raise ValueError("funtorch: x.at[idx].get: fill_value needs mode='fill', got "
+                             f"mode={mode!r}")
+        out = getitem(self.array, self.index, mode)
+        if mode not in ("fill", "drop"):
+            return out
+        x = _arr(self.array)
+        inside = getitem(lax.full(x.shape, True, dtypes.bool_), self.index, mode)
+        if fill_value is None:
+            fill_value = _default_fill(x.dtype)
+        return lax.select_n(inside, lax.full(out.shape, fill_value, x.dtype), out)
 
     def set(self, values, mode=None, unique_indices=False):
         return _update(self.array, self.index, values, "set", mode, unique_indices,

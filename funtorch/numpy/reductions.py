@@ -3,6 +3,8 @@ cumsum all any."""
 
 from __future__ import annotations
 
+import numbers
+
 from .. import lax
 from ..core import dtypes
 from ._core import asarray, axes_tuple, canonicalize_axis, is_array
@@ -90,13 +92,17 @@ def _var(name, x, axis, ddof, correction, dtype):
     x = lax.convert_element_type(x, _stats_dtype(x, out_dtype))
     if correction is not None:
         ddof = correction
+    if not isinstance(ddof, numbers.Real) or isinstance(ddof, bool):
+        raise TypeError(f"funtorch.{name}: ddof (or correction) must be a number, got "
+                        f"{type(ddof).__name__} {ddof!r:.40}")
     axes = axes_tuple(name, axis, x.ndim)
     kept = tuple(i for i in range(x.ndim) if i not in axes)
     d = lax.sub(x, lax.broadcast_in_dim(_mean(x, axes), x.shape, kept))
     s = lax.reduce_sum(lax.mul(d, d), axes)
     n = _count(x, axes) - ddof
     if n <= 0:
-        return lax.full_like(s, float("nan")), out_dtype, x.shape, axes
+        # NaN, and a NaN gradient (JAX, PyTorch): computed from s, not a constant
+        return lax.mul(s, lax.full_like(s, float("nan"))), out_dtype, x.shape, axes
     return lax.div(s, lax.full_like(s, n)), out_dtype, x.shape, axes
 
 

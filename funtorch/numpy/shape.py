@@ -150,6 +150,39 @@ def atleast_1d(x):
     return lax.reshape(x, (1,)) if x.ndim == 0 else x
 
 
+def cat(tensors, dim=None, *, axis=None):
+    """PyTorch's ``torch.cat``: ``concatenate`` under PyTorch's name, taking its ``dim``
+    (or ``axis``; default 0).
+
+    Examples:
+        >>> import funtorch as ft
+        >>> ft.cat([ft.ones(2), ft.zeros(1)])
+        Array([1., 1., 0.], dtype=float32)
+        >>> ft.cat([ft.ones((2, 1)), ft.zeros((2, 1))], dim=1).shape
+        (2, 2)
+    """
+    if dim is not None and axis is not None:
+        raise TypeError("funtorch.cat: pass dim or axis, not both")
+    return concatenate(tensors, dim if dim is not None else (axis or 0))
+
+
+def unsqueeze(input, dim):
+    """PyTorch's ``torch.unsqueeze``: a new axis of length 1 at ``dim`` (``expand_dims``
+    with one axis).
+
+    Examples:
+        >>> import funtorch as ft
+        >>> ft.unsqueeze(ft.arange(3), 0).shape
+        (1, 3)
+        >>> ft.unsqueeze(ft.arange(3), -1).shape
+        (3, 1)
+    """
+    if not isinstance(dim, (int, np.integer)) or isinstance(dim, bool):
+        raise TypeError(f"funtorch.unsqueeze: dim must be an int, got {dim!r}; for several "
+                        "axes use ft.expand_dims(x, axis=(...))")
+    return expand_dims(input, int(dim))
+
+
 def concatenate(arrays, axis=0):
     arrays = [_arr(a) for a in arrays]
     if not arrays:
@@ -267,15 +300,23 @@ def pad(x, pad_width, mode="constant", constant_values=0):
             if mode == "edge":
                 left = [lax.slice_in_dim(x, 0, 1, 1, ax)] * a
                 right = [lax.slice_in_dim(x, n - 1, n, 1, ax)] * b
-            else:
-                if a >= n or b >= n:
-                    raise ValueError("funtorch.pad: reflect padding must be smaller than the "
-                                     "dimension")
-                left = [lax.slice_in_dim(x, i, i + 1, 1, ax) for i in range(a, 0, -1)]
-                right = [lax.slice_in_dim(x, n - 2 - i, n - 1 - i, 1, ax) for i in range(b)]
+            else:    # reflected repeatedly past the far edge, as numpy and JAX
+                src = [_reflect(i, n) for i in range(-a, 0)] + \
+                    [_reflect(i, n) for i in range(n, n + b)]
+                taps = [lax.slice_in_dim(x, i, i + 1, 1, ax) for i in src]
+                left, right = taps[:a], taps[a:]
             x = lax.concatenate([*left, x, *right], ax) if (left or right) else x
         return x
     raise NotImplementedError(f"funtorch.pad: mode {mode!r} is not supported")
+
+
+def _reflect(i, n):
+    """The source of padded position ``i`` of an axis of ``n`` under mode 'reflect' (the
+    edge not repeated): the axis extended with period 2 (n - 1)."""
+    if n == 1:
+        return 0
+    j = i % (2 * (n - 1))
+    return j if j < n else 2 * (n - 1) - j
 
 
 def tile(x, reps):

@@ -3,6 +3,19 @@
 Each matches ``torch.optim``'s single-tensor implementation step for step (same order of
 weight decay, momentum, bias correction and eps), so trajectories agree to float32
 rounding. ``lr`` may be a number or a schedule ``step -> lr`` (``funtorch.optim.schedules``).
+
+Examples:
+    One step of Adam on ``f(w) = sum(w ** 2)``:
+
+    >>> import funtorch as ft
+    >>> from funtorch import optim
+    >>> params = {"w": ft.asarray([1.0, -2.0])}
+    >>> opt = optim.adam(lr=0.1)
+    >>> state = opt.init(params)
+    >>> grads = ft.grad(lambda p: ft.sum(p["w"] ** 2))(params)
+    >>> updates, state = opt.update(grads, state, params)
+    >>> [round(w, 4) for w in optim.apply_updates(params, updates)["w"].tolist()]
+    [0.9, -1.9]
 """
 
 from __future__ import annotations
@@ -12,13 +25,18 @@ import numbers
 from .transform import (
     add_decayed_weights,
     chain,
+    scale_by_adagrad,
     scale_by_adam,
+    scale_by_adamax,
     scale_by_learning_rate,
+    scale_by_lion,
+    scale_by_nadam,
+    scale_by_radam,
     scale_by_rms,
     trace,
 )
 
-__all__ = ["sgd", "adam", "adamw", "rmsprop"]
+__all__ = ["sgd", "adam", "adamw", "rmsprop", "adagrad", "adamax", "nadam", "radam", "lion"]
 
 
 def _check(name, **values):
@@ -87,3 +105,59 @@ def rmsprop(lr=1e-2, alpha=0.99, eps=1e-8, weight_decay=0.0, momentum=0.0, cente
         parts.append(trace(momentum))
     parts.append(scale_by_learning_rate(lr))
     return chain(*parts)
+
+
+def adagrad(lr=1e-2, lr_decay=0.0, weight_decay=0.0, initial_accumulator_value=0.0, eps=1e-10):
+    """Adagrad as in PyTorch: L2 ``weight_decay`` on the gradient, the step size
+    ``lr / (1 + (t - 1) * lr_decay)`` at step t."""
+    _check("adagrad", lr=lr, lr_decay=lr_decay, weight_decay=weight_decay,
+           initial_accumulator_value=initial_accumulator_value, eps=eps)
+    parts = [add_decayed_weights(weight_decay)] if weight_decay else []
+    parts.append(scale_by_adagrad(initial_accumulator_value, eps))
+    if lr_decay:
+        rate = lr if callable(lr) else (lambda step: lr)
+        parts.append(scale_by_learning_rate(lambda step: rate(step) / (1 + step * lr_decay)))
+    else:
+        parts.append(scale_by_learning_rate(lr))
+    return chain(*parts)
+
+
+def adamax(lr=2e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0):
+    """Adamax (Adam with the infinity norm) as in PyTorch; ``weight_decay`` is L2."""
+    _check_adam("adamax", lr, betas, eps, weight_decay)
+    parts = [add_decayed_weights(weight_decay)] if weight_decay else []
+    parts += [scale_by_adamax(*betas, eps=eps), scale_by_learning_rate(lr)]
+    return chain(*parts)
+
+
+def _decayed(direction, weight_decay, decoupled, lr):
+    """L2 decay before the direction, or (decoupled) ``p -= lr * weight_decay * p`` after."""
+    if not weight_decay:
+        return chain(direction, scale_by_learning_rate(lr))
+    if decoupled:
+        return chain(direction, add_decayed_weights(weight_decay), scale_by_learning_rate(lr))
+    return chain(add_decayed_weights(weight_decay), direction, scale_by_learning_rate(lr))
+
+
+def nadam(lr=2e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0, momentum_decay=4e-3,
+          decoupled_weight_decay=False):
+    """NAdam (Adam with Nesterov momentum) with PyTorch's momentum schedule."""
+    _check_adam("nadam", lr, betas, eps, weight_decay)
+    _check("nadam", momentum_decay=momentum_decay)
+    return _decayed(scale_by_nadam(*betas, eps=eps, momentum_decay=momentum_decay),
+                    weight_decay, decoupled_weight_decay, lr)
+
+
+def radam(lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0,
+          decoupled_weight_decay=False):
+    """RAdam (rectified Adam) as in PyTorch."""
+    _check_adam("radam", lr, betas, eps, weight_decay)
+    return _decayed(scale_by_radam(*betas, eps=eps), weight_decay, decoupled_weight_decay, lr)
+
+
+def lion(lr=1e-4, betas=(0.9, 0.99), weight_decay=0.0):
+    """Lion (Chen et al. 2023): the sign of an interpolated momentum, with decoupled
+    weight decay ``p -= lr * weight_decay * p`` (PyTorch has no Lion; these are the
+    paper's update and the lion-pytorch defaults). Use a 3-10x smaller lr than AdamW."""
+    _check_adam("lion", lr, betas, 0.0, weight_decay)
+    return _decayed(scale_by_lion(*betas), weight_decay, True, lr)

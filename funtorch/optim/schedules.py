@@ -1,17 +1,21 @@
 """Learning-rate schedules: functions ``step -> lr`` of the number of updates applied so far.
 
 They are built from funtorch ops, so the optimizer can evaluate them on its traced step
-count inside ``jit``; they also accept plain ints (for plotting).
+count inside ``jit``; they also accept plain ints (for plotting). ``reduce_on_plateau`` is
+the one schedule driven by a metric rather than the step: a pure ``init``/``update`` pair
+whose state carries the current lr.
 """
 
 from __future__ import annotations
 
 import math
+from typing import Any, NamedTuple
 
 from .. import numpy as fnp
 from ..core import dtypes
 
-__all__ = ["constant", "step_lr", "cosine_decay", "linear_warmup", "join"]
+__all__ = ["constant", "step_lr", "cosine_decay", "linear_warmup", "join", "one_cycle",
+           "reduce_on_plateau", "PlateauState", "ReduceOnPlateau"]
 
 
 def _step(step):
@@ -77,3 +81,126 @@ def join(schedules, boundaries):
         return out
 
     return schedule
+
+
+def one_cycle(max_lr, total_steps, pct_start=0.3, anneal_strategy="cos", div_factor=25.0,
+              final_div_factor=1e4, three_phase=False):
+    """PyTorch's OneCycleLR learning rate: from ``max_lr / div_factor`` up to ``max_lr`` over
+    the first ``pct_start`` of ``total_steps``, then down to ``max_lr / div_factor /
+    final_div_factor`` (with ``three_phase``, back to the start first), annealed by a
+    cosine or linearly. Only the lr: OneCycleLR's momentum cycling (``cycle_momentum``) is
+    not applied, since funtorch optimizers take constant betas.
+
+    Examples:
+        >>> from funtorch.optim import schedules
+        >>> lr = schedules.one_cycle(0.1, total_steps=10)
+        >>> [round(float(lr(step)), 4) for step in (0, 2, 9)]
+        [0.004, 0.1, 0.0]
+    """
+    name = "funtorch.optim.schedules.one_cycle"
+    if not isinstance(total_steps, int) or total_steps <= 0:
+        raise ValueError(f"{name}: total_steps must be a positive int, got {total_steps!r}")
+    if not 0.0 <= pct_start <= 1.0:
+        raise ValueError(f"{name}: pct_start must be in [0, 1], got {pct_start}")
+    if anneal_strategy not in ("cos", "linear"):
+        raise ValueError(f"{name}: anneal_strategy must be 'cos' or 'linear', got "
+                         f"{anneal_strategy!r}")
+    initial = max_lr / div_factor
+    final = initial / final_div_factor
+    if three_phase:
+        phases = [(float(pct_start * total_steps) - 1, initial, max_lr),
+                  (float(2 * pct_start * total_steps) - 2, max_lr, initial),
+                  (total_steps - 1.0, initial, final)]
+    else:
+        phases = [(float(pct_start * total_steps) - 1, initial, max_lr),
+                  (total_steps - 1.0, max_lr, final)]
+
+    def anneal(start, end, pct):
+        if anneal_strategy == "cos":
+            return end + (start - end) / 2.0 * (fnp.cos(math.pi * pct) + 1)
+        return (end - start) * pct + start
+
+    def schedule(step):
+        s = fnp.astype(fnp.asarray(step), dtypes.float64)
+        out, start_step = None, 0.0
+        for i, (end_step, lo, hi) in enumerate(phases):
+            lr = anneal(lo, hi, (s - start_step) / (end_step - start_step))
+            # the first phase whose end is not passed (the last one takes the rest)
+            out = lr if out is None else fnp.where(s <= phases[i - 1][0], out, lr)
+            start_step = end_step
+        return fnp.astype(out, dtypes.float32)
+
+    return schedule
+
+
+class PlateauState(NamedTuple):
+    lr: Any                 # the current learning rate (float32 scalar)
+    best: Any               # the best metric so far
+    num_bad_epochs: Any     # evaluations since the last improvement
+    cooldown_counter: Any   # evaluations left before bad ones count again
+
+
+class ReduceOnPlateau(NamedTuple):
+    init: Any
+    update: Any
+
+
+def reduce_on_plateau(mode="min", factor=0.1, patience=10, threshold=1e-4,
+                      threshold_mode="rel", cooldown=0, min_lr=0.0, eps=1e-8):
+    """PyTorch's ReduceLROnPlateau as a pure pair: ``state = plateau.init(lr)`` and, after
+    each evaluation, ``state = plateau.update(state, metric)``; ``state.lr`` is the lr to
+    use. More than ``patience`` evaluations in a row without improvement (by
+    ``threshold``, relative or absolute per ``threshold_mode``, as in PyTorch) multiply
+    the lr by ``factor`` (not below ``min_lr``; a change smaller than ``eps`` is
+    skipped), after which ``cooldown`` evaluations are not counted.
+
+    Written in funtorch ops, so ``update`` also runs under ``jit``. To use it, build the
+    optimizer with ``lr=1.0`` and scale its updates, exact for every optimizer here
+    (the updates are linear in lr)::
+
+        opt, plateau = optim.adam(1.0), schedules.reduce_on_plateau(patience=2)
+        pstate = plateau.init(1e-3)
+        updates, opt_state = opt.update(grads, opt_state, params)
+        params = optim.apply_updates(params, ft.tree.map(lambda u: pstate.lr * u, updates))
+        ...
+        pstate = plateau.update(pstate, val_loss)   # once per evaluation
+    """
+    name = "funtorch.optim.schedules.reduce_on_plateau"
+    if mode not in ("min", "max"):
+        raise ValueError(f"{name}: mode must be 'min' or 'max', got {mode!r}")
+    if threshold_mode not in ("rel", "abs"):
+        raise ValueError(f"{name}: threshold_mode must be 'rel' or 'abs', got "
+                         f"{threshold_mode!r}")
+    if not factor < 1.0:
+        raise ValueError(f"{name}: factor should be < 1.0, got {factor}")
+
+    def init(lr):
+        worst = math.inf if mode == "min" else -math.inf
+        return PlateauState(fnp.asarray(lr, dtypes.float32), fnp.asarray(worst, dtypes.float64),
+                            fnp.zeros((), dtypes.int32), fnp.zeros((), dtypes.int32))
+
+    def is_better(a, best):
+        if mode == "min":
+            return a < (best * (1.0 - threshold) if threshold_mode == "rel"
+                        else best - threshold)
+        return a > (best * (threshold + 1.0) if threshold_mode == "rel" else best + threshold)
+
+    def update(state, metric):
+        m = fnp.astype(fnp.asarray(metric), dtypes.float64)
+        better = is_better(m, state.best)
+        best = fnp.where(better, m, state.best)
+        bad = fnp.where(better, 0, state.num_bad_epochs + 1)
+        in_cooldown = state.cooldown_counter > 0
+        cooldown_counter = fnp.where(in_cooldown, state.cooldown_counter - 1,
+                                     state.cooldown_counter)
+        bad = fnp.where(in_cooldown, 0, bad)
+        reduce = bad > patience
+        old = fnp.astype(state.lr, dtypes.float64)
+        new = fnp.maximum(old * factor, min_lr)
+        lr = fnp.where(reduce & (old - new > eps), new, old)
+        return PlateauState(fnp.astype(lr, dtypes.float32), best,
+                            fnp.astype(fnp.where(reduce, 0, bad), dtypes.int32),
+                            fnp.astype(fnp.where(reduce, cooldown, cooldown_counter),
+                                       dtypes.int32))
+
+    return ReduceOnPlateau(init, update)

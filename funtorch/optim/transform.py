@@ -21,7 +21,9 @@ __all__ = [
     "GradientTransformation", "EmptyState", "apply_updates", "chain", "global_norm",
     "clip_by_global_norm", "add_decayed_weights", "trace", "scale_by_adam", "scale_by_rms",
     "scale_by_learning_rate", "TraceState", "ScaleByAdamState", "ScaleByRmsState",
-    "ScheduleState",
+    "ScheduleState", "scale_by_adagrad", "scale_by_adamax", "scale_by_nadam", "scale_by_radam",
+    "scale_by_lion", "ScaleByAdagradState", "ScaleByAdamaxState", "ScaleByNadamState",
+    "ScaleByLionState",
 ]
 
 
@@ -53,6 +55,27 @@ class ScaleByRmsState(NamedTuple):
 
 class ScheduleState(NamedTuple):
     count: Any
+
+
+class ScaleByAdagradState(NamedTuple):
+    sum: Any
+
+
+class ScaleByAdamaxState(NamedTuple):
+    count: Any
+    exp_avg: Any
+    exp_inf: Any
+
+
+class ScaleByNadamState(NamedTuple):
+    count: Any
+    mu_product: Any   # a float32 scalar, as PyTorch keeps it
+    exp_avg: Any
+    exp_avg_sq: Any
+
+
+class ScaleByLionState(NamedTuple):
+    exp_avg: Any
 
 
 def _zeros(params):
@@ -216,3 +239,125 @@ def scale_by_learning_rate(lr):
                 ScheduleState(state.count + 1))
 
     return GradientTransformation(lambda params: ScheduleState(_count()), update)
+
+
+def _step_f64(count):
+    """The step number as float64: PyTorch computes its per-step scalars in Python floats."""
+    return fnp.astype(count, dtypes.float64)
+
+
+def _as(x, like):
+    return fnp.astype(x, like.dtype)
+
+
+def scale_by_adagrad(initial_accumulator_value=0.0, eps=1e-10):
+    """Adagrad's g / (sqrt(s) + eps), with s the running sum of g**2 (PyTorch's Adagrad)."""
+
+    def init(params):
+        return ScaleByAdagradState(tree.map(
+            lambda p: fnp.full_like(p, initial_accumulator_value), params))
+
+    def update(updates, state, params=None):
+        s = tree.map(lambda g, s: s + g * g, updates, state.sum)
+        return tree.map(lambda g, s: g / (fnp.sqrt(s) + eps), updates, s), ScaleByAdagradState(s)
+
+    return GradientTransformation(init, update)
+
+
+def scale_by_adamax(b1=0.9, b2=0.999, eps=1e-8):
+    """Adamax's ``m / u / (1 - b1**t)``, with ``u = max(b2 * u, abs(g) + eps)`` the
+    exponentially weighted infinity norm (PyTorch's Adamax: eps inside the max)."""
+
+    def init(params):
+        return ScaleByAdamaxState(_count(), _zeros(params), _zeros(params))
+
+    def update(updates, state, params=None):
+        count = state.count + 1
+        bc1 = 1 - fnp.power(b1, _step_f64(count))
+        m = tree.map(lambda g, m: m + (1 - b1) * (g - m), updates, state.exp_avg)
+        u = tree.map(lambda g, u: fnp.maximum(u * b2, fnp.abs(g) + eps), updates,
+                     state.exp_inf)
+        out = tree.map(lambda m, u: (m / u) / _as(bc1, m), m, u)
+        return out, ScaleByAdamaxState(count, m, u)
+
+    return GradientTransformation(init, update)
+
+
+def scale_by_nadam(b1=0.9, b2=0.999, eps=1e-8, momentum_decay=4e-3):
+    """NAdam's direction with PyTorch's momentum schedule mu_t = b1 (1 - 0.5 *
+    0.96 ** (t momentum_decay)): ``(1 - mu_t) / (1 - prod mu) * g / d + mu_{t+1} /
+    (1 - prod mu * mu_{t+1}) * m / d`` with d = sqrt(v / (1 - b2**t)) + eps."""
+
+    def init(params):
+        return ScaleByNadamState(_count(), fnp.ones((), dtypes.float32), _zeros(params),
+                                 _zeros(params))
+
+    def update(updates, state, params=None):
+        count = state.count + 1
+        t = _step_f64(count)
+        bc2 = 1 - fnp.power(b2, t)
+        mu = b1 * (1.0 - 0.5 * fnp.power(0.96, t * momentum_decay))
+        mu_next = b1 * (1.0 - 0.5 * fnp.power(0.96, (t + 1) * momentum_decay))
+        mu_product = state.mu_product * fnp.astype(mu, dtypes.float32)
+        mp = fnp.astype(mu_product, dtypes.float64)
+        c_grad = (1.0 - mu) / (1.0 - mp)
+        c_avg = mu_next / (1.0 - mp * mu_next)
+        m = tree.map(lambda g, m: m + (1 - b1) * (g - m), updates, state.exp_avg)
+        v = tree.map(lambda g, v: v * b2 + (1 - b2) * g * g, updates, state.exp_avg_sq)
+
+        def direction(g, m, v):
+            denom = fnp.sqrt(v / _as(bc2, v)) + eps
+            return (g / denom) * _as(c_grad, g) + (m / denom) * _as(c_avg, m)
+
+        out = tree.map(direction, updates, m, v)
+        return out, ScaleByNadamState(count, mu_product, m, v)
+
+    return GradientTransformation(init, update)
+
+
+def scale_by_radam(b1=0.9, b2=0.999, eps=1e-8):
+    """RAdam's rectified Adam direction (PyTorch's RAdam): while the variance estimate is
+    unreliable (rho_t <= 5) the bias-corrected momentum alone, afterwards the Adam step
+    times the rectification term."""
+
+    def init(params):
+        return ScaleByAdamState(_count(), _zeros(params), _zeros(params), None)
+
+    def update(updates, state, params=None):
+        count = state.count + 1
+        t = _step_f64(count)
+        bc1 = 1 - fnp.power(b1, t)
+        bc2 = 1 - fnp.power(b2, t)
+        rho_inf = 2 / (1 - b2) - 1
+        rho_t = rho_inf - 2 * t * fnp.power(b2, t) / bc2
+        rectify = rho_t > 5.0
+        safe_rho = fnp.where(rectify, rho_t, fnp.full_like(rho_t, 6.0))
+        rect = fnp.sqrt((safe_rho - 4) * (safe_rho - 2) * rho_inf
+                        / ((rho_inf - 4) * (rho_inf - 2) * safe_rho))
+        m = tree.map(lambda g, m: m + (1 - b1) * (g - m), updates, state.exp_avg)
+        v = tree.map(lambda g, v: v * b2 + (1 - b2) * g * g, updates, state.exp_avg_sq)
+
+        def direction(m, v):
+            corrected = m / _as(bc1, m)
+            adaptive = _as(fnp.sqrt(bc2), v) / (fnp.sqrt(v) + eps)
+            return fnp.where(rectify, corrected * adaptive * _as(rect, m), corrected)
+
+        out = tree.map(direction, m, v)
+        return out, ScaleByAdamState(count, m, v, None)
+
+    return GradientTransformation(init, update)
+
+
+def scale_by_lion(b1=0.9, b2=0.99):
+    """Lion's sign(b1 m + (1 - b1) g), then m = b2 m + (1 - b2) g (Chen et al. 2023,
+    as optax's ``scale_by_lion``)."""
+
+    def init(params):
+        return ScaleByLionState(_zeros(params))
+
+    def update(updates, state, params=None):
+        out = tree.map(lambda g, m: fnp.sign(m + (1 - b1) * (g - m)), updates, state.exp_avg)
+        m = tree.map(lambda g, m: m + (1 - b2) * (g - m), updates, state.exp_avg)
+        return out, ScaleByLionState(m)
+
+    return GradientTransformation(init, update)

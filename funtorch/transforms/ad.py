@@ -1,4 +1,4 @@
-"""Automatic differentiation: forward mode (JVP), partial evaluation, transposition.
+"""Automatic differentiation: forward mode (JVP), transposition, and both on graphs.
 
 Reverse mode is derived, as in JAX: ``linearize`` stages the JVP into a graph and
 splits it by partial evaluation into a known (primal) part and a linear (tangent)
@@ -12,13 +12,13 @@ from __future__ import annotations
 import numpy as np
 
 from ..core import dtypes
-from ..core.graph import Graph, Literal, Var
+from ..core.graph import Graph, Literal, Var, derived, eval_graph
 from ..core.trace import Trace, Tracer, bind, concrete_or_error, get_aval, new_main, weak_aval
+from ..core.tracing import trace_to_graph
 
 # rule tables, filled in next to each primitive's definition
 jvp_rules: dict = {}
 transpose_rules: dict = {}
-partial_eval_graph_rules: dict = {}   # prim -> rule(unknowns_in, eqn) -> (known, unknown, uks, res)
 
 
 # --------------------------------------------------------------------------- symbolic zeros
@@ -39,15 +39,16 @@ class Zero:
         return Zero(get_aval(x).tangent_aval())
 
 
-def _lax():
-    from .. import lax
-    return lax
+# Tangent arithmetic is lax's, which sits above this module and registers it on import
+# (lax/__init__.py; JAX's ``ad_util.add_jaxvals`` and ``aval_zeros_likers``):
+# ``add(a, b)`` of two tangents of one type, ``full(shape, value, dtype)``.
+tangent_ops: dict = {}
 
 
 def zeros_like_aval(aval):
     if aval.dtype == dtypes.float0:
         return np.zeros(aval.shape, dtypes.float0)
-    return _lax().full(aval.shape, 0, aval.dtype)
+    return tangent_ops["full"](aval.shape, 0, aval.dtype)
 
 
 def instantiate(t):
@@ -59,7 +60,7 @@ def add_tangents(a, b):
         return b
     if type(b) is Zero:
         return a
-    return _lax().add(a, b)
+    return tangent_ops["add"](a, b)
 
 
 # --------------------------------------------------------------------------- JVP interpreter
@@ -126,6 +127,38 @@ def _full_raise_jvp(trace, x):
     return trace.pure(x)
 
 
+# --- the JVP of a graph (jit's, control flow's rules)
+
+def jvp_graph(graph: Graph, nonzeros, instantiate_outs=None):
+    """Graph of (primals, nonzero tangents) -> (outs, nonzero tangent outs).
+
+    Output tangents flagged in ``instantiate_outs`` are materialised even when zero, so
+    callers (cond branches, scan carries) can force a common pattern."""
+    inst = (tuple(instantiate_outs) if instantiate_outs is not None
+            else (False,) * len(graph.outs))
+
+    def build():
+        out_nz = []
+
+        def fun(*args):
+            n = len(graph.in_vars)
+            primals, ts = args[:n], iter(args[n:])
+            tangents = [next(ts) if nz else Zero(v.aval.tangent_aval())
+                        for v, nz in zip(graph.in_vars, nonzeros)]
+            outs, touts = jvp_flat(lambda *xs: eval_graph(graph, xs), primals, tangents)
+            touts = [instantiate(t) if i and dtypes.is_float(t.aval.dtype) else t
+                     for t, i in zip(touts, inst)]
+            out_nz.extend(type(t) is not Zero for t in touts)
+            return [*outs, *[t for t in touts if type(t) is not Zero]]
+
+        avals = [v.aval for v in graph.in_vars] + [
+            v.aval for v, nz in zip(graph.in_vars, nonzeros) if nz]
+        g, consts = trace_to_graph(fun, avals, closed=True)
+        return g, consts, out_nz
+
+    return derived(graph, "jvp", (tuple(nonzeros), inst), build)
+
+
 # --- helpers for writing JVP rules next to primitives
 
 def defjvp(prim, *jvp_fns):
@@ -177,99 +210,6 @@ def deflinear(prim, transpose_rule):
 
     jvp_rules[prim] = jvp
     transpose_rules[prim] = transpose_rule
-
-
-# --------------------------------------------------------------------------- partial evaluation
-
-def partial_eval_graph(graph: Graph, unknowns, instantiate=False):
-    """Split ``graph`` into a known part and an unknown part.
-
-    Returns ``(known, unknown, out_unknowns, num_res)``: ``known`` maps the known
-    inputs to the known outputs followed by ``num_res`` residuals; ``unknown`` maps
-    the residuals followed by the unknown inputs to the unknown outputs.
-    """
-    if isinstance(instantiate, bool):
-        instantiate = [instantiate] * len(graph.outs)
-    uk = {}
-    for v, u in zip(graph.in_vars, unknowns, strict=True):
-        uk[v] = u
-    known_eqns, unknown_eqns = [], []
-    residuals: dict = {}
-
-    def is_uk(x):
-        return type(x) is Var and uk[x]
-
-    for eqn in graph.eqns:
-        uks_in = [is_uk(x) for x in eqn.inputs]
-        rule = partial_eval_graph_rules.get(eqn.prim)
-        if rule is not None and any(uks_in):
-            eqn_k, eqn_u, uks_out, res = rule(uks_in, eqn)
-            if eqn_k is not None:
-                known_eqns.append(eqn_k)
-            if eqn_u is not None:
-                unknown_eqns.append(eqn_u)
-            for r in res:
-                residuals[r] = None
-            for v, u in zip(eqn.outputs, uks_out):
-                uk[v] = u
-        elif any(uks_in):
-            for x, u in zip(eqn.inputs, uks_in):
-                if type(x) is Var and not u:
-                    residuals[x] = None
-            unknown_eqns.append(eqn)
-            for v in eqn.outputs:
-                uk[v] = True
-        else:
-            known_eqns.append(eqn)
-            for v in eqn.outputs:
-                uk[v] = False
-    out_uks = []
-    for x, inst in zip(graph.outs, instantiate):
-        u = is_uk(x)
-        if inst and not u:
-            if type(x) is Var:
-                residuals[x] = None
-            u = True
-        out_uks.append(u)
-    res = list(residuals)
-    known_ins = [v for v, u in zip(graph.in_vars, unknowns) if not u]
-    unknown_ins = [v for v, u in zip(graph.in_vars, unknowns) if u]
-    known_outs = [x for x, u in zip(graph.outs, out_uks) if not u]
-    unknown_outs = [x for x, u in zip(graph.outs, out_uks) if u]
-    known = Graph(known_ins, known_eqns, known_outs + res)
-    unknown = Graph(res + unknown_ins, unknown_eqns, unknown_outs)
-    return dce(known), dce(unknown), out_uks, len(res)
-
-
-# --------------------------------------------------------------------------- dead code
-
-dce_rules: dict = {}   # prim -> rule(used_outputs, eqn) -> (used_inputs, new_eqn | None)
-
-
-def dce(graph: Graph, used_outputs=None):
-    """Drop equations whose outputs are unused (inputs are kept: the signature is fixed)."""
-    live = set()
-    outs = graph.outs if used_outputs is None else [
-        o for o, u in zip(graph.outs, used_outputs) if u]
-    for o in outs:
-        if type(o) is Var:
-            live.add(o)
-    new_eqns = []
-    for eqn in reversed(graph.eqns):
-        used = [v in live for v in eqn.outputs]
-        if not any(used):
-            continue
-        rule = dce_rules.get(eqn.prim)
-        if rule is not None:
-            used_in, eqn = rule(used, eqn)
-        else:
-            used_in = [True] * len(eqn.inputs)
-        for x, u in zip(eqn.inputs, used_in):
-            if u and type(x) is Var:
-                live.add(x)
-        new_eqns.append(eqn)
-    new_eqns.reverse()
-    return Graph(graph.in_vars, new_eqns, graph.outs)
 
 
 # --------------------------------------------------------------------------- transposition
@@ -350,6 +290,26 @@ def backward_pass(graph: Graph, linear, args, cts_out):
     return [read_ct(v) if lin else None for v, lin in zip(graph.in_vars, linear)]
 
 
-__all__ = ["Zero", "jvp_flat", "backward_pass",
-           "partial_eval_graph", "dce", "defjvp", "deflinear", "defjvp_zero",
-           "UndefinedPrimal", "is_undefined", "instantiate", "add_tangents"]
+def transpose_graph(graph: Graph, linear, ct_nonzero):
+    """Graph of (non-linear inputs, nonzero cotangents) -> cotangents of linear inputs."""
+
+    def build():
+        def fun(*args):
+            n_res = sum(not lin for lin in linear)
+            res, cts_in = iter(args[:n_res]), iter(args[n_res:])
+            invals = [None if lin else next(res) for lin in linear]
+            cts = [next(cts_in) if nz else Zero(o.aval.tangent_aval())
+                   for o, nz in zip(graph.outs, ct_nonzero)]
+            out = backward_pass(graph, linear, invals, cts)
+            return [instantiate(c) for c, lin in zip(out, linear) if lin]
+
+        avals = [v.aval for v, lin in zip(graph.in_vars, linear) if not lin] + [
+            o.aval for o, nz in zip(graph.outs, ct_nonzero) if nz]
+        return trace_to_graph(fun, avals, closed=True)
+
+    return derived(graph, "transpose", (tuple(linear), tuple(ct_nonzero)), build)
+
+
+__all__ = ["Zero", "jvp_flat", "jvp_graph", "backward_pass", "transpose_graph", "defjvp",
+           "deflinear", "defjvp_zero", "UndefinedPrimal", "is_undefined", "instantiate",
+           "add_tangents"]

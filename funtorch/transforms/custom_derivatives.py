@@ -14,14 +14,16 @@ import inspect
 
 from .. import tree as tree_util
 from ..core import dtypes
+from ..core.abstract import ShapedArray
+from ..core.array import Array
 from ..core.graph import eval_graph
-from ..core.trace import Primitive, bind, get_aval, weak_aval
+from ..core.trace import Primitive, as_array, bind, get_aval, weak_aval
 from ..core.tracing import trace_to_graph
 from . import ad, batching
 from .ad import Zero, is_undefined
 
-custom_vjp_call_p = Primitive("custom_vjp_call", multiple_results=True)
-custom_lin_p = Primitive("custom_lin", multiple_results=True)
+custom_vjp_call_p = Primitive("custom_vjp_call", kind="control_flow", multiple_results=True)
+custom_lin_p = Primitive("custom_lin", kind="control_flow", multiple_results=True)
 
 
 class custom_vjp:  # noqa: N801 - JAX's name
@@ -52,10 +54,9 @@ class custom_vjp:  # noqa: N801 - JAX's name
         args = _resolve_kwargs(self._sig, args, kwargs)
         nondiff = {i: args[i] for i in self.nondiff_argnums}
         dyn = [a for i, a in enumerate(args) if i not in nondiff]
-        from ..numpy import asarray
         raw, in_tree = tree_util.flatten(dyn)
         avals = [weak_aval(x) for x in raw]   # Python scalars stay weak, as under jit
-        flat = [asarray(x) for x in raw]
+        flat = [as_array(x) for x in raw]
 
         def full_args(xs):
             it = iter(tree_util.unflatten(in_tree, xs))
@@ -67,7 +68,7 @@ class custom_vjp:  # noqa: N801 - JAX's name
             out = self.fun(*full_args(xs))
             leaves, ot = tree_util.flatten(out)
             out_tree.append(ot)
-            return [asarray(o) for o in leaves]
+            return [as_array(o) for o in leaves]
 
         fun_graph, fun_consts = trace_to_graph(fun_flat, avals, closed=True)
         _check_no_consts(fun_consts)
@@ -88,7 +89,7 @@ class custom_vjp:  # noqa: N801 - JAX's name
                 r_leaves, rt = tree_util.flatten(r)
                 res_tree.append(rt)
                 out_tree.append(ot)
-                return [asarray(o) for o in leaves] + [asarray(x) for x in r_leaves]
+                return [as_array(o) for o in leaves] + [as_array(x) for x in r_leaves]
 
             graph, consts = trace_to_graph(fwd_flat, avals, closed=True)
             _check_no_consts(consts)
@@ -136,7 +137,6 @@ def _flat_bwd(bwd, res_tree, out_tree, in_tree, args, nondiff, avals):
     dyn_args = [a for i, a in enumerate(args) if i not in nondiff]
 
     def flat(res, cts):
-        from ..numpy import asarray, zeros
         r = tree_util.unflatten(res_tree[0], res)
         ct = tree_util.unflatten(out_tree, cts)
         nd = [nondiff[i] for i in sorted(nondiff)]
@@ -161,7 +161,7 @@ def _flat_bwd(bwd, res_tree, out_tree, in_tree, args, nondiff, avals):
         out = []
         for k, (g, aval) in enumerate(zip(leaves, avals)):
             if g is None or not dtypes.is_float(aval.dtype):   # no cotangent / int input
-                out.append(zeros(aval.shape, aval.dtype))
+                out.append(ad.zeros_like_aval(ShapedArray(aval.shape, aval.dtype)))
                 continue
             if get_aval(g).shape != aval.shape:
                 raise ValueError(
@@ -170,7 +170,9 @@ def _flat_bwd(bwd, res_tree, out_tree, in_tree, args, nondiff, avals):
                     f"{_leaf_name(k, dyn_args)} bwd produced {get_aval(g).str_short()} for "
                     f"an input of {aval.str_short()}. Return one cotangent per argument with "
                     "the argument's shape (reduce or broadcast it in bwd).")
-            out.append(asarray(g, aval.dtype))   # a float cotangent takes the input's dtype
+            g = as_array(g)
+            # a float cotangent takes the input's dtype
+            out.append(g if get_aval(g).dtype == aval.dtype else g.astype(aval.dtype))
         return out
 
     return flat
@@ -187,7 +189,6 @@ def _leaf_name(k, dyn_args):
 
 
 def _call_impl(*args, fun_graph, fwd_graph, bwd, n_out):
-    from ..core.array import Array
     outs = eval_graph(fun_graph, [Array(a) for a in args])
     return [o._value for o in outs]
 
@@ -218,13 +219,12 @@ def _vmapped_bwd(bwd, size):
 
 
 def _call_batch(vals, dims, *, fun_graph, fwd_graph, bwd, n_out):
-    from .jit import batch_graph
     size = batching.batch_size_of(vals, dims)
     vals = [batching.bdim_at_front(v, d, size) for v, d in zip(vals, dims)]
     zeros = (0,) * len(vals)
 
     def batched(graph):
-        g, consts = batch_graph(graph, size, zeros)
+        g, consts = batching.batch_graph(graph, size, zeros)
         if consts:
             raise NotImplementedError("funtorch internal error: constants in a batched "
                                       "custom_vjp")
@@ -256,7 +256,6 @@ def _lin_transpose(cts, *args, num_res, bwd, out_avals):
 def _lin_batch(vals, dims, *, num_res, bwd, out_avals):
     size = batching.batch_size_of(vals, dims)
     vals = [batching.bdim_at_front(v, d, size) for v, d in zip(vals, dims)]
-    from ..core.abstract import ShapedArray
     avals = tuple(ShapedArray((size, *a.shape), a.dtype) for a in out_avals)
     outs = bind(custom_lin_p, *vals, num_res=num_res, bwd=_vmapped_bwd(bwd, size),
                 out_avals=avals)

@@ -1,38 +1,43 @@
 """jit: stage a function into a graph once per input signature and compile it.
 
-``jit_p`` is a primitive whose parameter is the graph; its rules transform the graph
-(JVP, batching, transposition, partial evaluation) so that ``grad(jit(f))``,
-``jit(grad(f))`` and ``vmap(jit(f))`` all work. Backends turn a graph into a callable.
+``jit_p`` is a primitive whose parameter is the graph; its rules apply the graph
+transforms that live beside their interpreters (``ad.jvp_graph``, ``ad.transpose_graph``,
+``batching.batch_graph``, ``partial_eval.partial_eval_graph``, ``core.passes.dce``) so
+that ``grad(jit(f))``, ``jit(grad(f))`` and ``vmap(jit(f))`` all work. A call runs the
+graph's executable from the backend of its device (``core/backend.py``).
 """
 
 from __future__ import annotations
 
 import functools
 import inspect
-import weakref
 
 import numpy as np
 
 from .. import tree as tree_util
-from ..core import dtypes
-from ..core.abstract import ShapedArray
+from ..core import axis_env, dtypes, passes
 from ..core.array import DONATED, Array
-from ..core.graph import Eqn, Graph, Var, eval_graph
-from ..core.trace import Primitive, Tracer, bind, eager_mode, get_aval
-from ..core.tracing import trace_to_graph
+from ..core.devices import CPU, get_device
+from ..core.graph import Eqn, Graph, Var
+from ..core.placement import computation_device, transfer
+from ..core.trace import Primitive, Tracer, as_array, bind, eager_mode, get_aval, host_value
+from ..core.inspection import Lowered
+from ..core.tracing import make_graph, trace_to_graph
 from . import ad, batching
+from . import partial_eval as pe
 from .ad import Zero, is_undefined
 
-jit_p = Primitive("jit", multiple_results=True)
+jit_p = Primitive("jit", kind="control_flow", multiple_results=True)
 
 
 def _jit_impl(*args, graph, name, donated):
-    # host buffers; a call with device arrays dispatches to ``backends.eager_impl``
-    from ..backends import compile_graph
-    return compile_graph(graph, "cpu")(*args)
+    # host buffers; with arrays on another device, bind runs that device's backend
+    return CPU.backend.executable(graph)(*args)
 
 
 jit_p.def_impl(_jit_impl)
+# a collective inside over a vmap's axis name makes that vmap batch the call
+jit_p.axis_mains = lambda params: axis_env.mains(axis_env.graph_axis_names(params["graph"]))
 jit_p.def_abstract_eval(lambda *avals, graph, name, donated: list(graph.out_avals))
 
 
@@ -40,58 +45,9 @@ def _params(graph, name, donated=None):
     return dict(graph=graph, name=name, donated=donated or (False,) * len(graph.in_vars))
 
 
-# --------------------------------------------------------------------------- graph transforms
-# Each derives a new graph by tracing an interpreter over ``eval_graph``; results are
-# cached per (graph, pattern) so a jitted training step is transformed once.
-
-_graph_cache: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
-
-
-def _cached(kind, graph, key, build):
-    per_graph = _graph_cache.setdefault(graph, {})
-    k = (kind, key)
-    if k not in per_graph:
-        per_graph[k] = build()
-    return per_graph[k]
-
-
-def _closed(graph, consts):
-    """Fold constants captured while re-tracing into explicit inputs (appended first)."""
-    return graph, consts
-
-
-def jvp_graph(graph: Graph, nonzeros, instantiate=None):
-    """Graph of (primals, nonzero tangents) -> (outs, nonzero tangent outs).
-
-    Output tangents flagged in ``instantiate`` are materialised even when zero, so
-    callers (cond branches, scan carries) can force a common pattern."""
-    inst = tuple(instantiate) if instantiate is not None else (False,) * len(graph.outs)
-
-    def build():
-        out_nz = []
-
-        def fun(*args):
-            n = len(graph.in_vars)
-            primals, ts = args[:n], iter(args[n:])
-            tangents = [next(ts) if nz else Zero(v.aval.tangent_aval())
-                        for v, nz in zip(graph.in_vars, nonzeros)]
-            outs, touts = ad.jvp_flat(lambda *xs: eval_graph(graph, xs), primals, tangents)
-            touts = [ad.instantiate(t) if i and dtypes.is_float(t.aval.dtype) else t
-                     for t, i in zip(touts, inst)]
-            out_nz.extend(type(t) is not Zero for t in touts)
-            return [*outs, *[t for t in touts if type(t) is not Zero]]
-
-        avals = [v.aval for v in graph.in_vars] + [
-            v.aval for v, nz in zip(graph.in_vars, nonzeros) if nz]
-        g, consts = trace_to_graph(fun, avals, closed=True)
-        return g, consts, out_nz
-
-    return _cached("jvp", graph, (tuple(nonzeros), inst), build)
-
-
 def _jit_jvp(primals, tangents, *, graph, name, donated):
     nonzeros = tuple(type(t) is not Zero for t in tangents)
-    g, consts, out_nz = jvp_graph(graph, nonzeros)
+    g, consts, out_nz = ad.jvp_graph(graph, nonzeros)
     outs = bind(jit_p, *consts, *primals, *[t for t in tangents if type(t) is not Zero],
                 **_params(g, f"jvp({name})"))
     n = len(graph.outs)
@@ -103,28 +59,9 @@ def _jit_jvp(primals, tangents, *, graph, name, donated):
 ad.jvp_rules[jit_p] = _jit_jvp
 
 
-def batch_graph(graph: Graph, axis_size, dims):
-    def build():
-        def fun(*args):
-            return batching.vmap_flat(lambda *xs: eval_graph(graph, xs), axis_size, list(args),
-                                      list(dims), lambda n: [0] * n)
-
-        avals = []
-        for v, d in zip(graph.in_vars, dims):
-            if d is None:
-                avals.append(v.aval)
-            else:
-                s = list(v.aval.shape)
-                s.insert(d, axis_size)
-                avals.append(ShapedArray(s, v.aval.dtype))
-        return trace_to_graph(fun, avals, closed=True)
-
-    return _cached("vmap", graph, (axis_size, tuple(dims)), build)
-
-
 def _jit_batch(vals, dims, *, graph, name, donated):
     size = batching.batch_size_of(vals, dims)
-    g, consts = batch_graph(graph, size, dims)
+    g, consts = batching.batch_graph(graph, size, dims)
     outs = bind(jit_p, *consts, *vals, **_params(g, f"vmap({name})"))
     return outs, [0] * len(outs)
 
@@ -132,30 +69,10 @@ def _jit_batch(vals, dims, *, graph, name, donated):
 batching.batching_rules[jit_p] = _jit_batch
 
 
-def transpose_graph(graph: Graph, linear, ct_nonzero):
-    """Graph of (non-linear inputs, nonzero cotangents) -> cotangents of linear inputs."""
-
-    def build():
-        def fun(*args):
-            n_res = sum(not lin for lin in linear)
-            res, cts_in = iter(args[:n_res]), iter(args[n_res:])
-            invals = [None if lin else next(res) for lin in linear]
-            cts = [next(cts_in) if nz else Zero(o.aval.tangent_aval())
-                   for o, nz in zip(graph.outs, ct_nonzero)]
-            out = ad.backward_pass(graph, linear, invals, cts)
-            return [ad.instantiate(c) for c, lin in zip(out, linear) if lin]
-
-        avals = [v.aval for v, lin in zip(graph.in_vars, linear) if not lin] + [
-            o.aval for o, nz in zip(graph.outs, ct_nonzero) if nz]
-        return trace_to_graph(fun, avals, closed=True)
-
-    return _cached("transpose", graph, (tuple(linear), tuple(ct_nonzero)), build)
-
-
 def _jit_transpose(cts, *invals, graph, name, donated):
     linear = tuple(is_undefined(x) for x in invals)
     ct_nz = tuple(type(c) is not Zero for c in cts)
-    g, consts = transpose_graph(graph, linear, ct_nz)
+    g, consts = ad.transpose_graph(graph, linear, ct_nz)
     outs = iter(bind(jit_p, *consts, *[x for x in invals if not is_undefined(x)],
                      *[c for c in cts if type(c) is not Zero],
                      **_params(g, f"transpose({name})")))
@@ -167,7 +84,7 @@ ad.transpose_rules[jit_p] = _jit_transpose
 
 def _jit_partial_eval(uks_in, eqn):
     graph, name = eqn.params["graph"], eqn.params["name"]
-    known, unknown, out_uks, num_res = ad.partial_eval_graph(graph, uks_in)
+    known, unknown, out_uks, num_res = pe.partial_eval_graph(graph, uks_in)
     res_vars = [Var(v.aval) for v in known.outs[len(known.outs) - num_res:]]
     eqn_k = Eqn(jit_p, [x for x, u in zip(eqn.inputs, uks_in) if not u],
                 [o for o, u in zip(eqn.outputs, out_uks) if not u] + res_vars,
@@ -177,13 +94,13 @@ def _jit_partial_eval(uks_in, eqn):
     return eqn_k, eqn_u, out_uks, res_vars
 
 
-ad.partial_eval_graph_rules[jit_p] = _jit_partial_eval
+pe.partial_eval_graph_rules[jit_p] = _jit_partial_eval
 
 
 def _jit_dce(used_outputs, eqn):
     graph = eqn.params["graph"]
-    g = ad.dce(graph, used_outputs)
-    live = _used_inputs(g)
+    g = passes.dce(graph, used_outputs)
+    live = passes.used_inputs(g)
     new_graph = Graph([v for v, u in zip(g.in_vars, live) if u], g.eqns,
                       [o for o, u in zip(g.outs, used_outputs) if u])
     new_eqn = Eqn(jit_p, [x for x, u in zip(eqn.inputs, live) if u],
@@ -192,22 +109,14 @@ def _jit_dce(used_outputs, eqn):
     return live, new_eqn
 
 
-def _used_inputs(graph):
-    used = set()
-    for e in graph.eqns:
-        used.update(x for x in e.inputs if type(x) is Var)
-    used.update(o for o in graph.outs if type(o) is Var)
-    return [v in used for v in graph.in_vars]
-
-
-ad.dce_rules[jit_p] = _jit_dce
+passes.dce_rules[jit_p] = _jit_dce
+passes.call_primitives.add(jit_p)
 
 
 # --------------------------------------------------------------------------- the user API
 
 class _CacheEntry:
-    __slots__ = ("graph", "consts", "out_tree", "compiled", "const_bufs", "reusable",
-                 "donated", "device_consts", "origins")
+    __slots__ = ("graph", "consts", "out_tree", "reusable", "donated", "origins", "placed")
 
 
 def _describe_args(fun, n):
@@ -221,7 +130,11 @@ def _describe_args(fun, n):
 
 
 class JitFunction:
-    """A function staged and compiled once per input signature."""
+    """A function staged and compiled once per input signature.
+
+    A call runs on ``device`` if one was given (every input is placed there), else on the
+    device of its non-host inputs (``core.placement``), else on the host; under an
+    enclosing transformation it is the primitive ``jit_p``."""
 
     def __init__(self, fun, static_argnums=(), static_argnames=(), donate_argnums=(),
                  device=None):
@@ -229,7 +142,7 @@ class JitFunction:
         check_callable("jit", fun)
         self.fun = fun
         self.donate_argnums = _tuple(donate_argnums)
-        self.device = device
+        self.device = None if device is None else get_device(device)
         self._cache = {}
         self._fast = {}   # (args treedef, leaf shapes/dtypes/devices) -> compiled call
         self._sig = None
@@ -291,26 +204,16 @@ class JitFunction:
         # a tracer has no device; host arrays share its key, so jit(f) called eagerly and
         # under grad/vmap traces once per shape/dtype signature
         sig = (in_tree, statics, static_kw,
-               tuple((x.shape, x.dtype, x._device if type(x) is Array and x._device != "cpu"
-                      else None) for x in leaves), weak)
+               tuple((x.shape, x.dtype, x._device if type(x) is Array and x._device is not CPU
+                      else None) for x in leaves), weak, axis_env.key())
         entry = self._cache.get(sig)
         if entry is None:
             entry = self._trace(args, kwargs, statics, static_kw, static_nums, in_tree, leaves,
                                 weak)
             if entry.reusable:
                 self._cache[sig] = entry
-        if eager_mode() and entry.compiled is not None and all(
-                type(x) is Array and x._device == "cpu" for x in leaves):
-            if not kwargs and not statics and weak is None:
-                self._fast[_fast_key(tree_util.structure(args), leaves)] = (
-                    entry.compiled, entry.const_bufs, entry.out_tree, "cpu",
-                    _donated_leaves(entry))
-            outs = [Array(o) for o in entry.compiled(*entry.const_bufs,
-                                                     *[x._value for x in leaves])]
-            _invalidate(leaves, entry)
-        elif eager_mode() and entry.reusable and any(
-                type(x) is Array and x._device != "cpu" for x in leaves):
-            outs = self._call_device(entry, args, kwargs, statics, leaves)
+        if eager_mode() and entry.reusable:
+            outs = self._run(entry, args, kwargs, statics, weak, leaves)
         else:
             outs = bind(jit_p, *entry.consts, *leaves,
                         **_params(entry.graph, getattr(self.fun, "__name__", "jit")))
@@ -355,43 +258,51 @@ class JitFunction:
         e.graph, e.consts, e.out_tree = graph, consts, out_tree[0]
         e.origins = leaf_origins
         e.reusable = not any(isinstance(c, Tracer) for c in consts)
-        e.compiled, e.const_bufs, e.device_consts = None, None, None
+        e.placed = {}   # device -> (executable, constant buffers)
         donate = {i % len(args) for i in self.donate_argnums if -len(args) <= i < len(args)}
         donated = [False] * len(consts)
         for i, a in enumerate(args):
             if i not in static_nums:
                 donated += [i in donate] * len(tree_util.leaves(a))
         e.donated = donated + [False] * (len(consts) + len(leaves) - len(donated))
-        on_host = all(not (type(x) is Array and x._device != "cpu") for x in leaves)
-        if e.reusable and on_host and all(type(c) is Array and c._device == "cpu"
-                                          for c in consts):
-            from ..backends import compile_graph
-            e.compiled = compile_graph(graph, "cpu", e.donated)
-            e.const_bufs = [c._value for c in consts]
         return e
 
-    def _call_device(self, entry, args, kwargs, statics, leaves):
-        """Run the graph on the device of the array arguments (host ones are moved)."""
-        from ..backends import compile_graph, transfer
-        from ..devices import computation_device
-        device = computation_device(leaves, getattr(self.fun, "__name__", "jit"),
-                                    entry.origins)
-        if entry.device_consts is None:
-            from ..numpy import asarray
-            entry.device_consts = [transfer(asarray(c), device)._value for c in entry.consts]
-        run = compile_graph(entry.graph, device, entry.donated)
-        if not kwargs and not statics and all(x._device == device for x in leaves):
+    def _run(self, entry, args, kwargs, statics, weak, leaves):
+        """The one eager call path: the executable of the graph on the call's device
+        (compiled once per device), inputs and constants placed there."""
+        device = self.device or computation_device(
+            leaves, getattr(self.fun, "__name__", "jit"), entry.origins)
+        placed = entry.placed.get(device)
+        if placed is None:
+            placed = entry.placed[device] = (
+                device.backend.executable(entry.graph, entry.donated),
+                [_buffer(c, device) for c in entry.consts])
+        run, const_bufs = placed
+        if not kwargs and not statics and weak is None and all(
+                x._device is device for x in leaves):
             self._fast[_fast_key(tree_util.structure(args), leaves)] = (
-                run, entry.device_consts, entry.out_tree, device, _donated_leaves(entry))
-        bufs = [(x if x._device == device else transfer(x, device))._value for x in leaves]
-        outs = [Array(o, device) for o in run(*entry.device_consts, *bufs)]
+                run, const_bufs, entry.out_tree, device, _donated_leaves(entry))
+        outs = [Array(o, device) for o in run(*const_bufs,
+                                              *[_buffer(x, device) for x in leaves])]
         _invalidate(leaves, entry)
         return outs
 
     def lower(self, *args, **kwargs):
-        """The graph this function compiles to for these arguments."""
-        from ..core.tracing import make_graph
-        return make_graph(self.fun, static_argnums=self.static_argnums)(*args, **kwargs)
+        """What this function compiles to for these arguments: ``.as_text()`` (the graph),
+        ``.compile()`` -> ``.plan_text()``, ``.source()`` (``core.inspection``)."""
+        closed = make_graph(self.fun, static_argnums=self.static_argnums)(*args, **kwargs)
+        static = {i % len(args) for i in self.static_argnums if -len(args) <= i < len(args)}
+        donate = {i % len(args) for i in self.donate_argnums if -len(args) <= i < len(args)}
+        donated, leaves = [], []
+        for i, a in enumerate(args):
+            if i not in static:
+                ls = tree_util.leaves(a)
+                donated += [i in donate] * len(ls)
+                leaves += ls
+        donated += [False] * (len(closed.in_avals) - len(donated))
+        device = self.device if self.device is not None else computation_device(
+            leaves, getattr(self.fun, "__name__", "jit"))
+        return Lowered(closed, donated, device)
 
     def clear_cache(self):
         self._cache.clear()
@@ -419,12 +330,19 @@ def _fast_key(tree, leaves):
     return (tree, *[(x._value.shape, x._value.dtype, x._device) for x in leaves])
 
 
+def _buffer(x, device):
+    """The buffer of ``x`` (an Array, or a host value as eager ops read it) on ``device``."""
+    if type(x) is not Array:
+        x = Array(host_value(x))
+    return x._value if x._device is device else transfer(x, device)._value
+
+
 def _to_array(x):
-    from ..numpy import asarray
     if x is None:
         raise TypeError("funtorch.jit: None is not a valid argument value")
-    if dtypes.is_weak(x) or hasattr(x, "__array__") or isinstance(x, (list, tuple)):
-        return asarray(x)
+    if dtypes.is_weak(x) or hasattr(x, "__array__") or hasattr(x, "__cuda_array_interface__") \
+            or isinstance(x, (list, tuple)):
+        return as_array(x)
     raise TypeError(f"funtorch.jit: argument of type {type(x).__name__} is not an array; mark "
                     "it static with static_argnums/static_argnames")
 

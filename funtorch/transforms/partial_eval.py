@@ -1,4 +1,5 @@
-"""Partial evaluation on tracers (Autodidax part 4): known values are computed now,
+"""Partial evaluation on tracers (Autodidax part 4) and on graphs (``partial_eval_graph``,
+with dead-code elimination from ``core/passes.py``): known values are computed now,
 unknown ones are staged into a graph. ``linearize`` runs the JVP under this trace
 with primals known and tangents unknown, so Python control flow on primal values
 still works inside ``grad`` (as in JAX), and the tangent part becomes a linear graph.
@@ -9,6 +10,7 @@ from __future__ import annotations
 from ..core.abstract import ShapedArray
 from ..core.errors import ConcretizationTypeError
 from ..core.graph import Eqn, Graph, Var
+from ..core.passes import dce
 from ..core.trace import (
     Trace,
     Tracer,
@@ -20,10 +22,12 @@ from ..core.trace import (
     new_main,
     weak_aval,
 )
-from . import ad
 
 # prim -> rule(trace, tracers, **params) -> out tracers (overrides the generic behaviour)
 partial_eval_rules: dict = {}
+# higher-order primitives (jit, cond, scan) only:
+# prim -> rule(unknowns_in, eqn) -> (known eqn, unknown eqn, out unknowns, residuals)
+partial_eval_graph_rules: dict = {}
 
 
 class PartialVal:
@@ -116,7 +120,7 @@ class PartialEvalTrace(Trace):
         rule = partial_eval_rules.get(prim)
         if rule is not None:
             return rule(self, tracers, **params)
-        if prim in ad.partial_eval_graph_rules:
+        if prim in partial_eval_graph_rules:
             return _via_graph_rule(self, prim, tracers, params)
         return self.default_process(prim, tracers, params)
 
@@ -136,7 +140,7 @@ def _via_graph_rule(trace, prim, tracers, params):
     out_vars = [Var(a) for a in out_avals]
     eqn = Eqn(prim, in_vars, out_vars, params)
     uks = [not t.pval.is_known for t in tracers]
-    eqn_k, eqn_u, uks_out, res = ad.partial_eval_graph_rules[prim](uks, eqn)
+    eqn_k, eqn_u, uks_out, res = partial_eval_graph_rules[prim](uks, eqn)
     env = {v: t for v, t in zip(in_vars, tracers)}
     if eqn_k is not None:
         vals = bind(eqn_k.prim, *[_known_val(env, x) for x in eqn_k.inputs], **eqn_k.params)
@@ -231,3 +235,65 @@ def tracers_to_graph(tracers_in, tracers_out):
     in_vars = [tracer_to_var[id(t)] for t in tracers_in]
     out_vars = [tracer_to_var[id(t)] for t in tracers_out]
     return Graph(const_vars + in_vars, eqns, out_vars), const_vals
+
+
+# --------------------------------------------------------------------------- partial evaluation
+
+def partial_eval_graph(graph: Graph, unknowns, instantiate=False):
+    """Split ``graph`` into a known part and an unknown part.
+
+    Returns ``(known, unknown, out_unknowns, num_res)``: ``known`` maps the known
+    inputs to the known outputs followed by ``num_res`` residuals; ``unknown`` maps
+    the residuals followed by the unknown inputs to the unknown outputs.
+    """
+    if isinstance(instantiate, bool):
+        instantiate = [instantiate] * len(graph.outs)
+    uk = {}
+    for v, u in zip(graph.in_vars, unknowns, strict=True):
+        uk[v] = u
+    known_eqns, unknown_eqns = [], []
+    residuals: dict = {}
+
+    def is_uk(x):
+        return type(x) is Var and uk[x]
+
+    for eqn in graph.eqns:
+        uks_in = [is_uk(x) for x in eqn.inputs]
+        rule = partial_eval_graph_rules.get(eqn.prim)
+        if rule is not None and any(uks_in):
+            eqn_k, eqn_u, uks_out, res = rule(uks_in, eqn)
+            if eqn_k is not None:
+                known_eqns.append(eqn_k)
+            if eqn_u is not None:
+                unknown_eqns.append(eqn_u)
+            for r in res:
+                residuals[r] = None
+            for v, u in zip(eqn.outputs, uks_out):
+                uk[v] = u
+        elif any(uks_in):
+            for x, u in zip(eqn.inputs, uks_in):
+                if type(x) is Var and not u:
+                    residuals[x] = None
+            unknown_eqns.append(eqn)
+            for v in eqn.outputs:
+                uk[v] = True
+        else:
+            known_eqns.append(eqn)
+            for v in eqn.outputs:
+                uk[v] = False
+    out_uks = []
+    for x, inst in zip(graph.outs, instantiate):
+        u = is_uk(x)
+        if inst and not u:
+            if type(x) is Var:
+                residuals[x] = None
+            u = True
+        out_uks.append(u)
+    res = list(residuals)
+    known_ins = [v for v, u in zip(graph.in_vars, unknowns) if not u]
+    unknown_ins = [v for v, u in zip(graph.in_vars, unknowns) if u]
+    known_outs = [x for x, u in zip(graph.outs, out_uks) if not u]
+    unknown_outs = [x for x, u in zip(graph.outs, out_uks) if u]
+    known = Graph(known_ins, known_eqns, known_outs + res)
+    unknown = Graph(res + unknown_ins, unknown_eqns, unknown_outs)
+    return dce(known), dce(unknown), out_uks, len(res)

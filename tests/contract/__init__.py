@@ -1,4 +1,5 @@
-"""An outside test suite for DESIGN.md section 2 (the public API contract).
+"""An outside test suite for the public API contract (the project's design document,
+section 2; kept outside this repository).
 
 It exercises every item of the contract from a user's point of view, preferring the
 unusual-but-legal argument forms a grader would try (tuples vs ints, negative axes,

@@ -97,7 +97,7 @@ class Scalars:
             out = e.outputs[0]
             name = f"v{n}"
             in_avals = [x.aval for x in e.inputs]
-            if e.prim.name in scalar.REDUCTIONS:
+            if e.prim.kind == "reduction":
                 (ref, dims), = loop.operands[e]
                 r_dims = {dims[a] for a in scalar.reduced_axes(e) if dims[a] is not None}
                 if not r_dims:   # a reduction over size-1 axes only

@@ -2,11 +2,12 @@
 
 Every value is described by a ``Ref``: a strided view of a *root* (a buffer-backed
 variable, a scalar literal or an ``Iota``), so broadcasts, transposes, slices and
-reversals (``VIEWS``) move no data; whoever reads the value folds the view into its
-index expressions.
+reversals (primitives of kind ``view``) move no data; whoever reads the value folds the view
+into its index expressions (``iota``, a view of the index grid, is a root of its own).
 
-Elementwise equations (``scalar.SCALAR``) and the reductions that consume them
-(``scalar.REDUCTIONS``) are grouped into *loop nests* (``Nest``). Each value in a nest
+Elementwise equations (kind ``elementwise``) and the reductions that consume them (kind
+``reduction``) are grouped into *loop nests* (``Nest``): each primitive declares its kind
+where lax defines it, and the backends' scalar tables cover every such primitive. Each value in a nest
 maps its axes to the nest's loop dimensions; equations join a nest when their operands'
 dimensions unify (union-find) without putting one loop dimension on two axes of a value,
 and when all reductions in the nest reduce the same dimensions. A nest therefore runs as
@@ -23,12 +24,11 @@ from __future__ import annotations
 
 import itertools
 
-from ...core.graph import Eqn, Graph, Literal, Var
+from ...core import passes
+from ...core.graph import Graph, Literal, Var
 from . import scalar
+from .decompose import expand
 
-# Strided views: no data moves; readers index the root buffer (one ``Ref`` method each).
-VIEWS = frozenset(["broadcast_in_dim", "transpose", "squeeze", "reshape", "slice", "rev",
-                   "stop_gradient"])
 
 
 class Iota:
@@ -132,37 +132,10 @@ class Ref:
 # --------------------------------------------------------------------------- graph prep
 
 def flatten(graph: Graph):
-    """Inline nested ``jit`` graphs and drop dead equations: fusion sees across calls."""
-    eqns = []
-
-    def inline(g, inputs):
-        sub = dict(zip(g.in_vars, inputs))
-
-        def read(x):
-            return sub.get(x, x) if type(x) is Var else x
-
-        for e in g.eqns:
-            ins = [read(x) for x in e.inputs]
-            if e.prim.name == "jit" and "graph" in e.params:
-                outs = inline(e.params["graph"], ins)
-                for v, o in zip(e.outputs, outs):
-                    sub[v] = o
-                continue
-            new_outs = [Var(v.aval) for v in e.outputs]
-            sub.update(zip(e.outputs, new_outs))
-            eqns.append(Eqn(e.prim, ins, new_outs, e.params))
-        return [read(x) for x in g.outs]
-
-    outs = inline(graph, list(graph.in_vars))
-    eqns, outs = _cse(eqns, outs)
-    live = {x for x in outs if type(x) is Var}
-    kept = []
-    for e in reversed(eqns):
-        if any(v in live for v in e.outputs):
-            kept.append(e)
-            live.update(x for x in e.inputs if type(x) is Var)
-    kept.reverse()
-    return _hoist_scalars(kept), outs
+    """Inline nested ``jit`` graphs, merge repeated work and drop dead equations (the
+    graph passes of ``core/passes.py``): fusion sees across calls."""
+    g = passes.dce(passes.cse(passes.inline_calls(graph)))
+    return _hoist_scalars(g.eqns), g.outs
 
 
 def _hoist_scalars(eqns):
@@ -186,35 +159,6 @@ def _hoist_scalars(eqns):
             where[v] = pos
     return out
 
-
-def _cse(eqns, outs):
-    """Merge equations that apply one primitive to the same inputs (AD repeats work)."""
-    sub, seen, kept = {}, {}, []
-
-    def key_of(x):
-        if type(x) is Var:
-            return sub.get(x, x)
-        return ("lit", x.val.dtype.str, x.val.tobytes())
-
-    for e in eqns:
-        ins = [sub.get(x, x) if type(x) is Var else x for x in e.inputs]
-        try:
-            key = (e.prim, tuple(key_of(x) for x in ins), tuple(sorted(e.params.items())))
-            hash(key)
-        except TypeError:
-            key = None
-        prev = seen.get(key) if key is not None else None
-        if prev is not None:
-            sub.update(zip(e.outputs, prev.outputs))
-            continue
-        e = Eqn(e.prim, ins, e.outputs, e.params)
-        if key is not None:
-            seen[key] = e
-        kept.append(e)
-    return kept, [sub.get(x, x) if type(x) is Var else x for x in outs]
-
-
-# --------------------------------------------------------------------------- loop nests
 
 def _find(parent, d):
     while parent[d] != d:
@@ -286,8 +230,7 @@ class Nest:
                     dims = tuple(fresh(n) if n != 1 else None for n in ref.shape)
             operands.append((ref, dims))
 
-        name = eqn.prim.name
-        if name in scalar.REDUCTIONS:
+        if eqn.prim.kind == "reduction":
             (ref, dims), = operands
             axes = scalar.reduced_axes(eqn)
             out_dims = tuple(d for a, d in enumerate(dims) if a not in axes)
@@ -341,7 +284,7 @@ class Nest:
                 return False   # one loop dim on two axes of a value
         reduced = None
         for e in eqns:
-            if e.prim.name not in scalar.REDUCTIONS:
+            if e.prim.kind != "reduction":
                 continue
             (_, dims), = ops[e]
             axes = scalar.reduced_axes(e)
@@ -353,7 +296,7 @@ class Nest:
             reduced = r
         if reduced:
             for e in eqns:
-                if e.prim.name in scalar.REDUCTIONS:
+                if e.prim.kind == "reduction":
                     out = vdims[e.outputs[0]]
                     if any(_find(parent, d) in reduced for d in out if d is not None):
                         return False
@@ -362,7 +305,7 @@ class Nest:
         if reduced:
             kept -= reduced
             # and on a reduction's result, or the reduction would rerun along it
-            outs = {_find(parent, d) for e in eqns if e.prim.name in scalar.REDUCTIONS
+            outs = {_find(parent, d) for e in eqns if e.prim.kind == "reduction"
                     for d in vdims[e.outputs[0]] if d is not None}
             if not kept <= outs:
                 return False
@@ -391,14 +334,16 @@ class Partition:
     ``blocked``: equation positions not to fuse (nor view, nor give a library call): the
     CPU retries a graph whose fused loop failed to compile. ``ops``: primitive name ->
     ``builder(eqn)`` returning ``OpStep.op`` or None. ``loop_dtypes``: what fused loops may
-    read and write (the CUDA backend adds the half types its widened graphs convert)."""
+    read and write (the CUDA backend adds the half types its widened graphs convert).
+    ``lowers(eqn)``: whether the backend has a kernel for an equation whose primitive has a
+    decomposition (``decompose.expand``; by default none: all of them are expanded)."""
 
     def __init__(self, graph: Graph, blocked=frozenset(), ops=None,
-                 loop_dtypes=scalar.LOOP_DTYPES):
+                 loop_dtypes=scalar.LOOP_DTYPES, lowers=None):
         self.graph = graph
         self._ops = ops or {}
         self._loop_dtypes = loop_dtypes
-        self.eqns, self.outs = flatten(graph)
+        self.eqns, self.outs = expand(*flatten(graph), lowers)
         self.env = {}                 # var -> Ref
         self.alias = {}               # reshape alias var -> base var
         self.member_of = {}           # var -> Nest
@@ -431,22 +376,21 @@ class Partition:
         return type(root) is not Var or self.available[root] < pos
 
     def _add(self, pos, eqn, blocked):
-        name = eqn.prim.name
+        kind = eqn.prim.kind
         refs = [self.ref(x) for x in eqn.inputs]
-        if name in VIEWS and pos not in blocked:
+        if kind == "view" and refs and pos not in blocked:
             out = self._view(eqn, refs[0])
             if out is not None:
                 self.env[eqn.outputs[0]] = out
                 return
-        if name in ("iota",) and _loop_types(eqn, scalar.LOOP_DTYPES):
+        if kind == "view" and not refs and _loop_types(eqn, scalar.LOOP_DTYPES):   # iota
             p = eqn.params
             self.env[eqn.outputs[0]] = Ref.of(Iota(eqn.outputs[0].aval, p["dimension"]))
             return
-        if (name in scalar.SCALAR or name in scalar.REDUCTIONS) and \
-                _loop_types(eqn, self._loop_dtypes) \
+        if kind in ("elementwise", "reduction") and _loop_types(eqn, self._loop_dtypes) \
                 and pos not in blocked and self._fuse(pos, eqn, refs):
             return
-        build = self._ops.get(name)
+        build = self._ops.get(eqn.prim.name)
         op = build(eqn) if build is not None and pos not in blocked else None
         for r in refs:
             self.materialise(r)

@@ -46,7 +46,7 @@ class Loop:
         self.extent = {find(d): n for d, n in nest.extent.items()}
         self.reduced = set()
         for e in self.eqns:
-            if e.prim.name in scalar.REDUCTIONS:
+            if e.prim.kind == "reduction":
                 (_, dims), = self.operands[e]
                 self.reduced |= {dims[a] for a in scalar.reduced_axes(e)
                                  if dims[a] is not None}

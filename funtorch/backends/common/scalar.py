@@ -5,9 +5,9 @@ Numba compiles the same scalar Python for the CPU and the GPU, so an elementwise
 primitive is lowered once, here, as an expression builder
 ``SCALAR[name](ctx, operand_names, in_avals, out_aval, params) -> source``; a backend
 copies the table and replaces the few entries its target lacks (CUDA has no numpy
-ufuncs). Reductions are ``Reducer``s keyed by the names in ``REDUCTIONS``. The keys of
-``SCALAR`` and ``REDUCTIONS`` are what the fusion analysis (``fusion.Partition``) fuses,
-so every backend's tables must cover them.
+ufuncs). Reductions are ``Reducer``s. The fusion analysis (``fusion.Partition``) fuses by
+the primitives' kinds (``elementwise``, ``reduction``, declared where lax defines them), so
+every backend's tables cover every primitive of those kinds (tests/test_op_table_coverage.py).
 """
 
 from __future__ import annotations
@@ -30,6 +30,13 @@ class Ctx:
         raise NotImplementedError
 
     def helper(self, name) -> str:       # the name of a ``HELPERS`` function in the source
+        raise NotImplementedError
+
+    def reassoc(self, op) -> str:
+        """The name of a function computing ``a op b`` ('+' or '*') that the compiler may
+        reassociate with other calls of it, and with nothing else: a float reduction's
+        accumulation, whose order is the one freedom compiled code has (LLVM then keeps
+        partial sums in vector lanes). Only for backends whose reducers ask for it."""
         raise NotImplementedError
 
 
@@ -268,9 +275,6 @@ SCALAR = {
 
 # --------------------------------------------------------------------------- reductions
 
-REDUCTIONS = frozenset(["reduce_sum", "reduce_prod", "reduce_max", "reduce_min", "argmax",
-                        "argmin"])
-
 
 def reduced_axes(eqn):
     p = eqn.params
@@ -309,20 +313,27 @@ def extreme(dt, largest):
     return info.min if largest else info.max
 
 
-def sum_reducer(acc=None, combine=None):
-    """``acc``: the accumulator dtype, else ``acc_dtype`` of the output's."""
+def sum_reducer(acc=None, combine=None, reassoc=False):
+    """``acc``: the accumulator dtype, else ``acc_dtype`` of the output's. ``reassoc``:
+    float sums accumulate through ``Ctx.reassoc`` (in any order; each other op of the
+    kernel keeps its IEEE result)."""
     def init(c, name, a, o):
         if o.dtype == np.bool_:
             return [f"{name} = False"]
         return [f"{name} = {c.const(0, acc_dtype(o.dtype) if acc is None else acc)}"]
 
     def step(c, name, v, a, o, idx):
-        return [f"{name} = {name} or {v}"] if o.dtype == np.bool_ else [f"{name} += {v}"]
+        if o.dtype == np.bool_:
+            return [f"{name} = {name} or {v}"]
+        if reassoc and _float(o.dtype):
+            return [f"{name} = {c.reassoc('+')}({name}, {v})"]
+        return [f"{name} += {v}"]
 
     return Reducer(init, step, cast_result, combine=combine)
 
 
-def prod_reducer():
+def prod_reducer(reassoc=False):
+    """``reassoc``: as ``sum_reducer``'s."""
     def init(c, name, a, o):
         if o.dtype == np.bool_:
             return [f"{name} = True"]
@@ -331,7 +342,10 @@ def prod_reducer():
     def step(c, name, v, a, o, idx):
         if o.dtype == np.bool_:
             return [f"{name} = {name} and {v}"]
-        return [f"{name} = {c.ty(acc_dtype(o.dtype))}({name} * {v})"]
+        t = c.ty(acc_dtype(o.dtype))
+        if reassoc and _float(o.dtype):
+            return [f"{name} = {t}({c.reassoc('*')}({name}, {v}))"]
+        return [f"{name} = {t}({name} * {v})"]
 
     return Reducer(init, step, cast_result)
 

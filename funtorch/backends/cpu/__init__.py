@@ -35,9 +35,8 @@ import warnings
 from numba.core import types
 from numba.np.numpy_support import from_dtype
 
-from ..common import memory
-from ..common.fusion import Nest, Partition
-from ..common.loops import Loop
+from ..common import pipeline
+from ..common.fusion import Nest
 from . import codegen, lowering, program
 
 
@@ -117,14 +116,20 @@ def _sources(loops, bp):
     return out
 
 
-def compile(graph, donated=None):  # noqa: A001 - the backend's verb
-    donated_vars = {v for v, d in zip(graph.in_vars, donated or ()) if d}
-    blocked = set()
-    while True:
-        part = Partition(graph, frozenset(blocked), lowering.OPS)
-        loops = {s: Loop(s) for s in part.steps if isinstance(s, Nest)}
-        bp = memory.plan(part, loops, donated_vars)
-        kernels, failed = {}, None
+class Emitter:
+    """The CPU half of ``common.pipeline``: each nest a Numba kernel, each other step a
+    library call (``lowering.OPS``) or eager impl, and the driver calling them in order."""
+
+    options = {"ops": lowering.OPS}
+
+    @staticmethod
+    def prepare(graph):
+        return graph
+
+    @staticmethod
+    def emit(plan):
+        part, loops, bp = plan.part, plan.loops, plan.buffers
+        kernels = {}
         sources = _sources(loops, bp)
         for nest, loop in loops.items():
             src = sources[nest]
@@ -134,16 +139,25 @@ def compile(graph, donated=None):  # noqa: A001 - the backend's verb
                 else:
                     fn = codegen.compile_kernel(codegen.load(src.text), _arg_types(src))
             except Exception as exc:  # a codegen bug must not make a graph uncompilable
-                failed = nest
                 warnings.warn(f"funtorch cpu backend: a fused loop failed to compile and "
                               f"runs eagerly instead ({type(exc).__name__}: {exc})",
                               RuntimeWarning, stacklevel=2)
-                break
+                raise pipeline.Retry(part.eqns.index(e) for e in nest.eqns) from exc
             kernels[nest] = program.Kernel(nest, loop, src, fn)
-        if failed is None:
-            break
-        blocked |= {part.eqns.index(e) for e in failed.eqns}
+        run = program.Driver(part, bp, kernels, plan.donated).build()
+        run.plan = Plan(part, loops, bp, kernels)
+        run.source = lambda: _source_text(run)
+        return run
 
-    run = program.Driver(part, bp, kernels, donated_vars).build()
-    run.plan = Plan(part, loops, bp, kernels)
-    return run
+
+def _source_text(run):
+    """The driver, then each fused kernel's source."""
+    out = [f"# driver\n{run.source_text}"]
+    for k in run.plan.kernels.values():
+        prims = ", ".join(e.prim.name for e in k.nest.eqns)
+        out.append(f"# fused loop nest: {prims}\n{k.source.text}")
+    return "\n".join(out)
+
+
+def compile(graph, donated=None):  # noqa: A001 - the backend's verb
+    return pipeline.compile(graph, donated, Emitter)

@@ -5,28 +5,23 @@ extents, the root buffers it reads and the buffers it writes. Shapes are argumen
 constants, and adjacent loop dimensions that every array walks contiguously are merged,
 so structurally equal nests (Adam's update of every parameter, say) share one kernel.
 
-Each distinct source is written once, as a real file named by its hash, in the cache
-directory; Numba's ``cache=True`` then keeps the machine code beside it, so a second
-process loads kernels instead of compiling them.
+Each distinct source is written once, as a real file named by its hash, in the kernel
+cache (``common.cache``, shared with the CUDA backend); Numba's ``cache=True`` then keeps
+the machine code beside it, so a second process loads kernels instead of compiling them.
 """
 
 from __future__ import annotations
 
-import hashlib
-import importlib.util
-import os
-import sys
-import tempfile
-
 import numpy as np
 
+from ..common import cache
 from ..common import codegen as common
 from ..common.codegen import TYPE_NAMES
 from ..common.loops import Loop
 from ..common.scalar import acc_dtype
 from . import lowering
 
-VERSION = "4"   # bump when generated code changes meaning
+VERSION = "5"   # bump when generated code changes meaning
 
 STATS = {"compiled": 0, "loaded": 0}
 
@@ -34,11 +29,29 @@ STATS = {"compiled": 0, "loaded": 0}
 # --------------------------------------------------------------------------- source
 
 class Names(common.Names):
-    """Module-level names of a kernel source, after the imports an ``njit`` module needs."""
+    """Module-level names of a kernel source, after the imports an ``njit`` module needs.
+
+    Kernels compile without fast-math flags (compiled code gives each op's IEEE result,
+    NaNs and signed zeros included). The one exception is ``reassoc``: the accumulating
+    add or multiply of a float reduction is a helper compiled with LLVM's ``reassoc``
+    flag alone, which LLVM inlines with its flag, so only the reduction's order may
+    change and the loop vectorizer keeps several partial sums."""
+
+    def __init__(self):
+        super().__init__()
+        self.reassoc_ops = {}
+
+    def reassoc(self, op):
+        name = self.reassoc_ops[op] = {"+": "_radd", "*": "_rmul"}[op]
+        return name
 
     def prelude(self):
-        return ["import math", "import numpy as np", "from numba import njit", "",
-                *self.definitions()]
+        lines = ["import math", "import numpy as np", "from numba import njit", "",
+                 *self.definitions()]
+        for op, name in sorted(self.reassoc_ops.items()):
+            lines += ["", "", "@njit(fastmath={'reassoc'})", f"def {name}(a, b):",
+                      f"    return a {op} b"]
+        return lines
 
 
 class Source:
@@ -248,11 +261,9 @@ def _generate(loop, write_into, parallel):
     params = ([f"n{k}" for k in range(len(loops))] + list(arg_names.values())
               + [s for s in store_names if s.startswith("o")]
               + [f"t{k}" for k in range(len(scratch))])
-    fast = any(e.prim.name in ("reduce_sum", "reduce_prod") and
-               e.outputs[0].aval.dtype.kind == "f" for e, *_ in reductions)
-    # no cfunc wrapper, no reference counting (nothing is allocated): 40% less compile time
-    flags = "error_model='numpy', nogil=True, no_cfunc_wrapper=True, _nrt=False" + (
-        ", fastmath={'reassoc', 'nsz', 'contract'}" if fast else "")
+    # no cfunc wrapper, no reference counting (nothing is allocated): 40% less compile time;
+    # no fast-math flags (see ``Names``)
+    flags = "error_model='numpy', nogil=True, no_cfunc_wrapper=True, _nrt=False"
     stores = [(acc, s) for acc, s in zip(loop.stores, store_names)]
     if parallel:
         # bytes each array's address moves per index of the outermost loop: every access
@@ -267,8 +278,7 @@ def _generate(loop, write_into, parallel):
             steps.setdefault(name, set()).add(_step(acc, kept[0]))
         if any(len(v) > 1 for v in steps.values()):
             raise _Serial
-        flags = "error_model='numpy', _nrt=False" + (
-            ", fastmath={'reassoc', 'nsz', 'contract'}" if fast else "")
+        flags = "error_model='numpy', _nrt=False"
         arrays = [(v.aval.dtype, len(shape)) for v, shape in arg_names] + [
             (acc.var.aval.dtype, len(acc.shape)) for acc, name in stores
             if name.startswith("o")]
@@ -337,68 +347,16 @@ def _swap_order(loop, inner_sinks, reductions):
 
 # --------------------------------------------------------------------------- disk cache
 
-def cache_dir():
-    d = os.environ.get("FUNTORCH_CACHE_DIR")
-    if not d:
-        base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"),
-                                                                ".cache")
-        d = os.path.join(base, "funtorch")
-    import numba
-    d = os.path.join(d, f"cpu-v{VERSION}-numba{numba.__version__}-py{sys.version_info[0]}"
-                        f"{sys.version_info[1]}")
-    try:
-        os.makedirs(d, exist_ok=True)
-        probe = tempfile.NamedTemporaryFile(dir=d, delete=True)
-        probe.close()
-    except OSError:
-        d = os.path.join(tempfile.gettempdir(), f"funtorch-{os.getuid()}", os.path.basename(d))
-        os.makedirs(d, exist_ok=True)
-    return d
-
-
-_loaded = {}   # source hash -> numba dispatcher
-
-
-def _digest(text):
-    return hashlib.sha256(text.encode()).hexdigest()[:24]
-
-
 def load(text):
     """The dispatcher for a kernel source, from this process, the disk cache or Numba."""
-    return _load_module(text)
-
-
-def _load_module(text):
-    digest = _digest(text)
-    disp = _loaded.get(digest)
-    if disp is not None:
-        return disp
-    d = cache_dir()
-    path = os.path.join(d, f"k{digest}.py")
-    if not os.path.exists(path):
-        fd, tmp = tempfile.mkstemp(dir=d, suffix=".tmp")
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-        try:
-            os.link(tmp, path)      # never replace: Numba's cache keys on the file's stamp
-        except FileExistsError:
-            pass
-        finally:
-            os.unlink(tmp)
-    name = f"funtorch_kernel_{digest}"
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module   # Numba's cache re-imports the module by name
-    spec.loader.exec_module(module)
-    disp = _loaded[digest] = module.kernel
-    return disp
+    return cache.load(text, "cpu", VERSION).kernel
 
 
 def load_parallel(source):
     """The launcher of a parallel kernel (its ``cfunc`` compiles or loads on import)."""
     from .parallel import Launch
-    fresh = _digest(source.text) not in _loaded
-    module_kernel = _load_module(source.text)
+    fresh = not cache.is_loaded(source.text, "cpu")
+    module_kernel = load(source.text)
     if fresh:
         STATS["loaded" if module_kernel._cache_hits else "compiled"] += 1
     shapes = [shape for _, shape in source.reads] + [

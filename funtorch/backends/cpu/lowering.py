@@ -1,14 +1,18 @@
 """The CPU lowering table: how each primitive becomes code.
 
-Primitives are looked up by name, so families written later only need an entry here.
-Three kinds of lowering:
+Tables are keyed by the primitives' registered names (``core.trace.primitives``; backends
+never import lax, and tests/test_op_table_coverage.py checks every key against the
+registry and every primitive against these tables). Three kinds of lowering:
 
 - ``SCALAR``: elementwise primitives as one scalar Numba expression (fused into loops):
   the shared table (``common.scalar``) as it is;
 - ``REDUCERS``: reductions as an accumulator (fused as the sink of a loop nest);
 - ``OPS``: everything that calls a library or hand-written kernel (BLAS matmul, im2col
-  convolution, pooling). A primitive in none of the tables runs its eager impl, so every
-  graph compiles.
+  convolution, pooling), and the collectives over a process axis, which call MPI on the
+  buffers in place (the primitive's ``into``, on the communicator bound to the axis name).
+
+``EAGER`` declares the primitives that run their eager (numpy) impl inside a compiled
+graph by design; so does an ``OPS`` builder returning None for a case it does not take.
 
 Views (broadcast, transpose, slice, ...) need no entry: the fusion analysis folds them
 into the index expressions of whoever reads them (``common.fusion.Ref``).
@@ -38,13 +42,23 @@ def _arg(largest):
 
 
 REDUCERS = {
-    "reduce_sum": scalar.sum_reducer(),
-    "reduce_prod": scalar.prod_reducer(),
+    "reduce_sum": scalar.sum_reducer(reassoc=True),
+    "reduce_prod": scalar.prod_reducer(reassoc=True),
     "reduce_max": scalar.minmax_reducer(True),
     "reduce_min": scalar.minmax_reducer(False),
     "argmax": _arg(True),
     "argmin": _arg(False),
 }
+
+
+# --------------------------------------------------------------------------- eager
+
+# library and control-flow primitives without a compiled lowering on the CPU (``jit`` needs
+# none: the fusion analysis inlines it)
+EAGER = frozenset(["gather", "scatter", "sort", "cumsum", "pad", "concatenate",
+                   "threefry2x32", "bitcast_convert_type", "cond", "while", "scan",
+                   "custom_vjp_call", "custom_lin",
+                   "axis_index"])   # the process' rank: nothing to compute
 
 
 # --------------------------------------------------------------------------- library calls
@@ -82,3 +96,13 @@ def _windowed(name):
 for _name in ("conv_general_dilated", "reduce_window_max", "reduce_window_sum",
               "select_and_scatter_add", "select_and_gather_add"):
     OPS[_name] = _windowed(_name)
+
+
+def _collective(eqn):
+    # the primitive's ``into(x, out, **params)`` (lax/parallel.py) runs the MPI call
+    into, params = eqn.prim.into, eqn.params
+    return Op(lambda x, out: into(x, out, **params), f"MPI {eqn.prim.name}")
+
+
+for _name in ("psum", "pmax", "pmin", "all_gather", "psum_scatter", "ppermute"):
+    OPS[_name] = _collective

@@ -237,7 +237,7 @@ class Driver:
             "    " + ln for ln in head + body) + "\n"
         exec(compile(src, "<funtorch cpu driver>", "exec"), g)
         fn = g["run"]
-        fn.source = src
+        fn.source_text = src
         return fn
 
 

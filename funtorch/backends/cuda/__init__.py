@@ -1,13 +1,13 @@
 """The CUDA backend: graphs compiled to launches of generated and ``cuda_kernels`` kernels.
 
-``compile(graph, donated)`` returns a ``Program`` (``run(*device_arrays) -> [device_arrays]``,
+``compile(graph, donated)`` runs the shared pipeline (``common.pipeline``) into a ``Program`` (``run(*device_arrays) -> [device_arrays]``,
 ``run.describe()`` lists its launches). Eager ops on CUDA arrays compile their single
 equation the same way, once per primitive, parameters and input types. Arrays hold numba
 device arrays (simulated ones under ``NUMBA_ENABLE_CUDASIM=1``).
 
 Modules: ``program`` (partition, buffer plan, the call), ``codegen`` (fused loop nests),
 ``lowering`` (their scalar expressions and reductions), ``ops`` (everything else),
-``kernels`` (generated non-fused kernels), ``rewrite`` (convolution gradients),
+``kernels`` (generated non-fused kernels),
 ``memory`` (pooled buffers, transfers), ``source`` (compile and launch), ``devmath``
 (kernel math), ``graphs`` (opt-in CUDA graph replay), ``ptx_check`` (compile without a GPU).
 See docs/cuda_backend.md.
@@ -20,16 +20,17 @@ from collections import OrderedDict
 import numpy as np
 
 from ...core.array import Array
+from ...core.devices import Device
 from ...core.graph import Eqn, Graph, Var
-from ...core.trace import get_aval
+from ...core.trace import abstract_eval, get_aval
 from . import memory
-from .program import Program
+from .program import compile as _compile
 
-DEVICE = "cuda:0"
+DEVICE = Device("cuda", 0)   # one device (see backend.py, which registers it)
 
 
 def compile(graph, donated=None):  # noqa: A001 - the backend's verb
-    return Program(graph, donated, DEVICE)
+    return _compile(graph, donated, DEVICE)
 
 
 # --------------------------------------------------------------------------- eager
@@ -48,23 +49,21 @@ def _key(prim, params, avals):
 
 
 def eager_impl(prim, args, params):
-    """Run ``prim`` on the device; host operands must be movable (see ``devices``)."""
-    from ...devices import computation_device
-    computation_device(args, prim.name)
+    """Run ``prim`` on the device; host operands must be movable (the caller checked
+    with ``core.placement.computation_device``)."""
     bufs = [_on_device(x) for x in args]
     if prim.name == "jit":
-        from .. import compile_graph
-        outs = compile_graph(params["graph"], DEVICE, params["donated"])(*bufs)
+        outs = DEVICE.backend.executable(params["graph"], params["donated"])(*bufs)
     else:
         avals = [get_aval(x) for x in args]
         key = _key(prim, params, avals)
         program = _eager.get(key) if key is not None else None
         if program is None:
             in_vars = [Var(a) for a in avals]
-            out_avals = _out_avals(prim, avals, params)
+            out_avals = abstract_eval(prim, avals, params)
             outs_v = [Var(a) for a in out_avals]
-            program = Program(Graph(in_vars, [Eqn(prim, in_vars, outs_v, params)], outs_v),
-                              None, DEVICE)
+            program = _compile(Graph(in_vars, [Eqn(prim, in_vars, outs_v, params)], outs_v),
+                               None, DEVICE)
             if key is not None:
                 _eager[key] = program
                 if len(_eager) > _EAGER_CACHE_SIZE:
@@ -75,14 +74,9 @@ def eager_impl(prim, args, params):
     return [Array(o, DEVICE) for o in outs]
 
 
-def _out_avals(prim, avals, params):
-    from ...core.trace import abstract_eval
-    return abstract_eval(prim, avals, params)
-
-
 def _on_device(x):
     if type(x) is Array:
-        return x._value if x._device == DEVICE else memory.to_device(x._value)
+        return x._value if x._device is DEVICE else memory.to_device(x._value)
     return memory.to_device(np.asarray(x, get_aval(x).dtype))
 
 

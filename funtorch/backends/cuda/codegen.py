@@ -22,7 +22,6 @@ import numpy as np
 from cuda_kernels._common import SIMULATOR, THREADS_1D, blocks_for
 
 from ..common import codegen as common
-from ..common.scalar import REDUCTIONS
 from . import lowering
 from .source import PRELUDE, KernelSpec
 
@@ -86,7 +85,7 @@ def _block_ok(loop, nk, nr):
     return all(e.prim.name in lowering.BLOCK_REDUCERS and
                lowering.BLOCK_REDUCERS[e.prim.name].combine is not None and
                e.inputs[0].aval.dtype == np.float32
-               for e in loop.eqns if e.prim.name in REDUCTIONS)
+               for e in loop.eqns if e.prim.kind == "reduction")
 
 
 def generate(loop, write_into=None) -> NestKernel:

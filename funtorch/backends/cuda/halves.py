@@ -16,8 +16,7 @@ import numpy as np
 
 from ...core.dtypes import HALVES
 from ...core.graph import Eqn, Graph, Literal, Var
-from ...core.trace import abstract_eval
-from ...lax.elementwise import convert_element_type_p
+from ...core.trace import abstract_eval, primitives
 from ..common import scalar
 from ..common.fusion import flatten
 
@@ -31,9 +30,11 @@ EXACT = frozenset([
     "reshape", "transpose", "squeeze", "broadcast_in_dim", "rev", "slice", "pad",
     "concatenate", "gather", "select_n", "max", "min", "neg", "abs", "sign", "floor",
     "ceil", "round", "reduce_max", "reduce_min", "sort", "stop_gradient"])
-# computing primitives that widen; the rest keep their half operands
-WIDEN = EXACT | frozenset(scalar.SCALAR) | frozenset(scalar.REDUCTIONS) | frozenset([
-    "dot_general", "conv_general_dilated", "reduce_window_sum", "reduce_window_max",
+# computing primitives that widen (with every elementwise primitive and reduction); the rest
+# keep their half operands
+WIDEN = EXACT | frozenset([
+    "dot_general", "conv_general_dilated", "conv_input_grad", "conv_weight_grad",
+    "reduce_window_sum", "reduce_window_max",
     "cumsum", "scatter", "select_and_scatter_add", "select_and_gather_add", "iota"])
 
 
@@ -52,6 +53,8 @@ def widen(graph: Graph) -> Graph:
     eqns, outs = flatten(graph)
     wide, narrow, new = {}, {}, []   # var -> its float32 / half-typed version
     narrow.update((v, v) for v in graph.in_vars if v.aval.dtype in HALVES)
+
+    convert_element_type_p = primitives["convert_element_type"]   # registered by lax
 
     def convert(x, dtype):
         v = Var(abstract_eval(convert_element_type_p, [x.aval],
@@ -89,7 +92,7 @@ def widen(graph: Graph) -> Graph:
                   for k, v in e.params.items()}
         ins = [as_f32(x) for x in e.inputs]
         avals = None
-        if name in WIDEN:
+        if name in WIDEN or e.prim.kind in ("elementwise", "reduction"):
             try:
                 avals = abstract_eval(e.prim, [x.aval for x in ins], params)
             except (TypeError, ValueError):

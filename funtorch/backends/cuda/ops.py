@@ -5,9 +5,11 @@ program builder ``b`` and emits the launches that write its planned output buffe
 
 - ``dot_general``: the tiled ``cuda_kernels`` GEMM, batched, with transposed operands
   read in place through its ``trans_a``/``trans_b`` flags; other dtypes a direct kernel;
-- convolutions: ``cuda_kernels`` implicit-GEMM forward (and, for the gradients that
-  ``rewrite`` recognises, backward-data/backward-weight with split-K); general
-  ``conv_general_dilated`` (lhs dilation, asymmetric padding, 3-d) a direct kernel;
+- convolutions: ``cuda_kernels`` implicit-GEMM forward, and for the gradient primitives
+  (``conv_input_grad``, ``conv_weight_grad``) backward-data/backward-weight with split-K
+  where ``lowers`` takes them (2-d float32, no groups or lhs dilation, symmetric padding;
+  the others become their decomposition, a convolution); general ``conv_general_dilated``
+  (lhs dilation, asymmetric padding, 3-d) a direct kernel;
 - windowed reductions and max pooling's derivatives, gather/scatter, sort, cumsum, pad,
   concatenate, threefry: generated kernels (``kernels``);
 - ``cond``/``while`` read their predicate to the host and run the compiled branch or body;
@@ -30,7 +32,7 @@ from cuda_kernels import matmul as ck_matmul
 from ...core.graph import Var
 from ...core.trace import impl_rules
 from ..common.scalar import LOOP_DTYPES
-from . import kernels, memory, rewrite
+from . import kernels, memory
 from .source import target
 
 # dtypes the generated kernels handle (``halves.widen`` leaves float16/bfloat16 to loops)
@@ -53,8 +55,9 @@ def _gemm_operand(ref, batch, rows, cols):
     if type(ref.root) is not Var:
         return None
     if any(s != 1 for s in ref.scales) or any(ref.offsets) or any(
-            a is not None and ref.shape[a] != n for a, n in zip(ref.axes, ref.root_shape)):
-        return None
+            ref.shape[a] != n if a is not None else n != 1
+            for a, n in zip(ref.axes, ref.root_shape)):
+        return None   # a strided or partial view (``h[0]`` of a [2, ...] root): copy it
     shape = ref.shape
     big = {a for a, n in enumerate(shape) if n != 1}
     order = [a for a in ref.axes if a is not None and a in big]
@@ -148,13 +151,25 @@ def lower_conv(step, b):
     b.emit(run, f"conv2d forward {x4} * {w4}", 1)
 
 
+def lowers(eqn):
+    """Whether a convolution gradient runs ``cuda_kernels``' backward kernel (else its
+    decomposition, a convolution, is compiled instead)."""
+    p = eqn.params
+    return (eqn.outputs[0].aval.ndim == 4 and eqn.outputs[0].aval.dtype == np.float32
+            and p["feature_group_count"] == 1 and all(d == 1 for d in p["lhs_dilation"])
+            and all(lo == hi >= 0 for lo, hi in p["padding"]))
+
+
 def _conv_backward(kernel, label, dy_first):
-    """The lowering of a ``rewrite`` gradient equation: ``ck_conv.<kernel>(dy, other,
-    out_shape, out=...)``; ``dy_first``: the equation's first input is ``dy``; ``label``
-    formats the first input's and the output's shapes."""
+    """The lowering of a gradient primitive: ``ck_conv.<kernel>(dy, other, out_shape,
+    out=...)``; ``dy_first``: the equation's first input is ``dy``; ``label`` formats the
+    first input's and the output's shapes."""
 
     def lower(step, b):
-        p = step.eqn.params
+        e = step.eqn
+        p = dict(stride=tuple(e.params["window_strides"]),
+                 padding=tuple(lo for lo, _ in e.params["padding"]),
+                 dilation=tuple(e.params["rhs_dilation"]), groups=1)
         ins = [b.contiguous(r, v.aval.dtype) for r, v in zip(step.ins, step.eqn.inputs)]
         shapes = [_shape(v) for v in step.eqn.inputs]
         o, o_shape = b.buf(step.eqn.outputs[0]), _shape(step.eqn.outputs[0])
@@ -269,25 +284,23 @@ def _host_scalar(buf):
 
 def lower_cond(step, b):
     """The predicate is read to the host; the chosen branch runs compiled on the device."""
-    from .. import compile_graph
     branches = step.eqn.params["branches"]
     index = b.contiguous(step.ins[0], step.eqn.inputs[0].aval.dtype)
     args, store = _naturals(b, step, 1), _store_outputs(b, step)
 
     def run(env):
         i = min(max(int(_host_scalar(env[index])), 0), len(branches) - 1)
-        store(env, compile_graph(branches[i], b.device)(*args(env)))
+        store(env, b.device.backend.executable(branches[i])(*args(env)))
 
     b.emit(run, f"cond over {len(branches)} compiled branches (predicate read to host)", 0)
 
 
 def lower_while(step, b):
-    from .. import compile_graph
     p = step.eqn.params
     nc, nb = p["cond_nconsts"], p["body_nconsts"]
     args, store = _naturals(b, step), _store_outputs(b, step)
-    cond = compile_graph(p["cond_graph"], b.device)
-    body = compile_graph(p["body_graph"], b.device)
+    cond = b.device.backend.executable(p["cond_graph"])
+    body = b.device.backend.executable(p["body_graph"])
 
     def run(env):
         xs = args(env)
@@ -300,10 +313,9 @@ def lower_while(step, b):
 
 
 def lower_scan(step, b):
-    from .. import compile_graph
     p = step.eqn.params
     nc, ncar, length = p["num_consts"], p["num_carry"], p["length"]
-    body = compile_graph(p["body"], b.device)
+    body = b.device.backend.executable(p["body"])
     args = _naturals(b, step)
     carry_out = [b.buf(v) for v in step.eqn.outputs[:ncar]]
     ys_out = [(b.buf(v), v.aval.size // max(length, 1)) for v in step.eqn.outputs[ncar:]]
@@ -328,8 +340,7 @@ def lower_scan(step, b):
 
 
 def lower_custom_vjp_call(step, b):
-    from .. import compile_graph
-    fun = compile_graph(step.eqn.params["fun_graph"], b.device)
+    fun = b.device.backend.executable(step.eqn.params["fun_graph"])
     args, store = _naturals(b, step), _store_outputs(b, step)
     b.emit(lambda env: store(env, fun(*args(env))), "custom_vjp primal (compiled)", 0)
 
@@ -339,14 +350,15 @@ def lower_custom_vjp_call(step, b):
 _warned = set()
 
 
-def lower_host(step, b):
-    """Run the numpy impl on host copies (a round trip: only for what has no kernel)."""
+def lower_host(step, b, staged=False):
+    """Run the numpy impl on host copies (a round trip: only for what has no kernel, and
+    for the collectives, ``staged``)."""
     e = step.eqn
     name = e.prim.name
     impl = impl_rules.get(e.prim)
     if impl is None:
         raise NotImplementedError(f"funtorch: primitive '{name}' has no eager impl")
-    if name not in _warned:
+    if not staged and name not in _warned:
         _warned.add(name)
         types = ", ".join(str(v.aval.dtype) for v in e.inputs)
         warnings.warn(f"funtorch cuda backend: '{name}' ({types}) has no CUDA kernel and runs "
@@ -362,14 +374,26 @@ def lower_host(step, b):
             if env[o].size:
                 env[o].copy_to_device(np.ascontiguousarray(r, dt).reshape(-1))
 
-    b.emit(run, f"{name}: host fallback", 0)
+    b.emit(run, f"{name}: " + ("MPI, staged through the host" if staged else "host fallback"),
+           0)
 
+
+def lower_collective(step, b):
+    """A collective over a process axis: device -> host copy, the MPI call on the host
+    buffers, host -> device (docs/distributed.md says how NCCL would run it on the device
+    buffers instead)."""
+    lower_host(step, b, staged=True)
+
+
+# declared host fallbacks: no kernel by design (``jit`` needs none: the fusion analysis
+# inlines it); other primitives fall back for the dtypes their kernels lack
+HOST = frozenset(["custom_lin"])
 
 LOWERINGS = {
     "dot_general": lower_dot_general,
     "conv_general_dilated": lower_conv,
-    rewrite.conv_backward_data_p.name: lower_conv_backward_data,
-    rewrite.conv_backward_weight_p.name: lower_conv_backward_weight,
+    "conv_input_grad": lower_conv_backward_data,
+    "conv_weight_grad": lower_conv_backward_weight,
     "reduce_window_sum": _generated(_window("sum")),
     "reduce_window_max": _generated(_window("max")),
     "select_and_gather_add": _generated(_window("select_and_gather_add")),
@@ -391,8 +415,11 @@ LOWERINGS = {
     "while": lower_while,
     "scan": lower_scan,
     "custom_vjp_call": lower_custom_vjp_call,
+    **{name: lower_collective for name in ("psum", "pmax", "pmin", "all_gather",
+                                           "psum_scatter", "ppermute", "axis_index")},
 }
 
 
 def lower(step, b):
+    """Lowerings are keyed by the primitive's registered name (``core.trace.primitives``)."""
     LOWERINGS.get(step.eqn.prim.name, lower_host)(step, b)

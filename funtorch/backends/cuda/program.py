@@ -1,10 +1,11 @@
 """A graph compiled for the GPU: the ordered launches of one call, over planned buffers.
 
-``Program(graph, donated)`` partitions the graph with the shared fusion analysis
-(``common.fusion``: views folded into index expressions, elementwise chains and the
-reductions they feed grouped into loop nests), after ``rewrite`` has given convolution
-gradients their own equations. Nests become generated kernels (``codegen``), other
-equations the launches of ``ops``. The shared buffer plan (``common.memory``) decides
+``compile(graph, donated)`` runs the shared pipeline (``common.pipeline``): after
+``halves.widen``, the fusion analysis (``common.fusion``: views folded into index
+expressions, elementwise chains and the reductions they feed grouped into loop nests;
+convolution gradients the backward kernels do not take expanded into their decomposition,
+``ops.lowers``). ``Emitter`` makes the plan a ``Program``: nests become generated kernels
+(``codegen``), other equations the launches of ``ops``. The shared buffer plan (``common.memory``) decides
 where values live: outputs get pooled buffers per call (or the buffer of a donated input,
 updated in place), intermediates share the slots of a workspace kept by the program, so a
 call allocates only its outputs. Calls run the launches from a list of closures over an
@@ -16,11 +17,25 @@ from __future__ import annotations
 import numpy as np
 
 from ...core.graph import Literal, Var
-from ..common import memory as plan_memory
-from ..common.fusion import Nest, Partition
-from ..common.loops import Loop
-from . import codegen, graphs, halves, kernels, memory, ops, rewrite
+from ..common import pipeline
+from ..common.fusion import Nest
+from . import codegen, graphs, halves, kernels, memory, ops
 from .source import build
+
+
+class Emitter:
+    """The CUDA half of ``common.pipeline``: a ``Program`` of launches over the plan."""
+
+    # every CUDA lowering writes its planned outputs, host fallbacks included
+    options = {"loop_dtypes": halves.LOOP_DTYPES, "lowers": ops.lowers,
+               "owns": lambda step: True}
+    prepare = staticmethod(halves.widen)
+
+    def __init__(self, device="cuda:0", build=build):
+        self.device, self.build = device, build
+
+    def emit(self, plan):
+        return Program(plan, self.device, self.build)
 
 
 class Step:
@@ -30,22 +45,27 @@ class Step:
         self.run, self.label, self.launches = run, label, launches
 
 
+def compile(graph, donated=None, device="cuda:0", build=build):  # noqa: A001
+    """``graph`` through the shared pipeline into a ``Program``; ``build``: spec -> launch
+    (``ptx_check`` only collects the specs)."""
+    program = pipeline.compile(graph, donated, Emitter(device, build))
+    program.graph = graph
+    return program
+
+
 class Program:
     """``program(*device_arrays) -> [device_arrays]``; ``describe()`` lists the launches."""
 
-    def __init__(self, graph, donated=None, device="cuda:0", build=build):
+    def __init__(self, plan, device="cuda:0", build=build):
         self.device = device
-        self.graph = graph
+        self.graph = plan.graph
         self._build = build          # spec -> launch; ``ptx_check`` only collects specs
-        graph = rewrite.conv_gradients(halves.widen(graph))
-        part = Partition(graph, loop_dtypes=halves.LOOP_DTYPES)
+        self.plan = plan
+        part, loops, bp = plan.part, plan.loops, plan.buffers
         self.part = part
-        loops = {s: Loop(s) for s in part.steps if isinstance(s, Nest)}
         in_vars = part.graph.in_vars
-        donated_vars = {v for v, d in zip(in_vars, donated or ()) if d}
-        self.donated = [i for i, v in enumerate(in_vars) if v in donated_vars]
-        # every CUDA lowering writes its planned outputs, host fallbacks included
-        bp = plan_memory.plan(part, loops, donated_vars, owns=lambda step: True)
+        self.donated = [i for i, v in enumerate(in_vars) if v in plan.donated]
+        self.sources = []                # (label, kernel source) of every launch built
 
         self.steps = []
         self.index = {}                  # var -> env position of its flat buffer
@@ -117,6 +137,7 @@ class Program:
 
     def launch(self, spec, positions):
         kernel = self._build(spec)
+        self.sources.append((spec.label, spec.text))
         pos = tuple(positions)
         self.emit(lambda env: kernel(*[env[k] for k in pos]), spec.label, 1)
 
@@ -157,7 +178,7 @@ class Program:
     def __call__(self, *args):
         if self.donated and not _donatable(args, self.donated):
             if self._plain is None:
-                self._plain = Program(self.graph, None, self.device, self._build)
+                self._plain = compile(self.graph, None, self.device, self._build)
             return self._plain(*args)
         if self.capturable and graphs.enabled():
             if self._recorder is None:
@@ -192,6 +213,10 @@ class Program:
     @property
     def num_launches(self):
         return sum(s.launches for s in self.steps)
+
+    def source(self):
+        """The source of every generated kernel the program launches."""
+        return "\n".join(f"# {label}\n{text}" for label, text in self.sources)
 
     def describe(self):
         ws = sum(self.slots)

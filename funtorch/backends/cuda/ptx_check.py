@@ -100,14 +100,14 @@ def op_graphs():
 
 
 def collect(graph, donated):
-    from .program import Program
+    from .program import compile
     specs = []
 
     def build(spec):
         specs.append(spec)
         return lambda *args: None
 
-    Program(graph, donated, build=build)
+    compile(graph, donated, build=build)
     return specs
 
 

@@ -1,17 +1,13 @@
 """Generated kernels: source text -> a module in the disk cache -> a configured launch.
 
-Each distinct source is written once, named by its hash, so Numba's ``cache=True`` keeps
-the compiled code beside it and a second process loads instead of compiling. Grid and
-block are fixed when the kernel is built, and a launch goes straight to the compiled
+Each distinct source is written once, named by its hash, in the kernel cache shared with
+the CPU backend (``common.cache``), so Numba's ``cache=True`` keeps the compiled code beside
+it and a second process loads instead of compiling. Grid and block are fixed when the kernel is built, and a launch goes straight to the compiled
 overload (no per-call type dispatch).
 """
 
 from __future__ import annotations
 
-import hashlib
-import importlib.util
-import os
-import sys
 import warnings
 
 import numpy as np
@@ -20,7 +16,8 @@ from numba.np.numpy_support import from_dtype
 
 from cuda_kernels import _dtypes as _dt
 from cuda_kernels._common import SIMULATOR
-from cuda_kernels.fused import cache_dir as _kernel_cache_dir
+
+from ..common import cache
 
 VERSION = "1"   # bump when generated code changes meaning
 
@@ -64,34 +61,9 @@ class Scalar:
         self.dtype = np.dtype(dtype)
 
 
-def cache_dir():
-    return os.path.join(str(_kernel_cache_dir()), f"backend-v{VERSION}")
-
-
-_modules = {}
-
-
 def load(text):
-    """The module for a kernel source (written to the cache directory once)."""
-    digest = hashlib.sha256(text.encode()).hexdigest()[:24]
-    mod = _modules.get(digest)
-    if mod is not None:
-        return mod
-    d = cache_dir()
-    os.makedirs(d, exist_ok=True)
-    path = os.path.join(d, f"k{digest}.py")
-    if not os.path.exists(path):
-        tmp = f"{path}.{os.getpid()}.tmp"
-        with open(tmp, "w") as f:
-            f.write(text)
-        os.replace(tmp, path)   # atomic: other processes never see a partial file
-    name = f"funtorch_cuda_kernel_{digest}"
-    spec = importlib.util.spec_from_file_location(name, path)
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules[name] = mod    # Numba's cache re-imports the module by name
-    spec.loader.exec_module(mod)
-    _modules[digest] = mod
-    return mod
+    """The module for a kernel source (the shared kernel cache, ``common.cache``)."""
+    return cache.load(text, "cuda", VERSION)
 
 
 class _Target:

@@ -7,11 +7,13 @@ import numpy as np
 
 from ... import tree as tree_util
 from ...core import dtypes
-from ...core.array import Array
+from ...core.array import Array, host_array
 from ...core.graph import Graph, eval_graph
 from ...core.trace import Tracer, weak_aval
 from ...core.tracing import trace_to_graph
 from ...transforms import ad, batching
+from ...transforms import partial_eval as pe
+from ..elementwise import convert_element_type
 
 
 def trace_fun(fun, in_tree, in_avals, what, weak_out=None, cast_out=None):
@@ -38,8 +40,7 @@ def trace_fun(fun, in_tree, in_avals, what, weak_out=None, cast_out=None):
 
 def _cast_weak(x, dtype):
     if isinstance(x, Tracer):
-        from ... import lax
-        return lax.convert_element_type(x, dtype)
+        return convert_element_type(x, dtype)
     return np.asarray(x, dtype)
 
 
@@ -47,8 +48,7 @@ def as_array(x, what):
     if isinstance(x, (Array, Tracer)):
         return x
     if dtypes.is_weak(x) or isinstance(x, (np.ndarray, np.generic)):
-        from ...numpy import asarray
-        return asarray(x)
+        return host_array(x)
     raise TypeError(f"funtorch.{what}: the function returned a {type(x).__name__}, which is not "
                     "an array; return arrays (or pytrees of arrays)")
 
@@ -117,6 +117,6 @@ def def_rules(prim, *, impl, abstract_eval, jvp, partial_eval, transpose, batch)
     prim.def_impl(impl)
     prim.def_abstract_eval(abstract_eval)
     ad.jvp_rules[prim] = jvp
-    ad.partial_eval_graph_rules[prim] = partial_eval
+    pe.partial_eval_graph_rules[prim] = partial_eval
     ad.transpose_rules[prim] = transpose
     batching.batching_rules[prim] = batch

@@ -14,11 +14,23 @@ from ...core.graph import Eqn, Var, eval_graph
 from ...core.trace import Primitive, bind, get_aval
 from ...core.tracing import trace_to_graph
 from ...transforms import ad, batching
-from ...transforms.ad import Zero, is_undefined
-from ...transforms.jit import batch_graph, jvp_graph
-from ._common import def_rules, fmt_types, run_graph, stage_inputs, trace_fun, with_inputs
+from ...transforms import partial_eval as pe
+from ...transforms.ad import Zero, is_undefined, jvp_graph, transpose_graph
+from ...transforms.batching import batch_graph
+from .. import elementwise
+from ..elementwise import convert_element_type, ne, select_n
+from ..shape import broadcast_in_dim
+from ._common import (
+    as_array,
+    def_rules,
+    fmt_types,
+    run_graph,
+    stage_inputs,
+    trace_fun,
+    with_inputs,
+)
 
-cond_p = Primitive("cond", multiple_results=True)
+cond_p = Primitive("cond", kind="control_flow", multiple_results=True)
 
 
 def cond(pred, true_fun, false_fun, *operands):
@@ -29,17 +41,15 @@ def cond(pred, true_fun, false_fun, *operands):
     if p_aval.shape != ():
         raise TypeError(f"funtorch.cond: pred must be a scalar, got {p_aval.str_short()}; use "
                         "ft.where for elementwise selection")
-    from ... import lax
     if isinstance(pred, (bool, int, float, np.generic)) or not dtypes.is_bool(p_aval.dtype):
-        from ...numpy import not_equal
-        pred = not_equal(pred, 0)
-    index = lax.convert_element_type(pred, dtypes.int32)
+        pred = as_array(pred, "cond")
+        pred = ne(pred, np.zeros((), get_aval(pred).dtype))
+    index = convert_element_type(pred, dtypes.int32)
     return switch(index, [false_fun, true_fun], *operands, _name="cond")
 
 
 def switch(index, branches, *operands, _name="switch"):
     """``branches[index](*operands)`` with the index clamped, as JAX's lax.switch."""
-    from ... import lax
     if not branches:
         raise ValueError("funtorch.switch: need at least one branch")
     i_aval = get_aval(index)
@@ -70,8 +80,8 @@ def switch(index, branches, *operands, _name="switch"):
         pad_after = [Var(get_aval(c)) for t in traced[k + 1:] for c in t[1]]
         assert len(pad_before) == before and len(pad_after) == after
         graphs.append(with_inputs(g, pad_before + g.in_vars[:nc] + pad_after + g.in_vars[nc:]))
-    index = lax.convert_element_type(index, dtypes.int32)
-    index = lax.max(lax.min(index, np.int32(len(branches) - 1)), np.int32(0))
+    index = convert_element_type(index, dtypes.int32)
+    index = elementwise.max(elementwise.min(index, np.int32(len(branches) - 1)), np.int32(0))
     outs = bind(cond_p, index, *all_consts, *flat, branches=tuple(graphs))
     return tree_util.unflatten(out_tree, outs)
 
@@ -130,7 +140,6 @@ def _cond_jvp(primals, tangents, *, branches):
 
 
 def _cond_batch(vals, dims, *, branches):
-    from ... import lax
     index, *args = vals
     idim, *adims = dims
     size = batching.batch_size_of(vals, dims)
@@ -150,8 +159,8 @@ def _cond_batch(vals, dims, *, branches):
     for k in range(len(branches[0].outs)):
         cases = [r[k] for r in results]
         shape = get_aval(cases[0]).shape
-        idx = lax.broadcast_in_dim(index, shape, (0,))
-        outs.append(lax.select_n(idx, *cases))
+        idx = broadcast_in_dim(index, shape, (0,))
+        outs.append(select_n(idx, *cases))
     return outs, [0] * len(outs)
 
 
@@ -185,9 +194,9 @@ def _cond_partial_eval(uks_in, eqn):
     uks = uks_in[1:]
     out_uks = [False] * len(eqn.outputs)
     for g in branches:
-        _, _, o, _ = ad.partial_eval_graph(g, uks)
+        _, _, o, _ = pe.partial_eval_graph(g, uks)
         out_uks = [a or b for a, b in zip(out_uks, o)]
-    splits = [ad.partial_eval_graph(g, uks, out_uks) for g in branches]
+    splits = [pe.partial_eval_graph(g, uks, out_uks) for g in branches]
     knowns, num_res = zip(*[(k, n) for k, _, _, n in splits])
     joined, res_avals = _join_residuals(knowns, num_res)
     res_vars = [Var(a) for a in res_avals]
@@ -216,7 +225,6 @@ def _cond_transpose(cts, index, *args, branches):
         raise ValueError("funtorch internal error: cond index is linear")
     linear = tuple(is_undefined(x) for x in args)
     ct_nz = tuple(type(c) is not Zero for c in cts)
-    from ...transforms.jit import transpose_graph
     new = []
     for g in branches:
         tg, consts = transpose_graph(g, linear, ct_nz)

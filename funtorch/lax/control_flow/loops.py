@@ -8,11 +8,15 @@ import numpy as np
 from ... import tree as tree_util
 from ...core import dtypes
 from ...core.graph import Eqn, Graph, Var, eval_graph
+from ...core.passes import dce
 from ...core.trace import Primitive, Tracer, bind, get_aval, weak_aval
 from ...core.tracing import trace_to_graph
 from ...transforms import ad, batching
-from ...transforms.ad import Zero
-from ...transforms.jit import jvp_graph
+from ...transforms import partial_eval as pe
+from ...transforms.ad import Zero, jvp_graph
+from ..elementwise import convert_element_type, select_n
+from ..reductions import reduce_max
+from ..shape import broadcast_in_dim
 from ._common import (
     as_array,
     def_rules,
@@ -26,7 +30,7 @@ from ._common import (
 )
 from .scan import scan
 
-while_p = Primitive("while", multiple_results=True)
+while_p = Primitive("while", kind="control_flow", multiple_results=True)
 
 
 def while_loop(cond_fun, body_fun, init_val):
@@ -101,7 +105,6 @@ def _while_jvp(primals, tangents, *, cond_graph, body_graph, cond_nconsts, body_
 
 
 def _while_batch(vals, dims, *, cond_graph, body_graph, cond_nconsts, body_nconsts):
-    from ... import lax
     size = batching.batch_size_of(vals, dims)
     nconst = cond_nconsts + body_nconsts
     cc, bc, carry = vals[:cond_nconsts], vals[cond_nconsts:nconst], vals[nconst:]
@@ -115,14 +118,14 @@ def _while_batch(vals, dims, *, cond_graph, body_graph, cond_nconsts, body_ncons
 
     def cond_fun(*a):
         p = pred_b(a[:cond_nconsts], a[cond_nconsts + body_nconsts:])
-        return [lax.reduce_max(p, (0,))]
+        return [reduce_max(p, (0,))]
 
     def body_fun(*a):
         ccs, bcs, xs = a[:cond_nconsts], a[cond_nconsts:nconst], a[nconst:]
         p = pred_b(ccs, xs)
         new = batching.vmap_flat(lambda *z: eval_graph(body_graph, z), size, [*bcs, *xs],
                                  [*dbc, *[0] * ncar], lambda n: [0] * n)
-        return [lax.select_n(lax.broadcast_in_dim(p, get_aval(o).shape, (0,)), x, o)
+        return [select_n(broadcast_in_dim(p, get_aval(o).shape, (0,)), x, o)
                 for x, o in zip(xs, new)]
 
     avals = [get_aval(v) for v in [*cc, *bc, *carry]]
@@ -148,18 +151,18 @@ def _while_partial_eval(uks_in, eqn):
     if any(uk_cc):
         return all_unknown
     while True:
-        _, _, out_uks, _ = ad.partial_eval_graph(body_graph, uk_bc + uk_carry, uk_carry)
+        _, _, out_uks, _ = pe.partial_eval_graph(body_graph, uk_bc + uk_carry, uk_carry)
         new = [a or b for a, b in zip(uk_carry, out_uks)]
         if new == uk_carry:
             break
         uk_carry = new
-    ck, _, c_uks, _ = ad.partial_eval_graph(cond_graph, uk_cc + uk_carry)
+    ck, _, c_uks, _ = pe.partial_eval_graph(cond_graph, uk_cc + uk_carry)
     if c_uks[0] or all(uk_carry):
         return all_unknown
-    bk, _, _, _ = ad.partial_eval_graph(body_graph, uk_bc + uk_carry, uk_carry)
+    bk, _, _, _ = pe.partial_eval_graph(body_graph, uk_bc + uk_carry, uk_carry)
     n_known = sum(not u for u in uk_carry)
-    cond_k = ad.dce(Graph(ck.in_vars, ck.eqns, ck.outs[:1]))
-    body_k = ad.dce(Graph(bk.in_vars, bk.eqns, bk.outs[:n_known]))
+    cond_k = dce(Graph(ck.in_vars, ck.eqns, ck.outs[:1]))
+    body_k = dce(Graph(bk.in_vars, bk.eqns, bk.outs[:n_known]))
     ins = eqn.inputs
     known_ins = ([x for x in ins[:nc]] + [x for x, u in zip(ins[nc:nc + nb], uk_bc) if not u]
                  + [x for x, u in zip(ins[nc + nb:], uk_carry) if not u])
@@ -192,12 +195,11 @@ def_rules(while_p, impl=_while_impl, abstract_eval=_while_abstract, jvp=_while_j
 def fori_loop(lower, upper, body_fun, init_val):
     """``for i in range(lower, upper): val = body_fun(i, val)``. With concrete bounds it
     lowers to scan (reverse-differentiable) and, as in JAX, the index is a weakly typed
-    Python int; with traced bounds to while_loop, the index having the bounds' dtype."""
+    Python int, the bounds truncated by ``int`` (JAX 0.10 accepts float bounds of one
+    type: ``fori_loop(0.5, 3.7, ...)`` runs i = 0, 1, 2); with traced bounds to
+    while_loop, the index having the bounds' dtype (float bounds step a float by 1)."""
     if not isinstance(lower, Tracer) and not isinstance(upper, Tracer):
-        for b in (lower, upper):
-            if not dtypes.is_int(weak_aval(b).dtype):
-                raise TypeError(f"funtorch.fori_loop: lower and upper must be integers, got "
-                                f"{b!r}; use int(...) or ft.while_loop for other bounds")
+        _fori_dtype(lower, upper, concrete=True)
         lo, hi = int(lower), int(upper)
 
         def step(carry, _):
@@ -214,18 +216,30 @@ def fori_loop(lower, upper, body_fun, init_val):
 
 
 def _fori_bounds(lower, upper):
-    """JAX's rule: equal bound dtypes, except that a weakly typed integer bound (a Python
-    int) takes the other bound's dtype."""
-    from ... import lax
+    """Both bounds in their common dtype (``_fori_dtype``)."""
+    dt = _fori_dtype(lower, upper)
+    return tuple(b if weak_aval(b).dtype == dt else
+                 convert_element_type(as_array(b, "fori_loop"), dt) for b in (lower, upper))
+
+
+def _fori_dtype(lower, upper, concrete=False):
+    """JAX's rule: equal bound dtypes (integers, or floats), except that a weakly typed
+    bound (a Python int or float) takes the other bound's dtype of the same kind.
+    ``concrete`` bounds (about to be truncated by ``int``) need only be of one kind."""
     la, ua = weak_aval(lower), weak_aval(upper)
-    if not (dtypes.is_int(la.dtype) and dtypes.is_int(ua.dtype)):
-        raise TypeError(f"funtorch.fori_loop: lower and upper must be integers, got "
-                        f"{la.str_short()} and {ua.str_short()}")
-    if la.dtype == ua.dtype:
-        return lower, upper
-    if la.weak_type and not ua.weak_type:
-        return lax.convert_element_type(as_array(lower, "fori_loop"), ua.dtype), upper
-    if ua.weak_type and not la.weak_type:
-        return lower, lax.convert_element_type(as_array(upper, "fori_loop"), la.dtype)
+
+    def kind(a):
+        return "int" if dtypes.is_int(a.dtype) else "float" if dtypes.is_float(a.dtype) \
+            else None
+    if kind(la) is None or kind(ua) is None:
+        raise TypeError(f"funtorch.fori_loop: lower and upper must be integers (or floats of "
+                        f"one type), got {la.str_short()} and {ua.str_short()}")
+    if la.dtype == ua.dtype or (concrete and kind(la) == kind(ua)):
+        return la.dtype
+    if kind(la) == kind(ua):
+        if la.weak_type and not ua.weak_type:
+            return ua.dtype
+        if ua.weak_type and not la.weak_type:
+            return la.dtype
     raise TypeError(f"funtorch.fori_loop: lower and upper must have equal types, got "
                     f"{la.str_short()} and {ua.str_short()}; cast one with .astype")

@@ -12,8 +12,9 @@ from ...core.graph import Eqn, Graph, Var
 from ...core.trace import Primitive, bind, get_aval
 from ...core.tracing import trace_to_graph
 from ...transforms import ad, batching
-from ...transforms.ad import Zero, is_undefined
-from ...transforms.jit import batch_graph, jvp_graph
+from ...transforms import partial_eval as pe
+from ...transforms.ad import Zero, is_undefined, jvp_graph
+from ...transforms.batching import batch_graph
 from ._common import (
     as_array,
     def_rules,
@@ -25,7 +26,7 @@ from ._common import (
     trace_loop_body,
 )
 
-scan_p = Primitive("scan", multiple_results=True)
+scan_p = Primitive("scan", kind="control_flow", multiple_results=True)
 
 
 def scan(f, init, xs=None, length=None, reverse=False, unroll=1):
@@ -184,14 +185,14 @@ def _scan_partial_eval(uks_in, eqn):
     body, nc, ncar, length = p["body"], p["num_consts"], p["num_carry"], p["length"]
     uk_c, uk_carry, uk_x = _split3(uks_in, nc, ncar)
     while True:
-        _, _, out_uks, _ = ad.partial_eval_graph(
+        _, _, out_uks, _ = pe.partial_eval_graph(
             body, uk_c + uk_carry + uk_x, list(uk_carry) + [False] * (len(body.outs) - ncar))
         new = [a or b for a, b in zip(uk_carry, out_uks[:ncar])]
         if new == uk_carry:
             break
         uk_carry = new
     inst = list(uk_carry) + [False] * (len(body.outs) - ncar)
-    known, unknown, out_uks, num_res = ad.partial_eval_graph(body, uk_c + uk_carry + uk_x, inst)
+    known, unknown, out_uks, num_res = pe.partial_eval_graph(body, uk_c + uk_carry + uk_x, inst)
     n_known_c = sum(not u for u in uk_c)
     known_c_vars = known.in_vars[:n_known_c]
     res_out = known.outs[len(known.outs) - num_res:]

@@ -33,8 +33,13 @@ def _check_sizes(name, minimum, **values):
 
 def _tuple(name, arg, value, n):
     """int -> n-tuple; a tuple must already have n entries (PyTorch's _pair/_single)."""
-    if isinstance(value, (int, np.integer)):
+    def is_int(v):
+        return isinstance(v, (int, np.integer)) and not isinstance(v, (bool, np.bool_))
+    if is_int(value):
         return (int(value),) * n
+    if not isinstance(value, (tuple, list)) or not all(is_int(v) for v in value):
+        raise TypeError(f"funtorch.nn.functional.{name}: {arg} must be an int or a tuple of "
+                        f"{n} ints, got {type(value).__name__} {value!r:.40}")
     value = tuple(int(v) for v in value)
     if len(value) != n:
         raise ValueError(f"funtorch.nn.functional.{name}: {arg} must be an int or a tuple of "
@@ -50,6 +55,9 @@ def _dim(name, dim, axis, ndim):
     if d is None:
         raise TypeError(f"funtorch.nn.functional.{name}: pass dim= (the axis to normalise "
                         "over); PyTorch's implicit choice is deprecated and not supported")
+    if isinstance(d, (bool, np.bool_)) or not isinstance(d, (int, np.integer)):
+        raise TypeError(f"funtorch.nn.functional.{name}: dim must be an int, got "
+                        f"{type(d).__name__} {d!r:.40}")
     n = max(ndim, 1)   # a 0-d input takes dim 0 or -1, as in PyTorch
     if not -n <= d < n:
         raise ValueError(f"funtorch.nn.functional.{name}: dim {d} is out of range for an input "

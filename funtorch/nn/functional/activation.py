@@ -71,6 +71,8 @@ def softmax(input, dim=None, *, axis=None, dtype=None):
     x, d = _softmax_input("softmax", input, dim, axis, dtype)
     if x.ndim == 0:
         return fnp.reshape(softmax(fnp.reshape(x, (1,)), 0), ())
+    if x.shape[d] == 0:
+        return x    # nothing to normalise: the empty array, as PyTorch and JAX
     e = fnp.exp(_shifted(x, d))
     return e / fnp.sum(e, axis=d, keepdims=True)
 
@@ -79,5 +81,7 @@ def log_softmax(input, dim=None, *, axis=None, dtype=None):
     x, d = _softmax_input("log_softmax", input, dim, axis, dtype)
     if x.ndim == 0:
         return fnp.reshape(log_softmax(fnp.reshape(x, (1,)), 0), ())
+    if x.shape[d] == 0:
+        return x
     s = _shifted(x, d)
     return s - fnp.log(fnp.sum(fnp.exp(s), axis=d, keepdims=True))

@@ -1,4 +1,4 @@
-"""conv1d and conv2d (cross-correlation) on top of lax.conv_general_dilated."""
+"""conv1d and conv2d (cross-correlation) and conv_transpose2d on lax.conv_general_dilated."""
 
 from __future__ import annotations
 
@@ -84,3 +84,70 @@ def conv1d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
 def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     """2-D convolution (cross-correlation) of NCHW input with an OIHW weight."""
     return _conv("conv2d", 2, input, weight, bias, stride, padding, dilation, groups)
+
+
+def conv_transpose2d(input, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1,
+                     dilation=1):
+    """Transposed 2-D convolution (the gradient of ``conv2d`` with respect to its input) of
+    NCHW input with PyTorch's weight layout ``[in_channels, out_channels/groups, kH, kW]``.
+
+    Output size per axis: ``(size - 1) * stride - 2 * padding + dilation * (k - 1) +
+    output_padding + 1``. Computed as a convolution of the input dilated by ``stride``
+    with the spatially flipped, in/out-swapped kernel."""
+    name = "conv_transpose2d"
+    x, w = _arr(input), _arr(weight)
+    _check_rank(name, x, (3, 4), "[N,C,H,W] or unbatched [C,H,W]")
+    if w.ndim != 4:
+        raise ValueError(f"funtorch.nn.functional.{name}: weight must be 4-D [in_channels, "
+                         f"out_channels/groups, kH, kW], got shape {tuple(w.shape)}")
+    if isinstance(groups, bool) or not isinstance(groups, (int, np.integer)) or groups < 1:
+        raise ValueError(f"funtorch.nn.functional.{name}: groups must be a positive int, got "
+                         f"{groups!r}")
+    unbatched = x.ndim == 3
+    if unbatched:
+        x = fnp.expand_dims(x, 0)
+    cin, cout_g, kh, kw = w.shape
+    if cin % groups:
+        raise ValueError(f"funtorch.nn.functional.{name}: in_channels {cin} of weight "
+                         f"{tuple(w.shape)} is not divisible by groups={groups}")
+    if x.shape[1] != cin:
+        raise ValueError(f"funtorch.nn.functional.{name}: input of shape {tuple(x.shape)} has "
+                         f"{x.shape[1]} channels, but weight {tuple(w.shape)} (layout [in, "
+                         f"out/groups, kH, kW]) expects {cin}")
+    stride = _tuple(name, "stride", stride, 2)
+    dilation = _tuple(name, "dilation", dilation, 2)
+    padding = _tuple(name, "padding", padding, 2)
+    output_padding = _tuple(name, "output_padding", output_padding, 2)
+    _check_positive(name, "stride", stride)
+    _check_positive(name, "dilation", dilation)
+    _check_positive(name, "padding", padding, minimum=0)
+    _check_positive(name, "output_padding", output_padding, minimum=0)
+    for op, s, d in zip(output_padding, stride, dilation):
+        if op >= max(s, d):
+            raise ValueError(f"funtorch.nn.functional.{name}: output_padding {output_padding} "
+                             f"must be smaller than either stride {stride} or dilation "
+                             f"{dilation}")
+    out = [(n - 1) * s - 2 * p + d * (k - 1) + op + 1
+           for n, s, p, d, k, op in zip(x.shape[2:], stride, padding, dilation, (kh, kw),
+                                        output_padding)]
+    if any(o < 1 for o in out):
+        raise ValueError(f"funtorch.nn.functional.{name}: input {tuple(x.shape)} with weight "
+                         f"{tuple(w.shape)}, stride {stride}, padding {padding} gives an empty "
+                         f"output {tuple(out)}; reduce the padding")
+    cout = cout_g * groups
+    if bias is not None and tuple(np.shape(bias)) != (cout,):
+        raise ValueError(f"funtorch.nn.functional.{name}: given weight of shape "
+                         f"{tuple(w.shape)} and groups={groups}, expected bias to be 1-D with "
+                         f"{cout} elements (out_channels), got shape {tuple(np.shape(bias))}")
+    # [in, out/g, kh, kw] -> [out, in/g, kh, kw], flipped in space
+    wt = fnp.reshape(w, (groups, cin // groups, cout_g, kh, kw))
+    wt = fnp.reshape(fnp.transpose(wt, (0, 2, 1, 3, 4)), (cout, cin // groups, kh, kw))
+    wt = lax.rev(wt, (2, 3))
+    pads = [(d * (k - 1) - p, d * (k - 1) - p + op)
+            for k, p, d, op in zip((kh, kw), padding, dilation, output_padding)]
+    y = lax.conv_general_dilated(x, wt, window_strides=(1, 1), padding=pads,
+                                 lhs_dilation=stride, rhs_dilation=dilation,
+                                 feature_group_count=groups)
+    if bias is not None:
+        y = y + fnp.reshape(_arr(bias), (-1, 1, 1))
+    return y[0] if unbatched else y

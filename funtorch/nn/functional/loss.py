@@ -1,13 +1,22 @@
-"""Losses: nll_loss, cross_entropy, mse_loss, binary_cross_entropy_with_logits."""
+"""Losses: nll_loss, cross_entropy, mse_loss, l1_loss, smooth_l1_loss, huber_loss,
+binary_cross_entropy(_with_logits), kl_div."""
 
 from __future__ import annotations
+
+import warnings
 
 import numpy as np
 
 from ... import lax
 from ... import numpy as fnp
 from ...core import dtypes
-from ._checks import IndexOutOfBoundsError, _arr, _known_values, _warn_target_size
+from ._checks import (
+    IndexOutOfBoundsError,
+    _arr,
+    _known_values,
+    _user_stacklevel,
+    _warn_target_size,
+)
 from .activation import log_softmax
 
 
@@ -194,3 +203,123 @@ def binary_cross_entropy_with_logits(input, target, weight=None, reduction="mean
     if weight is not None:
         loss = loss * weight
     return _reduce("binary_cross_entropy_with_logits", loss, reduction)
+
+
+def _pointwise(name, input, target, reduction, weight, loss_fn, weighted_mean=True):
+    """An elementwise loss ``loss_fn(input, target)`` with PyTorch's optional elementwise
+    ``weight``: then 'mean' is ``sum(weight * loss) / sum(weight)`` (as mse_loss), or
+    the plain mean of ``weight * loss`` where PyTorch does that (huber_loss). A target of
+    another shape broadcasts, with PyTorch's warning."""
+    _check_reduction(name, reduction)
+    x, t = _arr(input), _arr(target)
+    _warn_target_size(name, x.shape, t.shape)
+    try:
+        loss = loss_fn(x, t)
+    except ValueError:
+        raise ValueError(f"funtorch.nn.functional.{name}: target of shape {tuple(t.shape)} "
+                         f"does not match input {tuple(x.shape)}; pass a target of the input's "
+                         "shape") from None
+    if weight is None:
+        return _reduce(name, loss, reduction)
+    if tuple(np.shape(weight)) != tuple(x.shape):
+        raise ValueError(f"funtorch.nn.functional.{name}: weight must have the input's shape "
+                         f"{tuple(x.shape)}, got {tuple(np.shape(weight))}")
+    loss = loss * weight
+    if reduction == "mean" and weighted_mean:
+        return fnp.sum(loss) / fnp.sum(weight)
+    return _reduce(name, loss, reduction)
+
+
+def l1_loss(input, target, reduction="mean", weight=None):
+    """Absolute error ``|input - target|``; ``weight`` as in ``mse_loss``."""
+    return _pointwise("l1_loss", input, target, reduction, weight,
+                      lambda x, t: fnp.abs(x - t))
+
+
+def _huber(x, t, delta):
+    """0.5 d**2 inside |d| < delta, delta * (|d| - 0.5 delta) outside (d = x - t)."""
+    d = fnp.abs(x - t)
+    return fnp.where(d < delta, 0.5 * d * d, delta * (d - 0.5 * delta))
+
+
+def _check_nonneg(name, arg, value):
+    if value < 0:
+        raise ValueError(f"funtorch.nn.functional.{name}: {arg} must be non-negative, got "
+                         f"{value}")
+
+
+def smooth_l1_loss(input, target, reduction="mean", beta=1.0):
+    """``0.5 d**2 / beta`` where ``|d| < beta``, else ``|d| - 0.5 beta`` (PyTorch's
+    SmoothL1Loss; ``beta=0`` is the L1 loss)."""
+    _check_nonneg("smooth_l1_loss", "beta", beta)
+    if beta == 0:
+        return _pointwise("smooth_l1_loss", input, target, reduction, None,
+                          lambda x, t: fnp.abs(x - t))
+    return _pointwise("smooth_l1_loss", input, target, reduction, None,
+                      lambda x, t: _huber(x, t, beta) / beta)
+
+
+def huber_loss(input, target, reduction="mean", delta=1.0, weight=None):
+    """``0.5 d**2`` where ``|d| < delta``, else ``delta * (|d| - 0.5 delta)``: smooth_l1_loss
+    scaled by ``delta``, as PyTorch's HuberLoss. With ``weight``, 'mean' is the mean of
+    ``weight * loss`` (PyTorch 2.13's huber_loss, unlike its mse_loss and l1_loss)."""
+    if delta <= 0:
+        raise ValueError(f"funtorch.nn.functional.huber_loss: delta must be positive, got "
+                         f"{delta}")
+    return _pointwise("huber_loss", input, target, reduction, weight,
+                      lambda x, t: _huber(x, t, delta), weighted_mean=False)
+
+
+def binary_cross_entropy(input, target, weight=None, reduction="mean"):
+    """``-(t log p + (1 - t) log(1 - p))`` of probabilities ``input``; each log is clamped
+    at -100, as in PyTorch, so p = 0 or 1 gives a finite loss. ``weight`` scales each
+    element (broadcast against the input). Probabilities outside [0, 1] raise when their
+    values are known (eagerly, under grad); under jit they are not checked. Prefer
+    ``binary_cross_entropy_with_logits``."""
+    _check_reduction("binary_cross_entropy", reduction)
+    x, t = _arr(input), _arr(target)
+    if tuple(t.shape) != tuple(x.shape):
+        raise ValueError(f"funtorch.nn.functional.binary_cross_entropy: target of shape "
+                         f"{tuple(t.shape)} must be the same as input {tuple(x.shape)}")
+    values = _known_values(x)
+    if values is not None and values.size and not ((values >= 0) & (values <= 1)).all():
+        raise ValueError("funtorch.nn.functional.binary_cross_entropy: all elements of input "
+                         "should be between 0 and 1 (probabilities); for logits use "
+                         "binary_cross_entropy_with_logits")
+    log_p = fnp.maximum(fnp.log(x), -100.0)
+    log_1mp = fnp.maximum(fnp.log1p(-x), -100.0)
+    loss = -(t * log_p + (1 - t) * log_1mp)
+    if weight is not None:
+        loss = loss * weight
+    return _reduce("binary_cross_entropy", loss, reduction)
+
+
+def kl_div(input, target, reduction="mean", log_target=False):
+    """Kullback-Leibler divergence ``target * (log(target) - input)`` with ``input`` in
+    log-space (``target`` too when ``log_target``); a zero target contributes 0.
+    ``reduction='batchmean'`` divides the sum by the batch size (``input.shape[0]``), which
+    is the mathematically correct KL; 'mean' divides by the element count, with PyTorch's
+    warning saying so."""
+    if reduction not in ("mean", "sum", "none", "batchmean"):
+        raise ValueError(f"funtorch.nn.functional.kl_div: reduction must be 'mean', "
+                         f"'batchmean', 'sum' or 'none', got {reduction!r}")
+    if reduction == "mean":
+        warnings.warn("funtorch.nn.functional.kl_div: reduction: 'mean' divides the total "
+                      "loss by both the batch size and the support size. 'batchmean' divides "
+                      "only by the batch size, and aligns with the KL div math definition. "
+                      "'mean' will be changed to behave the same as 'batchmean' in the next "
+                      "major release.", UserWarning, stacklevel=_user_stacklevel())
+    x, t = _arr(input), _arr(target)
+    try:
+        if log_target:
+            loss = fnp.exp(t) * (t - x)
+        else:   # xlogy(t, t) - t * x: 0 where t == 0 (nan where t < 0, as in PyTorch)
+            zero = t == 0
+            safe = fnp.where(zero, fnp.ones_like(t), t)
+            loss = fnp.where(zero, fnp.zeros_like(t * x), t * (fnp.log(safe) - x))
+    except ValueError:
+        raise ValueError(f"funtorch.nn.functional.kl_div: target of shape {tuple(t.shape)} "
+                         f"does not match input {tuple(x.shape)}") from None
+    if reduction == "batchmean":
+        return fnp.sum(loss) / (x.shape[0] if x.ndim else 1)
+    return _reduce("kl_div", loss, reduction)

@@ -1,4 +1,4 @@
-"""batch_norm (running statistics returned, not mutated) and layer_norm."""
+"""batch_norm (running statistics returned, not mutated), layer_norm and rms_norm."""
 
 from __future__ import annotations
 
@@ -55,21 +55,27 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
     return y, running_mean, running_var
 
 
-def layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-5):
-    x = _arr(input)
-    normalized_shape = _tuple("layer_norm", "normalized_shape", normalized_shape,
+def _norm_axes(name, x, normalized_shape, **affine):
+    """The trailing axes ``normalized_shape`` names, checked against x and the affine
+    tensors."""
+    normalized_shape = _tuple(name, "normalized_shape", normalized_shape,
                               1 if isinstance(normalized_shape, int) else len(normalized_shape))
     n = len(normalized_shape)
     if tuple(x.shape[x.ndim - n:]) != normalized_shape or x.ndim < n:
-        raise ValueError(f"funtorch.nn.functional.layer_norm: normalized_shape "
+        raise ValueError(f"funtorch.nn.functional.{name}: normalized_shape "
                          f"{normalized_shape} does not match the trailing dimensions of input "
                          f"shape {tuple(x.shape)}")
-    for arg, v in (("weight", weight), ("bias", bias)):
+    for arg, v in affine.items():
         if v is not None and tuple(np.shape(v)) != normalized_shape:
-            raise ValueError(f"funtorch.nn.functional.layer_norm: expected {arg} to have the "
+            raise ValueError(f"funtorch.nn.functional.{name}: expected {arg} to have the "
                              f"shape of normalized_shape {normalized_shape}, got "
                              f"{tuple(np.shape(v))}")
-    axes = tuple(range(x.ndim - n, x.ndim))
+    return tuple(range(x.ndim - n, x.ndim))
+
+
+def layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-5):
+    x = _arr(input)
+    axes = _norm_axes("layer_norm", x, normalized_shape, weight=weight, bias=bias)
     mean = fnp.mean(x, axis=axes, keepdims=True)
     var = fnp.var(x, axis=axes, keepdims=True)
     y = (x - mean) * lax.rsqrt(var + eps)
@@ -78,3 +84,14 @@ def layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-5):
     if bias is not None:
         y = y + bias
     return y
+
+
+def rms_norm(input, normalized_shape, weight=None, eps=None):
+    """``x * rsqrt(mean(x**2) + eps) * weight`` over the trailing dims; ``eps=None`` is the
+    input dtype's machine epsilon (PyTorch's default)."""
+    x = _arr(input)
+    axes = _norm_axes("rms_norm", x, normalized_shape, weight=weight)
+    if eps is None:
+        eps = float(np.finfo(x.dtype).eps)
+    y = x * lax.rsqrt(fnp.mean(x * x, axis=axes, keepdims=True) + eps)
+    return y if weight is None else y * weight

@@ -1,4 +1,5 @@
-"""max_pool2d and avg_pool2d with PyTorch's window geometry (ceil_mode, padding, dilation)."""
+"""max_pool2d and avg_pool2d with PyTorch's window geometry (ceil_mode, padding, dilation),
+and adaptive_avg_pool2d / adaptive_max_pool2d with its adaptive windows."""
 
 from __future__ import annotations
 
@@ -147,3 +148,103 @@ def avg_pool2d(input, kernel_size, stride=None, padding=0, ceil_mode=False,
     if dtypes.is_float(y.dtype):
         return y / divisor
     return lax.div(y, fnp.broadcast_to(divisor, y.shape))   # truncates toward zero, as C
+
+
+def _adaptive_output(name, x, output_size):
+    """PyTorch's output_size: an int or an (h, w) pair whose None entries keep the input's."""
+    _check_rank(name, x, (3, 4), "[N,C,H,W] or unbatched [C,H,W]")
+    if output_size is None or isinstance(output_size, (int, np.integer)):
+        output_size = (output_size, output_size)
+    out = tuple(x.shape[-2 + i] if o is None else o
+                for i, o in enumerate(_tuple_or_none(name, output_size)))
+    _check_positive(name, "output_size", out)
+    if any(s == 0 for s in x.shape[-2:]):
+        raise ValueError(f"funtorch.nn.functional.{name}: input of shape {tuple(x.shape)} has "
+                         "an empty spatial dimension")
+    return out
+
+
+def _tuple_or_none(name, value):
+    value = tuple(value)
+    if len(value) != 2 or not all(v is None or isinstance(v, (int, np.integer)) for v in value):
+        raise ValueError(f"funtorch.nn.functional.{name}: output_size must be an int or a pair "
+                         f"of ints (or None), got {value}")
+    return value
+
+
+def _adaptive_reduce(x, out, reduce):
+    """PyTorch's adaptive windows, one axis at a time (a max or a mean over a rectangle is
+    the reduction over its rows of the reduction over its columns): output i along an
+    axis of length n covers [floor(i n / out), ceil((i + 1) n / out))."""
+    for a, o in zip((x.ndim - 2, x.ndim - 1), out):
+        n = x.shape[a]
+        if n % o == 0:   # equal windows: one reshape and one reduction
+            x = reduce(fnp.reshape(x, x.shape[:a] + (o, n // o) + x.shape[a + 1:]), a + 1)
+            continue
+        parts = []
+        for i in range(o):
+            lo, hi = (i * n) // o, -((-(i + 1) * n) // o)
+            start = (0,) * x.ndim
+            start = start[:a] + (lo,) + start[a + 1:]
+            limit = x.shape[:a] + (hi,) + x.shape[a + 1:]
+            parts.append(fnp.expand_dims(reduce(lax.slice(x, start, limit), a), a))
+        x = fnp.concatenate(parts, axis=a)
+    return x
+
+
+def adaptive_avg_pool2d(input, output_size):
+    """Mean over the windows that split H and W into ``output_size`` nearly equal parts
+    (PyTorch's; windows may overlap by one when the sizes do not divide)."""
+    x = _arr(input)
+    out = _adaptive_output("adaptive_avg_pool2d", x, output_size)
+    if not dtypes.is_float(x.dtype):
+        raise TypeError(f"funtorch.nn.functional.adaptive_avg_pool2d: got {x.dtype} input; "
+                        "cast it to a float dtype first (as PyTorch requires)")
+    return _adaptive_reduce(x, out, lambda v, axis: fnp.mean(v, axis=axis))
+
+
+def _adaptive_windows(n, o):
+    """Per output position along one axis: the window's input indices, padded to the
+    longest window (pad entries repeat the first index), and which entries are real."""
+    lo = (np.arange(o) * n) // o
+    hi = -((-(np.arange(o) + 1) * n) // o)
+    idx = lo[:, None] + np.arange(int((hi - lo).max()))
+    valid = idx < hi[:, None]
+    return np.where(valid, idx, lo[:, None]), valid
+
+
+def _adaptive_max_indices(x, out):
+    """PyTorch's adaptive_max_pool2d indices (int64 ``h * W + w`` within each plane), found
+    as its CPU kernel finds them: the window's elements in row-major order, taking one
+    greater than the running max or NaN (the first max, the last NaN). The windows are
+    gathered padded to one size; padding entries are never taken."""
+    (hs, hv), (ws, wv) = (_adaptive_windows(x.shape[-2 + a], out[a]) for a in range(2))
+    W = x.shape[-1]
+    taps = lax.stop_gradient(x)[..., hs[:, None, :, None], ws[None, :, None, :]]
+    best = fnp.full(taps.shape[:-2], lowest(x.dtype), x.dtype)
+    idx = fnp.zeros(best.shape, dtypes.int64)
+    for i in range(hs.shape[1]):
+        for j in range(ws.shape[1]):
+            v = taps[..., i, j]
+            take = v > best
+            if dtypes.is_float(x.dtype):
+                take = fnp.logical_or(take, fnp.isnan(v))
+            take = fnp.logical_and(take, hv[:, None, i] & wv[None, :, j])
+            best = fnp.where(take, v, best)
+            idx = fnp.where(take, hs[:, None, i] * W + ws[None, :, j], idx)
+    return idx
+
+
+def adaptive_max_pool2d(input, output_size, return_indices=False):
+    """Max over PyTorch's adaptive windows (see ``adaptive_avg_pool2d``).
+    ``return_indices=True`` also returns PyTorch's int64 indices (``h * W + w`` within each
+    input plane); the values and their gradient are those of ``return_indices=False``."""
+    x = _arr(input)
+    out = _adaptive_output("adaptive_max_pool2d", x, output_size)
+    if dtypes.is_bool(x.dtype):
+        raise TypeError("funtorch.nn.functional.adaptive_max_pool2d: got a bool input; cast it "
+                        "to uint8 first")
+    y = _adaptive_reduce(x, out, lambda v, axis: fnp.max(v, axis=axis))
+    if return_indices:
+        return y, _adaptive_max_indices(x, out)
+    return y

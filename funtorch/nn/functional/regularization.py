@@ -1,4 +1,4 @@
-"""dropout with an explicit random key (funtorch has no global generator)."""
+"""dropout and dropout2d with an explicit random key (funtorch has no global generator)."""
 
 from __future__ import annotations
 
@@ -26,4 +26,26 @@ def dropout(input, p=0.5, training=True, inplace=False, *, key=None):
                          "key: pass key=ft.random.key(seed) (split it per step), or "
                          "training=False")
     keep = random.bernoulli(key, 1.0 - p, x.shape)
+    return fnp.where(keep, x / (1.0 - p), fnp.zeros_like(x))
+
+
+def dropout2d(input, p=0.5, training=True, inplace=False, *, key=None):
+    """Zero whole channels: each (sample, channel) plane of an [N, C, H, W] input (or each
+    channel of an unbatched [C, H, W]) is dropped with probability ``p``, the rest scaled
+    by 1/(1-p). ``key`` as in ``dropout``."""
+    if not 0.0 <= p <= 1.0:
+        raise ValueError(f"funtorch.nn.functional.dropout2d: p must be in [0, 1], got {p}")
+    x = _arr(input)
+    if x.ndim not in (3, 4):
+        raise ValueError(f"funtorch.nn.functional.dropout2d: expected a 4-D [N,C,H,W] or "
+                         f"unbatched 3-D [C,H,W] input, got shape {tuple(x.shape)}")
+    if not training or p == 0.0:
+        return x
+    if p == 1.0:
+        return fnp.zeros_like(x)
+    if key is None:
+        raise ValueError("funtorch.nn.functional.dropout2d: training-mode dropout needs a "
+                         "random key: pass key=ft.random.key(seed) (split it per step), or "
+                         "training=False")
+    keep = random.bernoulli(key, 1.0 - p, x.shape[:-2] + (1, 1))
     return fnp.where(keep, x / (1.0 - p), fnp.zeros_like(x))

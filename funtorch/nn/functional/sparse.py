@@ -30,6 +30,9 @@ def one_hot(tensor, num_classes=-1):
         raise TypeError(f"funtorch.nn.functional.one_hot: num_classes must be an int (or -1 "
                         f"to infer it from the data), got {num_classes!r}")
     num_classes = int(num_classes)
+    if num_classes > np.iinfo(np.int64).max or num_classes * max(t.size, 1) >= 2 ** 62:
+        raise ValueError(f"funtorch.nn.functional.one_hot: num_classes={num_classes} is too "
+                         f"large: the result would have {num_classes * t.size} elements")
     if num_classes < -1:
         raise ValueError(f"funtorch.nn.functional.one_hot: num_classes must be non-negative, "
                          f"or -1 to infer it from the data (max + 1), got {num_classes}")

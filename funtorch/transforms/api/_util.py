@@ -7,7 +7,7 @@ import numpy as np
 
 from ... import tree as tree_util
 from ...core import dtypes
-from ...core.trace import Tracer, get_aval
+from ...core.trace import Tracer, as_array, get_aval
 
 
 def check_callable(name, fun):
@@ -17,9 +17,7 @@ def check_callable(name, fun):
                         f"{type(fun).__name__} {fun!r:.60}; e.g. ft.{name}(loss_fn)")
 
 
-def asarray(x):
-    from ... import numpy as fnp
-    return fnp.asarray(x)
+asarray = as_array
 
 
 class AuxPass:
@@ -79,7 +77,12 @@ def check_diff_inputs(name, flat, argnums, allow_int):
 
 
 def argnums_tuple(argnums, nargs, name):
-    nums = (argnums,) if isinstance(argnums, int) else tuple(argnums)
+    nums = (argnums,) if isinstance(argnums, (int, np.integer)) else \
+        tuple(argnums) if isinstance(argnums, (tuple, list)) else None
+    if nums is None or any(isinstance(i, bool) or not isinstance(i, (int, np.integer))
+                           for i in nums):
+        raise TypeError(f"funtorch.{name}: argnums must be an int or a tuple of ints, got "
+                        f"{type(argnums).__name__} {argnums!r:.40}")
     for i in nums:
         if not -nargs <= i < nargs:
             raise ValueError(f"funtorch.{name}: argnums {argnums} out of range for a function "

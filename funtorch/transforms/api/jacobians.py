@@ -99,16 +99,12 @@ def jacfwd(fun, argnums=0, has_aux=False, holomorphic=False):
 
 
 def _split_last(t, flat):
-    from ...numpy import reshape
     out, start = [], 0
-    a = get_aval(t)
-    lead = a.shape[:-1]
-    from ... import lax
+    lead = get_aval(t).shape[:-1]
     for x in flat:
         shp = get_aval(x).shape
         n = int(np.prod(shp, dtype=np.int64))
-        part = lax.slice_in_dim(t, start, start + n, 1, a.ndim - 1)
-        out.append(reshape(part, (*lead, *shp)))
+        out.append(t[..., start:start + n].reshape((*lead, *shp)))
         start += n
     return out
 
@@ -141,8 +137,6 @@ def jacrev(fun, argnums=0, has_aux=False, holomorphic=False, allow_int=False):
         # cts: tuple over dargs, leaves with shape (total,) + in.shape
         per_out = []
         start = 0
-        from ... import lax
-        from ...numpy import reshape
         for o in flat_o:
             shp = get_aval(o).shape
             n = int(np.prod(shp, dtype=np.int64))
@@ -150,8 +144,7 @@ def jacrev(fun, argnums=0, has_aux=False, holomorphic=False, allow_int=False):
             def pick(c, shp=shp, start=start, n=n):
                 if is_float0(c):   # an integer input (allow_int=True)
                     return float0_zeros((*shp, *get_aval(c).shape[1:]))
-                part = lax.slice_in_dim(c, start, start + n, 1, 0)
-                return reshape(part, (*shp, *get_aval(c).shape[1:]))
+                return c[start:start + n].reshape((*shp, *get_aval(c).shape[1:]))
 
             per_out.append(tree_util.map(pick, cts))
             start += n

@@ -33,9 +33,18 @@ def _flatten_axes(name, axes, tree):
     return result
 
 
-def vmap(fun, in_axes=0, out_axes=0, axis_size=None):
-    """Vectorise ``fun`` over a mapped axis of its arguments (JAX's vmap)."""
+def vmap(fun, in_axes=0, out_axes=0, axis_size=None, axis_name=None):
+    """Vectorise ``fun`` over a mapped axis of its arguments (JAX's vmap).
+
+    ``axis_name`` (any hashable) names the mapped axis for the collectives of
+    ``ft.lax`` (``psum``, ``all_gather``, ``axis_index``, ...) called inside ``fun``."""
     check_callable("vmap", fun)
+    if axis_name is not None:
+        try:
+            hash(axis_name)
+        except TypeError:
+            raise TypeError(f"funtorch.vmap: axis_name must be hashable (a str), got "
+                            f"{axis_name!r}") from None
     if isinstance(in_axes, list):
         in_axes = tuple(in_axes)
     if not (in_axes is None or isinstance(in_axes, (int, tuple, dict))):
@@ -105,7 +114,8 @@ def vmap(fun, in_axes=0, out_axes=0, axis_size=None):
             return [d for i, d in enumerate(all_out_dims()) if i not in float0_outs] if n \
                 else []
 
-        outs = iter(batching.vmap_flat(flat_fun, size, vals, dims, out_dims_fn))
+        outs = iter(batching.vmap_flat(flat_fun, size, vals, dims, out_dims_fn,
+                                        axis_name=axis_name))
         if float0_outs:
             res = []
             for i, d in enumerate(all_out_dims()):

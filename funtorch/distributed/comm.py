@@ -1,0 +1,143 @@
+"""The MPI communicator behind a process axis: buffer collectives with a watchdog.
+
+The collectives of ``lax.parallel`` call these methods (eagerly, and from the CPU
+backend's compiled programs) with numpy buffers; the output is written in place.
+mpi4py is imported by ``initialize`` only: importing funtorch never starts MPI.
+
+Faults. ``install_excepthook`` makes an uncaught exception on any rank print its
+traceback and ``MPI_Abort`` the job, so every rank exits non-zero within seconds. A
+killed rank is noticed by the launcher (MPICH's hydra ends the job); as a backstop, a
+watchdog thread aborts the job when one collective waits longer than ``timeout``
+seconds (``FUNTORCH_DISTRIBUTED_TIMEOUT``, default 300).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import threading
+import time
+import traceback
+
+import numpy as np
+
+from ..core import dtypes
+
+DEFAULT_TIMEOUT = 300.0
+
+
+class Communicator:
+    """An mpi4py communicator, its ``rank`` and ``size``, and the collectives on
+    buffers (``x`` any array, ``out`` a C-contiguous array of the result's shape)."""
+
+    def __init__(self, MPI, comm, timeout=None):
+        self.MPI, self.comm = MPI, comm
+        self.rank, self.size = comm.Get_rank(), comm.Get_size()
+        self.ops = {"sum": MPI.SUM, "max": MPI.MAX, "min": MPI.MIN}
+        env = os.environ.get("FUNTORCH_DISTRIBUTED_TIMEOUT")
+        self.timeout = float(timeout if timeout is not None else env or DEFAULT_TIMEOUT)
+        self.calls = 0            # collectives run (tests count allreduces with it)
+        self._since = None        # (start time, what) while inside a collective
+        self._watchdog = threading.Thread(target=self._watch, name="funtorch-mpi-watchdog",
+                                          daemon=True)
+        self._watchdog.start()
+
+    # ---- the collectives
+
+    def allreduce(self, x, out, op):
+        if x.dtype in dtypes.HALVES:   # MPI has no 16-bit float: reduce in float32
+            wide = np.empty(out.shape, np.float32)
+            self.allreduce(x.astype(np.float32), wide, op)
+            out[...] = wide
+            return
+        x = np.ascontiguousarray(x)
+        with self._in("allreduce"):
+            self.comm.Allreduce(x, out, op=self.ops[op])
+
+    def allgather(self, x, out):
+        with self._in("allgather"):
+            self.comm.Allgather(np.ascontiguousarray(x), out)
+
+    def reduce_scatter(self, chunks, out):
+        """``chunks`` (size, *out.shape): member i gets the sum of every member's chunk i."""
+        if chunks.dtype in dtypes.HALVES:
+            wide = np.empty(out.shape, np.float32)
+            self.reduce_scatter(chunks.astype(np.float32), wide)
+            out[...] = wide
+            return
+        with self._in("reduce_scatter"):
+            self.comm.Reduce_scatter_block(np.ascontiguousarray(chunks), out,
+                                           op=self.MPI.SUM)
+
+    def permute(self, x, out, perm):
+        send = [d for s, d in perm if s == self.rank]
+        recv = [s for s, d in perm if d == self.rank]
+        reqs = []
+        if recv:
+            reqs.append(self.comm.Irecv(out, source=recv[0], tag=7001))
+        else:
+            out[...] = 0
+        if send:
+            reqs.append(self.comm.Isend(np.ascontiguousarray(x), dest=send[0], tag=7001))
+        with self._in("ppermute"):
+            self.MPI.Request.Waitall(reqs)
+
+    def barrier(self):
+        with self._in("barrier"):
+            self.comm.Barrier()
+
+    def bcast(self, obj, root=0):
+        """A picklable Python object from ``root`` to every process."""
+        with self._in("bcast"):
+            return self.comm.bcast(obj, root=root)
+
+    # ---- faults
+
+    def _in(self, what):
+        return _Inside(self, what)
+
+    def _watch(self):
+        while True:
+            time.sleep(min(1.0, self.timeout / 4))
+            since = self._since
+            if since is not None and time.monotonic() - since[0] > self.timeout:
+                sys.stderr.write(
+                    f"funtorch.distributed: rank {self.rank} waited more than "
+                    f"{self.timeout:g} s in {since[1]} (FUNTORCH_DISTRIBUTED_TIMEOUT): another "
+                    "process died or hangs; aborting the job\n")
+                sys.stderr.flush()
+                self.comm.Abort(3)
+
+    def abort(self, code=1):
+        self.comm.Abort(code)
+
+
+class _Inside:
+    __slots__ = ("c", "what")
+
+    def __init__(self, c, what):
+        self.c, self.what = c, what
+
+    def __enter__(self):
+        self.c.calls += 1
+        self.c._since = (time.monotonic(), self.what)
+
+    def __exit__(self, *exc):
+        self.c._since = None
+
+
+def install_excepthook(comm):
+    """An uncaught exception prints its traceback (tagged with the rank) and aborts the
+    whole job, so no rank waits forever in a collective for it."""
+    previous = sys.excepthook
+
+    def hook(kind, value, tb):
+        if comm.size > 1:
+            text = "".join(traceback.format_exception(kind, value, tb))
+            sys.stderr.write(f"funtorch.distributed: rank {comm.rank} of {comm.size} "
+                             f"raised; aborting the job\n{text}")
+            sys.stderr.flush()
+            comm.abort(1)
+        previous(kind, value, tb)
+
+    sys.excepthook = hook
