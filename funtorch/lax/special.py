@@ -215,8 +215,8 @@ def _log1p(x):
 
 
 def xla_log1p(x):
-    """log(1 + x) as XLA's CPU backend computes it: x - x**2/2 + x**3 * P(x)/Q(x) for
-    |x| < sqrt(2) - 1, else ``xla_log(1 + x)`` (16-bit floats through float32)."""
+    """``log(1 + x)`` as XLA's CPU backend computes it: ``x - x**2/2 + x**3 P(x)/Q(x)``
+    for ``|x| < sqrt(2) - 1``, else ``xla_log(1 + x)`` (16-bit floats through float32)."""
     check_float("xla_log1p", get_aval(x))
     return _on_float32(_log1p, x)
 
