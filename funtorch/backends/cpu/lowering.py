@@ -8,7 +8,8 @@ registry and every primitive against these tables). Three kinds of lowering:
   the shared table (``common.scalar``) as it is;
 - ``REDUCERS``: reductions as an accumulator (fused as the sink of a loop nest);
 - ``OPS``: everything that calls a library or hand-written kernel (BLAS matmul, im2col
-  convolution, pooling), and the collectives over a process axis, which call MPI on the
+  convolution, pooling), control flow (``scan``, ``while``, ``cond``: a loop or branch in
+  the driver around the compiled body, ``control``), and the collectives over a process axis, which call MPI on the
   buffers in place (the primitive's ``into``, on the communicator bound to the axis name).
 
 ``EAGER`` declares the primitives that run their eager (numpy) impl inside a compiled
@@ -56,8 +57,7 @@ REDUCERS = {
 # library and control-flow primitives without a compiled lowering on the CPU (``jit`` needs
 # none: the fusion analysis inlines it)
 EAGER = frozenset(["gather", "scatter", "sort", "cumsum", "pad", "concatenate",
-                   "threefry2x32", "bitcast_convert_type", "cond", "while", "scan",
-                   "custom_vjp_call", "custom_lin",
+                   "threefry2x32", "bitcast_convert_type", "custom_vjp_call", "custom_lin",
                    "axis_index"])   # the process' rank: nothing to compute
 
 
@@ -106,3 +106,15 @@ def _collective(eqn):
 
 for _name in ("psum", "pmax", "pmin", "all_gather", "psum_scatter", "ppermute"):
     OPS[_name] = _collective
+
+
+def _control(name):
+    def build(eqn):
+        from . import control
+        return getattr(control, name)(eqn)
+    return build
+
+
+OPS["scan"] = _control("scan")
+OPS["while"] = _control("while_loop")
+OPS["cond"] = _control("cond")

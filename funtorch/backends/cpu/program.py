@@ -2,7 +2,10 @@
 
 Straight-line code, one statement per step, so a call costs little more than the
 kernel calls themselves: workspace buffers (and their reshaped views) are made once per
-workspace and reused across calls; only outputs are allocated per call.
+workspace and reused across calls; only outputs are allocated per call. A control-flow
+step is a loop or branch around the drivers of its bodies (``control``); those are
+``inner`` drivers: they leave BLAS threading to the outer driver and return arrays of
+their outputs' dtypes.
 """
 
 from __future__ import annotations
@@ -42,9 +45,11 @@ class Kernel:
 class Driver:
     """Builds the source of ``run(*inputs) -> [outputs]`` and its globals."""
 
-    def __init__(self, part, bp, kernels, donated):
+    def __init__(self, part, bp, kernels, donated, inner=False):
         self.part, self.bp, self.kernels = part, bp, kernels
-        self.glob = {"_empty": np.empty, "_contig": np.ascontiguousarray}
+        self.inner = inner
+        self.glob = {"_empty": np.empty, "_contig": np.ascontiguousarray,
+                     "_asarray": np.asarray}
         self.lines = []
         self.ws_recipes = []      # how new_ws builds each entry of the workspace tuple
         self.ws_index = {}        # key -> index in the workspace tuple
@@ -157,6 +162,11 @@ class Driver:
             ref = part.ref(x)
             if type(ref.root) is Literal and not ref.chain:
                 outs.append(f"{self._g(np.asarray(ref.root.val), 'c')}.copy()")
+            elif self.inner and self._eager_result(ref.root):
+                # a loop passes it back into kernels: an array of the var's dtype (an
+                # eager impl may return a numpy scalar or another dtype)
+                dt = self._g(x.aval.dtype, "d")
+                outs.append(f"_asarray({self._ref_arg(ref)}, {dt})")
             else:
                 outs.append(self._ref_arg(ref))
         L.append(f"return [{', '.join(outs)}]")
@@ -181,9 +191,21 @@ class Driver:
         fn = self._g(k.fn, "k")
         self.lines.append(f"{fn}({', '.join(args)})")
 
+    def _eager_result(self, v):
+        return type(v) is Var and self.names.get(self._base(v), "").startswith("e")
+
+    def _new_local(self):
+        self.n_tmp += 1
+        return f"t{self.n_tmp}"
+
     def _emit_op(self, step: OpStep):
         ins = [self._ref_arg(r) for r in step.ins]
         e = step.eqn
+        lines = getattr(step.op, "lines", None)
+        if lines is not None:   # control flow: statements around compiled bodies
+            outs = [self._array(v) for v in step.outs]
+            self.lines += lines(ins, outs, self._g, self._new_local)
+            return
         if step.op is not None:
             fn = self._g(step.op.fn, "f")
             outs = [self._array(v) for v in step.outs]
@@ -227,7 +249,9 @@ class Driver:
             names = ", ".join(f"w{k}" for k in range(len(self.ws_recipes)))
             body = ["_ws = _pool.pop() if _pool else _new_ws()", f"({names},) = _ws",
                     *body[:-1], "_pool.append(_ws)", body[-1]]
-        if any(getattr(s, "op", None) is not None and s.op.blas for s in self.part.steps):
+        uses_blas = any(getattr(s, "op", None) is not None and s.op.blas
+                        for s in self.part.steps)
+        if uses_blas and not self.inner:
             # BLAS runs inside our parallel kernels: its own threads must stay asleep
             from . import blas
             g["_blas_enter"], g["_blas_leave"] = blas.enter, blas.leave
@@ -238,6 +262,7 @@ class Driver:
         exec(compile(src, "<funtorch cpu driver>", "exec"), g)
         fn = g["run"]
         fn.source_text = src
+        fn.uses_blas = uses_blas   # an inner driver leaves BLAS threads to its caller
         return fn
 
 
