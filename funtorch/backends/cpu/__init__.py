@@ -124,7 +124,7 @@ class Emitter:
     library call (``lowering.OPS``) or eager impl, and the driver calling them in order."""
 
     options = {"ops": lowering.OPS}
-    inner = False   # a loop body's driver (``program.Driver``'s ``inner``)
+    inner = dests = False   # a loop body's driver (``program.Driver``'s ``inner``, ``dests``)
 
     @staticmethod
     def prepare(graph):
@@ -148,7 +148,8 @@ class Emitter:
                               RuntimeWarning, stacklevel=2)
                 raise pipeline.Retry(part.eqns.index(e) for e in nest.eqns) from exc
             kernels[nest] = program.Kernel(nest, loop, src, fn)
-        run = program.Driver(part, bp, kernels, plan.donated, cls.inner).build()
+        run = program.Driver(part, bp, kernels, plan.donated, cls.inner,
+                             cls.dests).build()
         run.plan = Plan(part, loops, bp, kernels)
         run.source = lambda: _source_text(run)
         return run
@@ -156,6 +157,10 @@ class Emitter:
 
 class BodyEmitter(Emitter):
     inner = True
+
+
+class LoopBodyEmitter(BodyEmitter):
+    dests = True
 
 
 def _source_text(run, name="driver"):
@@ -174,6 +179,7 @@ def compile(graph, donated=None):  # noqa: A001 - the backend's verb
     return pipeline.compile(graph, donated, Emitter)
 
 
-def compile_body(graph):
-    """A control-flow body's driver (``control``): called once per iteration."""
-    return pipeline.compile(graph, None, BodyEmitter)
+def compile_body(graph, dests=False):
+    """A control-flow body's driver (``control``): called once per iteration; ``dests``:
+    it writes its outputs into buffers the caller passes (``program.Driver``)."""
+    return pipeline.compile(graph, None, LoopBodyEmitter if dests else BodyEmitter)

@@ -7,13 +7,14 @@ and BLAS calls, its own buffer plan with a workspace made once and reused by eve
 iteration. The outer driver's step is then a few statements (``ControlOp.lines``):
 
     for i in range(length):                    # range(length - 1, -1, -1) if reverse
-        r = body(*consts, *carry, *[x[i] for x in xs])
-        carry = r[:num_carry]
-        ys_k[i] = r[num_carry + k]             # into the preallocated stacked output
+        body(*consts, *carry, *[x[i] for x in xs], *next_carry, *[y[i] for y in ys])
+        carry, next_carry = next_carry, carry  # two buffers per carry, alternating
     carry_out[...] = carry
 
 so an iteration costs one call of the body's driver: no tracing, no per-equation dispatch
-through the eager impls. Loop-invariant operands (the consts, views of them) are
+through the eager impls, no allocation: the body writes its new carries and its ys' rows
+into buffers the loop passes (``compile_body(graph, dests=True)``; an output the body
+returns as it is, an input say, is copied instead). Loop-invariant operands (the consts, views of them) are
 evaluated once before the loop; each xs is made contiguous once, so ``x[i]`` is a view.
 The body's driver does not switch BLAS threads: the outer driver does so once around the
 call (``ControlOp.blas``).
@@ -26,13 +27,14 @@ import weakref
 from . import compile_body
 from .lowering import Op
 
-_compiled = weakref.WeakKeyDictionary()   # graph -> its body driver
+_compiled = weakref.WeakKeyDictionary()   # graph -> {dests: its body driver}
 
 
-def _body(graph):
-    run = _compiled.get(graph)
+def _body(graph, dests=False):
+    per = _compiled.setdefault(graph, {})
+    run = per.get(dests)
     if run is None:
-        run = _compiled[graph] = compile_body(graph)
+        run = per[dests] = compile_body(graph, dests)
     return run
 
 
@@ -60,26 +62,72 @@ def _tuple(names):
     return f"({', '.join(names)},)" if names else "()"
 
 
+def _row(name, i, ndim):
+    # x[i, ...] keeps a 0-d array view (x[i] of a 1-d x would be a numpy scalar)
+    return f"{name}[{i}, ...]" if ndim == 1 else f"{name}[{i}]"
+
+
+class _Carries:
+    """The carries of a loop whose body writes each new carry into a buffer it is given:
+    two buffers per carry, made once per call, alternate (the body reads one and writes
+    the other). Where the body returns some carry as it is (an input, a view, a repeat)
+    there is nothing to alternate: every carry is then the body's returned value, and the
+    buffers it writes are allocated per iteration."""
+
+    def __init__(self, body, first, avals, g, new, L):
+        self.first, self.n = first, len(avals)
+        written = set(body.written)
+        self.ping = all(first + k in written for k in range(self.n))
+        self.dest = {}       # output position -> buffer expression passed to the body
+        self.swap = []
+        for k, a in enumerate(avals):
+            if first + k not in written:
+                continue
+            alloc = f"_empty({a.shape}, {g(a.dtype)})"
+            if self.ping:
+                nxt, spare = new(), new()
+                L += [f"{nxt} = {alloc}", f"{spare} = {alloc}"]
+                self.dest[first + k] = nxt
+                self.swap.append((k, nxt, spare))
+            else:
+                self.dest[first + k] = alloc
+
+    def after_call(self, carry, r):
+        """Statements (in the loop) taking the new carries."""
+        if not self.ping:
+            return [f"{_tuple(carry)} = {r}[{self.first}:{self.first + self.n}]"] if carry \
+                else []
+        lhs = [x for k, nxt, spare in self.swap for x in (carry[k], nxt, spare)]
+        rhs = [x for k, nxt, spare in self.swap for x in (nxt, spare, nxt)]
+        return [f"{_tuple(lhs)} = {_tuple(rhs)}"] if lhs else []
+
+
 def scan(eqn):
     p = eqn.params
     nc, ncar, length = p["num_consts"], p["num_carry"], p["length"]
-    body = _body(p["body"])
+    body = _body(p["body"], dests=True)
     x_ndim = [v.aval.ndim for v in eqn.inputs[nc + ncar:]]
+    y_ndim = [v.aval.ndim for v in eqn.outputs[ncar:]]
 
     def lines(ins, outs, g, new):
         L = []
         consts = _locals(ins[:nc], new, L)
         carry = _locals(ins[nc:nc + ncar], new, L)
         xs = _locals(ins[nc + ncar:], new, L, "_contig({})")
+        cs = _Carries(body, 0, p["body"].out_avals[:ncar], g, new, L)
         i, r, fn = new(), new(), g(body)
-        # x[i, ...] keeps a 0-d array (x[i] of a 1-d x would be a numpy scalar)
-        x_i = [f"{x}[{i}, ...]" if nd == 1 else f"{x}[{i}]" for x, nd in zip(xs, x_ndim)]
+        dest = dict(cs.dest)
+        ys = {ncar + k: (o, nd) for k, (o, nd) in enumerate(zip(outs[ncar:], y_ndim))}
+        for k, (o, nd) in ys.items():
+            if k in body.written:
+                dest[k] = _row(o, i, nd)   # the body writes y into its row of ys
+        args = consts + carry + [_row(x, i, nd) for x, nd in zip(xs, x_ndim)]
+        args += [dest[k] for k in body.written]
         order = f"range({length - 1}, -1, -1)" if p["reverse"] else f"range({length})"
         L.append(f"for {i} in {order}:")
-        L.append(f"    {r} = {fn}({', '.join(consts + carry + x_i)})")
-        if carry:
-            L.append(f"    {_tuple(carry)} = {r}[:{ncar}]")
-        L += [f"    {o}[{i}] = {r}[{ncar + k}]" for k, o in enumerate(outs[ncar:])]
+        L.append(f"    {r} = {fn}({', '.join(args)})")
+        L += ["    " + ln for ln in cs.after_call(carry, r)]
+        L += [f"    {o}[{i}] = {r}[{k}]" for k, (o, _) in ys.items() if k not in body.written]
         L += [f"{o}[...] = {c}" for o, c in zip(outs[:ncar], carry)]
         return L
 
@@ -90,16 +138,19 @@ def scan(eqn):
 def while_loop(eqn):
     p = eqn.params
     nc, nb = p["cond_nconsts"], p["body_nconsts"]
-    cond, body = _body(p["cond_graph"]), _body(p["body_graph"])
+    cond, body = _body(p["cond_graph"]), _body(p["body_graph"], dests=True)
 
     def lines(ins, outs, g, new):
         L = []
         cc = _locals(ins[:nc], new, L)
         bc = _locals(ins[nc:nc + nb], new, L)
         carry = _locals(ins[nc + nb:], new, L)
-        fc, fb = g(cond), g(body)
+        cs = _Carries(body, 0, p["body_graph"].out_avals, g, new, L)
+        r, fc, fb = new(), g(cond), g(body)
+        args = bc + carry + [cs.dest[k] for k in body.written]
         L.append(f"while {fc}({', '.join(cc + carry)})[0]:")
-        L.append(f"    {_tuple(carry)} = {fb}({', '.join(bc + carry)})")
+        L.append(f"    {r} = {fb}({', '.join(args)})")
+        L += ["    " + ln for ln in cs.after_call(carry, r)]
         L += [f"{o}[...] = {c}" for o, c in zip(outs, carry)]
         return L
 

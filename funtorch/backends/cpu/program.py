@@ -5,7 +5,9 @@ kernel calls themselves: workspace buffers (and their reshaped views) are made o
 workspace and reused across calls; only outputs are allocated per call. A control-flow
 step is a loop or branch around the drivers of its bodies (``control``); those are
 ``inner`` drivers: they leave BLAS threading to the outer driver and return arrays of
-their outputs' dtypes.
+their outputs' dtypes; with ``dests`` they take, after the inputs, a buffer for each
+output in ``run.written`` (those a step writes as they are) and write it there, so a
+loop passes ``ys[i]`` and alternates two buffers per carry instead of allocating.
 """
 
 from __future__ import annotations
@@ -45,7 +47,7 @@ class Kernel:
 class Driver:
     """Builds the source of ``run(*inputs) -> [outputs]`` and its globals."""
 
-    def __init__(self, part, bp, kernels, donated, inner=False):
+    def __init__(self, part, bp, kernels, donated, inner=False, dests=False):
         self.part, self.bp, self.kernels = part, bp, kernels
         self.inner = inner
         self.glob = {"_empty": np.empty, "_contig": np.ascontiguousarray,
@@ -60,6 +62,8 @@ class Driver:
         for v, a in zip(in_vars, self.args):
             self.names[v] = a
         self.donated = [a for v, a in zip(in_vars, self.args) if v in donated]
+        self.dest = self._dests() if dests else {}
+        self.written = sorted(self.dest.values())
         self.kernel_read = self._kernel_read_vars()
         self._emit()
 
@@ -128,6 +132,19 @@ class Driver:
             out |= {self._base(v) for v, _ in k.source.reads}
         return out
 
+    def _dests(self):
+        """Output position -> var, for the outputs the caller provides buffers for
+        (``dests``): those a step writes as they are (not inputs, views or repeats)."""
+        dest = {}
+        for k, x in enumerate(self.part.outs):
+            ref = self.part.ref(x)
+            v = ref.root
+            if (type(v) is Var and (not ref.chain or ref.is_identity())
+                    and v.aval == x.aval and v not in self.part.alias and v not in dest
+                    and self.bp.storage.get(v) == ("out",)):
+                dest[v] = k
+        return dest
+
     # ---- code
 
     def _emit(self):
@@ -142,7 +159,9 @@ class Driver:
             for v in (step.stored if isinstance(step, Nest) else
                       step.outs if step.op is not None else ()):
                 st = bp.storage[v]
-                if st[0] == "out":
+                if v in self.dest:
+                    self.names[v] = f"r{self.dest[v]}"
+                elif st[0] == "out":
                     name = f"o{out_k}"
                     out_k += 1
                     dt = self._g(v.aval.dtype, "d")
@@ -257,12 +276,14 @@ class Driver:
             g["_blas_enter"], g["_blas_leave"] = blas.enter, blas.leave
             body = ["_blas_enter()", "try:", *["    " + ln for ln in body], "finally:",
                     "    _blas_leave()"]
-        src = f"def run({', '.join(self.args)}):\n" + "\n".join(
+        args = self.args + [f"r{k}" for k in self.written]
+        src = f"def run({', '.join(args)}):\n" + "\n".join(
             "    " + ln for ln in head + body) + "\n"
         exec(compile(src, "<funtorch cpu driver>", "exec"), g)
         fn = g["run"]
         fn.source_text = src
         fn.uses_blas = uses_blas   # an inner driver leaves BLAS threads to its caller
+        fn.written = tuple(self.written)   # outputs written into buffers the caller passes
         return fn
 
 
