@@ -171,7 +171,7 @@ def _source_text(run, name="driver"):
         out.append(f"# fused loop nest: {prims}\n{k.source.text}")
     for s in run.plan.steps:
         for role, body in getattr(getattr(s, "op", None), "bodies", ()):
-            out.append(_source_text(body, f"{s.eqn.prim.name} {role} (called by the loop above)"))
+            out.append(_source_text(body, f"{s.eqn.prim.name} {role} (called by the driver above)"))
     return "\n".join(out)
 
 

@@ -12,18 +12,21 @@ iteration. The outer driver's step is then a few statements (``ControlOp.lines``
     carry_out[...] = carry
 
 so an iteration costs one call of the body's driver: no tracing, no per-equation dispatch
-through the eager impls, no allocation: the body writes its new carries and its ys' rows
-into buffers the loop passes (``compile_body(graph, dests=True)``; an output the body
-returns as it is, an input say, is copied instead). Loop-invariant operands (the consts, views of them) are
-evaluated once before the loop; each xs is made contiguous once, so ``x[i]`` is a view.
-The body's driver does not switch BLAS threads: the outer driver does so once around the
-call (``ControlOp.blas``).
+through the eager impls, and no allocation: the body writes its new carries and its ys'
+rows into buffers the loop passes (``compile_body(graph, dests=True)``; an output the
+body returns as it is, an input say, is copied instead). Loop invariants are computed
+once before the loop: the constant operands (and views of them), and the body's
+equations that depend on constants only (``common.hoist``: an "invariants" driver whose
+outputs join the body's constants). Each xs is made contiguous once, so ``x[i]`` is a
+view. The body's driver does not switch BLAS threads: the outer driver does so once
+around the call (``ControlOp.blas``).
 """
 
 from __future__ import annotations
 
 import weakref
 
+from ..common.hoist import hoist
 from . import compile_body
 from .lowering import Op
 
@@ -60,6 +63,26 @@ def _locals(exprs, new, lines, wrap="{}"):
 
 def _tuple(names):
     return f"({', '.join(names)},)" if names else "()"
+
+
+class _Hoisted:
+    """A loop body's invariant part, computed before the loop (``common.hoist``): its
+    outputs join the constants of the body that is left."""
+
+    def __init__(self, body, num_consts):
+        split = hoist(body, num_consts)
+        self.pre = None if split is None else _body(split[0])
+        self.n = 0 if split is None else len(split[0].outs)
+        self.graph = body if split is None else split[1]
+        self.bodies = [] if split is None else [("invariants", self.pre)]
+
+    def consts(self, consts, g, new, L):
+        """Statements before the loop; returns the body's constants."""
+        if self.pre is None:
+            return consts
+        names = [new() for _ in range(self.n)]
+        L.append(f"{_tuple(names)} = {g(self.pre)}({', '.join(consts)})")
+        return consts + names
 
 
 def _row(name, i, ndim):
@@ -105,13 +128,14 @@ class _Carries:
 def scan(eqn):
     p = eqn.params
     nc, ncar, length = p["num_consts"], p["num_carry"], p["length"]
-    body = _body(p["body"], dests=True)
+    inv = _Hoisted(p["body"], nc)
+    body = _body(inv.graph, dests=True)
     x_ndim = [v.aval.ndim for v in eqn.inputs[nc + ncar:]]
     y_ndim = [v.aval.ndim for v in eqn.outputs[ncar:]]
 
     def lines(ins, outs, g, new):
         L = []
-        consts = _locals(ins[:nc], new, L)
+        consts = inv.consts(_locals(ins[:nc], new, L), g, new, L)
         carry = _locals(ins[nc:nc + ncar], new, L)
         xs = _locals(ins[nc + ncar:], new, L, "_contig({})")
         cs = _Carries(body, 0, p["body"].out_avals[:ncar], g, new, L)
@@ -132,18 +156,20 @@ def scan(eqn):
         return L
 
     return ControlOp(f"compiled loop: scan of length {length}"
-                     + (" (reversed)" if p["reverse"] else ""), [("body", body)], lines)
+                     + (" (reversed)" if p["reverse"] else ""),
+                     inv.bodies + [("body", body)], lines)
 
 
 def while_loop(eqn):
     p = eqn.params
     nc, nb = p["cond_nconsts"], p["body_nconsts"]
-    cond, body = _body(p["cond_graph"]), _body(p["body_graph"], dests=True)
+    inv = _Hoisted(p["body_graph"], nb)
+    cond, body = _body(p["cond_graph"]), _body(inv.graph, dests=True)
 
     def lines(ins, outs, g, new):
         L = []
         cc = _locals(ins[:nc], new, L)
-        bc = _locals(ins[nc:nc + nb], new, L)
+        bc = inv.consts(_locals(ins[nc:nc + nb], new, L), g, new, L)
         carry = _locals(ins[nc + nb:], new, L)
         cs = _Carries(body, 0, p["body_graph"].out_avals, g, new, L)
         r, fc, fb = new(), g(cond), g(body)
@@ -155,7 +181,7 @@ def while_loop(eqn):
         return L
 
     return ControlOp("compiled loop: while_loop (predicate compiled)",
-                     [("cond", cond), ("body", body)], lines)
+                     inv.bodies + [("cond", cond), ("body", body)], lines)
 
 
 def cond(eqn):
