@@ -248,10 +248,10 @@ def test_jit_weak_and_strong_calls_do_not_share_a_trace():
     f = ft.jit(c)
     x = ft.ones(3)
     assert f(x, 2).dtype == ft.float32
-    assert f(x, ft.tensor(2)).dtype == ft.float64        # an int64 array is strong
+    assert f(x, ft.tensor(2.0, ft.float64)).dtype == ft.float64   # a float64 array is strong
     assert f(x, 2).dtype == ft.float32
     assert f(x, 3).dtype == ft.float32
-    assert f(x, ft.tensor(3)).dtype == ft.float64        # ... also via the fast path
+    assert f(x, ft.tensor(3.0, ft.float64)).dtype == ft.float64   # ... also via the fast path
     assert c.n == 2 and f.cache_size == 2
     close(f(x, 5), np.full(3, 5.0))
 
