@@ -6,6 +6,8 @@ loop."""
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pytest
 from helpers import rng
@@ -14,7 +16,7 @@ import funtorch as ft
 from funtorch.core import trace
 
 pytestmark = pytest.mark.skipif(
-    __import__("os").environ.get("FUNTORCH_CPU_BACKEND") == "interpret",
+    os.environ.get("FUNTORCH_CPU_BACKEND") == "interpret",
     reason="the interpreted CPU backend compiles nothing")
 
 

@@ -9,8 +9,9 @@ registry and every primitive against these tables). Three kinds of lowering:
 - ``REDUCERS``: reductions as an accumulator (fused as the sink of a loop nest);
 - ``OPS``: everything that calls a library or hand-written kernel (BLAS matmul, im2col
   convolution, pooling), control flow (``scan``, ``while``, ``cond``: a loop or branch in
-  the driver around the compiled body, ``control``), and the collectives over a process axis, which call MPI on the
-  buffers in place (the primitive's ``into``, on the communicator bound to the axis name).
+  the driver around the compiled body, ``control``), and the collectives over a process
+  axis, which call MPI on the buffers in place (the primitive's ``into``, on the
+  communicator bound to the axis name).
 
 ``EAGER`` declares the primitives that run their eager (numpy) impl inside a compiled
 graph by design; so does an ``OPS`` builder returning None for a case it does not take.
@@ -54,7 +55,7 @@ REDUCERS = {
 
 # --------------------------------------------------------------------------- eager
 
-# library and control-flow primitives without a compiled lowering on the CPU (``jit`` needs
+# library primitives (and custom_vjp) without a compiled lowering on the CPU (``jit`` needs
 # none: the fusion analysis inlines it)
 EAGER = frozenset(["gather", "scatter", "sort", "cumsum", "pad", "concatenate",
                    "threefry2x32", "bitcast_convert_type", "custom_vjp_call", "custom_lin",
