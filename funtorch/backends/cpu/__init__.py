@@ -99,13 +99,13 @@ def _parallel_available():
 PARALLEL = _parallel_available()
 
 
-def _sources(loops, bp):
+def _sources(loops, bp, parallel=True):
     """Each nest's kernel source: parallel where the work pays for it, and for the small
     nests that share their structure (one compiled kernel: Adam's update of a bias and
-    of a weight matrix), serial otherwise."""
+    of a weight matrix), serial otherwise (and always where not ``parallel``)."""
     from .parallel import MIN_WORK
     out, par = {}, {}
-    if PARALLEL:
+    if PARALLEL and parallel:
         for nest, loop in loops.items():
             if codegen.parallel_ok(loop):
                 src = codegen.generate(loop, bp.write_into.get(nest), parallel=True)
@@ -134,7 +134,7 @@ class Emitter:
     def emit(cls, plan):
         part, loops, bp = plan.part, plan.loops, plan.buffers
         kernels = {}
-        sources = _sources(loops, bp)
+        sources = _sources(loops, bp, parallel=not cls.inner)
         for nest, loop in loops.items():
             src = sources[nest]
             try:
@@ -156,6 +156,9 @@ class Emitter:
 
 
 class BodyEmitter(Emitter):
+    """A control-flow body: an inner driver of serial kernels and GEMMs (a parallel
+    launch per iteration would wait for the Numba threads to be scheduled, every time)."""
+    options = {"ops": lowering.BODY_OPS}
     inner = True
 
 

@@ -79,9 +79,9 @@ class Op:
         self.blas = blas
 
 
-def _dot_general(eqn):
+def _dot_general(eqn, serial=False):
     from .kernels import dot_general
-    return dot_general(eqn)
+    return dot_general(eqn, serial)
 
 
 OPS["dot_general"] = _dot_general
@@ -119,3 +119,8 @@ def _control(name):
 OPS["scan"] = _control("scan")
 OPS["while"] = _control("while_loop")
 OPS["cond"] = _control("cond")
+
+# a loop body's table: its GEMMs run on the calling thread. A parallel launch per iteration
+# waits for every Numba thread to be scheduled: on a busy machine that is milliseconds,
+# more than the small GEMM of a recurrent cell takes
+BODY_OPS = {**OPS, "dot_general": lambda eqn: _dot_general(eqn, serial=True)}
