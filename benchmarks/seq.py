@@ -415,8 +415,10 @@ def run_generation(fws, cfg, args, report):
                 return np.asarray(toks)
             gen(0)
             ms["funtorch"] = _median_ms(gen, cfg["rounds"], N)
-        if "jax" in fws and "torch" in fws and name == "lstm":
-            ms["jax"] = _time_jax_lstm_generation(fws["jax"], cfg, sd, prompt, N)
+        if "jax" in fws and "torch" in fws:
+            timer = (_time_jax_lstm_generation if name == "lstm"
+                     else _time_jax_transformer_generation)
+            ms["jax"] = timer(fws["jax"], cfg, sd, prompt, N)
         results[name] = ms
     for name, ms in results.items():
         report(f"generation-{name}", "ms/token", ms, {}, {}, lower_is_better=True)
@@ -463,7 +465,7 @@ def _time_torch_generation(torch, model, name, prompt, N, cfg, args):
 
 
 def _time_jax_lstm_generation(jax, cfg, sd, prompt, N):
-    jnp, lax = jax.numpy, jax.lax
+    jnp = jax.numpy
     p = {k: jnp.asarray(v) for k, v in sd.items()}
     L, k_top = cfg["L"], min(10, cfg["V"])
 
@@ -484,24 +486,71 @@ def _time_jax_lstm_generation(jax, cfg, sd, prompt, N):
             new_c.append(c)
         return (jnp.stack(new_h), jnp.stack(new_c)), x @ p["head.weight"].T + p["head.bias"]
 
+    z = jnp.zeros((L, prompt.shape[0], cfg["H"]))
+    gen = _jax_sampling_loop(jax, step, (z, z), prompt, N, k_top)
+    return _median_ms(gen, cfg["rounds"], N)
+
+
+def _jax_sampling_loop(jax, step, state, prompt, N, k_top):
+    """The same loop as funtorch's ``generate``: scan the prompt, then sample top-k."""
+    jnp, lax = jax.numpy, jax.lax
+
     @jax.jit
     def gen(prompt, key):
-        z = jnp.zeros((L, prompt.shape[0], cfg["H"]))
-        state, _ = lax.scan(lambda s, t: (step(s, t)[0], None), (z, z), prompt[:, :-1].T)
+        st, _ = lax.scan(lambda s, t: (step(s, t)[0], None), state, prompt[:, :-1].T)
 
         def sample(carry, k):
-            tok, state = carry
-            state, logits = step(state, tok)
+            tok, st = carry
+            st, logits = step(st, tok)
             kth = lax.top_k(logits, k_top)[0][:, -1:]
-            logits = jnp.where(logits < kth, -jnp.inf, logits)
-            nxt = jax.random.categorical(k, logits)
-            return (nxt, state), nxt
-        _, toks = lax.scan(sample, (prompt[:, -1], state), jax.random.split(key, N))
+            nxt = jax.random.categorical(k, jnp.where(logits < kth, -jnp.inf, logits))
+            return (nxt, st), nxt
+        _, toks = lax.scan(sample, (prompt[:, -1], st), jax.random.split(key, N))
         return toks.T
 
     pj = jnp.asarray(prompt)
     np.asarray(gen(pj, jax.random.PRNGKey(0)))
-    return _median_ms(lambda s: np.asarray(gen(pj, jax.random.PRNGKey(s))), cfg["rounds"], N)
+    return lambda s: np.asarray(gen(pj, jax.random.PRNGKey(s)))
+
+
+def _time_jax_transformer_generation(jax, cfg, sd, prompt, N):
+    """Hand-written KV-cache decoding of the pre-LayerNorm GPT (the same weights)."""
+    jnp = jax.numpy
+    p = {k: jnp.asarray(v) for k, v in sd.items()}
+    D, nh, M = cfg["D"], cfg["heads"], prompt.shape[1] + N
+    hd = D // nh
+
+    def ln(name, x):
+        m = x.mean(-1, keepdims=True)
+        v = ((x - m) ** 2).mean(-1, keepdims=True)
+        return (x - m) / jnp.sqrt(v + 1e-5) * p[name + ".weight"] + p[name + ".bias"]
+
+    def lin(name, x):
+        return x @ p[name + ".weight"].T + p[name + ".bias"]
+
+    def step(state, tok):
+        pos, caches = state
+        h = p["emb.weight"][tok] + p["pos.weight"][pos]                  # [B, D]
+        new = []
+        for i, (K, Vc) in enumerate(caches):
+            pre = f"encoder.layers.{i}."
+            a = ln(pre + "norm1", h)
+            qkv = a @ p[pre + "self_attn.in_proj_weight"].T + p[pre + "self_attn.in_proj_bias"]
+            q, k, v = (t.reshape(-1, nh, hd) for t in jnp.split(qkv, 3, axis=-1))
+            K, Vc = K.at[:, :, pos].set(k), Vc.at[:, :, pos].set(v)
+            s = jnp.einsum("bhd,bhmd->bhm", q, K) / np.sqrt(hd)
+            w = jax.nn.softmax(jnp.where(jnp.arange(M) <= pos, s, -jnp.inf), axis=-1)
+            o = jnp.einsum("bhm,bhmd->bhd", w, Vc).reshape(-1, D)
+            h = h + lin(pre + "self_attn.out_proj", o)
+            f = jax.nn.gelu(lin(pre + "linear1", ln(pre + "norm2", h)), approximate=False)
+            h = h + lin(pre + "linear2", f)
+            new.append((K, Vc))
+        return (pos + 1, new), lin("head", ln("encoder.norm", h))
+
+    z = jnp.zeros((prompt.shape[0], nh, M, hd))
+    state = (jnp.zeros((), jnp.int32), [(z, z) for _ in range(cfg["layers"])])
+    gen = _jax_sampling_loop(jax, step, state, prompt, N, min(10, cfg["V"]))
+    return _median_ms(gen, cfg["rounds"], N)
 
 
 def run_scan(fws, cfg, args, report):

@@ -72,9 +72,6 @@ class TransformerLM(nn.Module):
         return self.head(params["head"], x)
 
     def decode_state(self, params, batch, max_len):
-        if max_len > self.max_len:
-            raise ValueError(f"prompt plus generated characters ({max_len}) exceed the "
-                             f"model's {self.max_len} positions; lower --generate")
         return init_kv_cache(self.encoder, batch, max_len)
 
     def step(self, params, tokens, cache):
@@ -86,8 +83,7 @@ class TransformerLM(nn.Module):
 def make_model(args, vocab):
     if args.model == "lstm":
         return LSTMLM(vocab, args.embed, args.hidden, args.layers)
-    return TransformerLM(vocab, args.d_model, args.heads, args.layers,
-                         max(args.seq_len, len(args.prompt) + args.generate))
+    return TransformerLM(vocab, args.d_model, args.heads, args.layers, args.seq_len)
 
 
 def unigram_nats(train_ids, valid_ids, vocab):
@@ -210,15 +206,34 @@ def main(argv=None):
         plot_curves(args.plot, history, ["valid bits/char"])
 
     if args.generate > 0 and args.samples > 0:
-        prompt = ft.asarray(np.tile(prompt_ids[None], (args.samples, 1)))
-        carry = model.decode_state(state["params"], args.samples,
-                                   len(prompt_ids) + args.generate)
-        out, _ = generate(model.step, state["params"], carry, prompt, sample_key,
-                          args.generate, temperature=args.temperature, top_k=args.top_k)
-        for i, row in enumerate(np.asarray(out)):
+        rows = sample(model, state["params"], prompt_ids, args, sample_key)
+        for i, row in enumerate(rows):
             print(f"--- sample {i + 1} (temperature {args.temperature}, top-k {args.top_k})")
             print(args.prompt + tok.decode(row))
     return final
+
+
+def sample(model, params, prompt_ids, args, key):
+    """``args.samples`` continuations of the prompt, ``args.generate`` ids each, from the
+    jitted decoding loop. The LSTM runs on in one call; the Transformer only knows
+    ``--seq-len`` positions, so past them it starts again from the last half window."""
+    ctx = np.tile(prompt_ids[None], (args.samples, 1))
+    window = model.max_len if isinstance(model, TransformerLM) else None
+    out = np.zeros((args.samples, 0), np.int32)
+    while out.shape[1] < args.generate:
+        if window is not None:
+            ctx = ctx[:, -(window // 2):] if out.shape[1] else ctx[:, -(window - 1):]
+            n = min(args.generate - out.shape[1], window - ctx.shape[1])
+        else:
+            n = args.generate
+        key, k = ft.random.split(key)
+        carry = model.decode_state(params, args.samples, ctx.shape[1] + n)
+        new, _ = generate(model.step, params, carry, ft.asarray(ctx), k, n,
+                          temperature=args.temperature, top_k=args.top_k)
+        new = np.asarray(new)
+        out = np.concatenate([out, new], axis=1)
+        ctx = np.concatenate([ctx, new], axis=1)
+    return out
 
 
 class _Take:

@@ -7,8 +7,12 @@ under jit and vmap, and gradients treat samples as constants.
 
 Keys, ``split``, ``fold_in``, ``bits`` and ``uniform`` give JAX's bits for the same key, as
 JAX's default configuration computes them (threefry "partitionable" mode, 32-bit seeds),
-and so do ``randint``, ``bernoulli``, ``permutation``, ``categorical`` and ``choice``,
-which follow JAX's algorithms; ``normal`` agrees to float32 rounding.
+and so do ``normal``, ``truncated_normal``, ``bernoulli``, ``categorical``, ``randint``,
+``permutation``, ``gumbel`` and ``choice``, which follow JAX's algorithms and compute
+their logs, erf and erf_inv as XLA's CPU code does (``lax.special.xla_log`` etc.), for
+every float dtype. (float64 logs are the C library's: eagerly, numpy's own float64 log
+can differ from it in the last bit, about once in a thousand values; under ``jit`` they
+agree.)
 """
 
 from __future__ import annotations
@@ -22,11 +26,13 @@ from . import lax
 from . import numpy as fnp
 from .core import dtypes
 from .core.trace import Tracer, get_aval
+from .lax import special
 from .numpy._core import canonicalize_axis
 from .numpy.creation import _size
 
-__all__ = ["PRNGKey", "bernoulli", "bits", "categorical", "choice", "fold_in", "key", "key_data",
-           "normal", "permutation", "randint", "split", "truncated_normal", "uniform"]
+__all__ = ["PRNGKey", "bernoulli", "bits", "categorical", "choice", "fold_in", "gumbel",
+           "key", "key_data", "normal", "permutation", "randint", "split", "truncated_normal",
+           "uniform"]
 
 
 # --------------------------------------------------------------------------- keys
@@ -210,8 +216,9 @@ def _check_bounds(name, shape, lo, hi, what=("minval", "maxval")):
                              f"{what[0]}={lo_v}, {what[1]}={hi_v}")
 
 
-def _uniform(key, shape, dtype, minval, maxval):
-    """JAX's construction: random mantissa bits under the exponent of 1.0 give [1, 2)."""
+def _unit(key, shape, dtype):
+    """JAX's construction of floats in [0, 1): random mantissa bits under the exponent of
+    1.0 give [1, 2), minus 1."""
     finfo = dtypes.finfo(dtype)
     nbits, nmant = finfo.bits, finfo.nmant
     uint = np.dtype(f"uint{nbits}")
@@ -219,19 +226,27 @@ def _uniform(key, shape, dtype, minval, maxval):
     b = lax.convert_element_type(_bits(key, rng_bits, shape), uint)
     mantissa = lax.shift_right_logical(b, lax.full(shape, rng_bits - nmant, uint))
     one = lax.full(shape, np.array(1.0, dtype).view(uint), uint)
-    floats = lax.sub(lax.bitcast_convert_type(lax.bitwise_or(mantissa, one), dtype),
-                     lax.full(shape, 1, dtype))
+    return lax.sub(lax.bitcast_convert_type(lax.bitwise_or(mantissa, one), dtype),
+                   lax.full(shape, 1, dtype))
+
+
+def _scaled(floats, minval, maxval):
+    """max(minval, floats * (maxval - minval) + minval) as XLA's CPU code computes it: one
+    fused multiply-add in float32 and float64; the 16-bit floats round after each op."""
+    dt = get_aval(floats).dtype
+    span = fnp.subtract(maxval, minval)
+    if dt in dtypes.HALVES:
+        return fnp.maximum(minval, fnp.add(fnp.multiply(floats, span), minval))
+    span, lo = (fnp.broadcast_to(fnp.astype(v, dt), floats.shape) for v in (span, minval))
+    return fnp.maximum(minval, special.fma(floats, span, lo))
+
+
+def _uniform(key, shape, dtype, minval, maxval):
+    floats = _unit(key, shape, dtype)
     if all(not isinstance(v, Tracer) and np.shape(v) == () for v in (minval, maxval)) \
             and float(minval) == 0 and float(maxval) == 1:
         return floats  # the common [0, 1): scaling would be exact, skip it
-    span = fnp.subtract(maxval, minval)
-    if dtype.itemsize <= 4:
-        # XLA fuses floats * span + minval into one FMA: round once, via float64
-        floats, span, lo = (fnp.astype(v, dtypes.float64) for v in (floats, span, minval))
-        scaled = fnp.astype(fnp.add(fnp.multiply(floats, span), lo), dtype)
-    else:
-        scaled = fnp.add(fnp.multiply(floats, span), minval)
-    return fnp.maximum(minval, scaled)
+    return _scaled(floats, minval, maxval)
 
 
 def uniform(key, shape=(), dtype=dtypes.float32, minval=0.0, maxval=1.0):
@@ -260,9 +275,12 @@ def truncated_normal(key, lower, upper, shape=None, dtype=dtypes.float32):
     shape = (np.broadcast_shapes(lower.shape, upper.shape) if shape is None
              else _shape("truncated_normal", shape))
     _check_bounds("truncated_normal", shape, lower, upper, ("lower", "upper"))
+    # x / sqrt(2) as XLA computes a division by a constant: times its reciprocal
     sqrt2 = np.array(np.sqrt(2), dtype)
-    a, b = fnp.erf(fnp.divide(lower, sqrt2)), fnp.erf(fnp.divide(upper, sqrt2))
-    out = fnp.multiply(sqrt2, lax.erf_inv(_uniform(k, shape, dtype, a, b)))
+    inv_sqrt2 = np.array(1, dtype) / sqrt2
+    a = special.xla_erf(fnp.multiply(lower, inv_sqrt2))
+    b = special.xla_erf(fnp.multiply(upper, inv_sqrt2))
+    out = fnp.multiply(sqrt2, lax.erf_inv(_scaled(_unit(k, shape, dtype), a, b)))
     # rounding must not reach the bounds themselves
     return fnp.clip(out, _next_float(lower, up=True), _next_float(upper, up=False))
 
@@ -291,10 +309,33 @@ def bernoulli(key, p=0.5, shape=None):
     return fnp.less(_uniform(k, shape, p.dtype, zero, one), p)
 
 
-def _gumbel(key, shape, dtype):
-    tiny = fnp.asarray(dtypes.finfo(dtype).tiny, dtype)
-    u = _uniform(key, shape, dtype, tiny, fnp.asarray(1, dtype))
-    return fnp.negative(fnp.log(fnp.negative(fnp.log(u))))
+def _gumbel(key, shape, dtype, mode="low"):
+    """JAX's construction: -log(-log(u)), u uniform in [tiny, 1) ('low'); 'high' adds a
+    second draw's bits below the first's for u < 1/2, and uses log1p."""
+    info = dtypes.finfo(dtype)
+    if mode == "low":
+        # uniform in [tiny, 1) as XLA simplifies it with constant bounds: the span 1 - tiny
+        # rounds to 1 and the shift by tiny folds into the -1 of [1, 2) -> [0, 1), so
+        # u = max(tiny, [0, 1) draw) (it matters for float16, whose tiny is 2**-14)
+        zero, one = fnp.asarray(0, dtype), fnp.asarray(1, dtype)
+        u = fnp.maximum(fnp.asarray(info.tiny, dtype), _uniform(key, shape, dtype, zero, one))
+        return fnp.negative(special.xla_log(fnp.negative(special.xla_log(u))))
+    if mode != "high":
+        raise ValueError(f"funtorch.random.gumbel: mode must be 'low' or 'high', got {mode!r}")
+    both = _uniform(key, (2,) + shape, dtype, fnp.asarray(0, dtype), fnp.asarray(1, dtype))
+    high, low = both[0], both[1]
+    finer = fnp.add(fnp.add(high, fnp.multiply(np.array(2.0 ** -info.nmant, dtype), low)),
+                    np.array(info.tiny, dtype))
+    u = fnp.where(fnp.greater_equal(high, np.array(0.5, dtype)), high, finer)
+    return fnp.negative(special.xla_log(fnp.negative(special.xla_log1p(fnp.negative(u)))))
+
+
+def gumbel(key, shape=(), dtype=dtypes.float32, mode="low"):
+    """Standard Gumbel floats (``-log(-log(u))``); ``mode='high'`` spends twice the bits
+    for the far left tail, as JAX's."""
+    k = _check_key("gumbel", key)
+    dtype, shape = _float_dtype("gumbel", dtype), _shape("gumbel", shape)
+    return _gumbel(k, shape, dtype, mode)
 
 
 def categorical(key, logits, axis=-1, shape=None):

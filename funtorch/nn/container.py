@@ -27,6 +27,13 @@ class Sequential(Module):
                                 "nn.Module")
             setattr(self, name, m)
 
+    def init(self, key):
+        """``Module.init`` without entries for parameter-free layers: a Sequential's params
+        have exactly its state_dict's module names (``{'0': {...}, '3': {...}}``), and
+        ``__call__`` passes such a layer ``{}``."""
+        return {name: p for name, p in super().init(key).items()
+                if not (name in self._modules and isinstance(p, dict) and not p)}
+
     def __len__(self):
         return len(self._modules)
 

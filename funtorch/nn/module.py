@@ -26,7 +26,8 @@ class Module:
     module's own tensors (``reset_parameters``), e.g. ``{'fc1': {'weight', 'bias'},
     'flatten': {}, 'fc2': {...}}``: a parameter-free child gets an empty dict, so
     ``self.flatten(params['flatten'], x)`` works like any other child's call, and its
-    state_dict has no names for it, as PyTorch's.
+    state_dict has no names for it, as PyTorch's. (``nn.Sequential``, which makes its
+    children's calls itself, keeps exactly the state_dict's names: ``{'0': ..., '3': ...}``.)
 
     Calling: ``model(params, x, key=None, train=False)`` is pure. ``key`` feeds layers that
     draw random numbers (Dropout); ``train`` selects training behaviour (Dropout, BatchNorm).

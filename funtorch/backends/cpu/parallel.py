@@ -127,6 +127,30 @@ def source_hash(module):
     return h
 
 
+RUNTIME = "runtime"   # a constant's place in a kernel's key when it is passed at run time
+
+
+class Runtime:
+    """A ``Shares`` constant passed at run time (see ``Shares``)."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value):
+        self.value = value
+
+
+class _Bound:
+    """A ``Shares`` kernel with the values of its run-time constants."""
+
+    __slots__ = ("kernel", "runtime")
+
+    def __init__(self, kernel, runtime):
+        self.kernel, self.runtime = kernel, runtime
+
+    def __call__(self, *xs):
+        self.kernel(*xs, runtime=self.runtime)
+
+
 _TYPE = {"float32": "f32", "float64": "f64", "int8": "i8", "int16": "i16", "int32": "i32",
          "int64": "i64", "uint8": "u8", "uint16": "u16", "uint32": "u32", "uint64": "u64"}
 _shares = {}
@@ -142,16 +166,20 @@ class Shares:
     ``run_shares`` once for every kernel.
 
     ``arrays``: ndims of the array arguments, all of ``dtype``; ``n_scalars`` trailing
-    scalars of ``dtype`` (passed as 1-element arrays)."""
+    scalars of ``dtype`` (passed as 1-element arrays). A constant given as
+    ``Runtime(value)`` is passed at run time instead (a tile size, which only bounds loops):
+    kernels that differ only there share their compiled code, which is what a first step
+    spends most of its time compiling."""
 
     def __new__(cls, module, name, dtype, arrays, consts=(), n_scalars=0):
-        key = (module, name, np.dtype(dtype), tuple(arrays), tuple(map(int, consts)),
-               n_scalars)
+        spec = tuple(RUNTIME if type(c) is Runtime else int(c) for c in consts)
+        key = (module, name, np.dtype(dtype), tuple(arrays), spec, n_scalars)
         self = _shares.get(key)
         if self is None:
             self = _shares[key] = super().__new__(cls)
             self._build(*key)
-        return self
+        runtime = tuple(int(c.value) for c in consts if type(c) is Runtime)
+        return _Bound(self, runtime) if runtime else self
 
     def _build(self, module, name, dtype, arrays, consts, n_scalars):
         from . import codegen
@@ -172,7 +200,12 @@ class Shares:
             lines.append(f"    a{k} = carray({ptr}(args[{j}]), ({shape}))")
             call.append(f"a{k}")
             j += 1 + nd
-        call += [str(c) for c in consts]
+        for c in consts:
+            if c is RUNTIME:
+                call.append(f"args[{j}]")
+                j += 1
+            else:
+                call.append(str(c))
         call += [f"carray({ptr}(args[{j + k}]), (1,))[0]" for k in range(n_scalars)]
         lines.append(f"    body(t, T, {', '.join(call)})")
         self.fn = CFUNC(codegen.load("\n".join(lines) + "\n").address)
@@ -181,8 +214,8 @@ class Shares:
         self.ndims = tuple(arrays)
         self.dtype = dtype
 
-    def __call__(self, *xs):
-        """The arrays, then the scalars."""
+    def __call__(self, *xs, runtime=()):
+        """The arrays, then the scalars (``runtime``: the run-time constants)."""
         block = []
         na = len(self.ndims)
         for a, nd in zip(xs[:na], self.ndims):
@@ -191,6 +224,7 @@ class Shares:
                                 f"not a C-contiguous {self.dtype} array of rank {nd}")
             block.append(a.__array_interface__["data"][0])
             block.extend(a.shape)
+        block.extend(runtime)
         keep = [np.full(1, v, self.dtype) for v in xs[na:]]
         block.extend(a.__array_interface__["data"][0] for a in keep)
         run_shares(self.fn, self.T, np.array(block, np.int64))

@@ -44,14 +44,19 @@ class Kernel:
         self.nest, self.loop, self.source, self.fn = nest, loop, source, fn
 
 
+def _contig(a, dtype=None):
+    """``a`` C-contiguous (a copy only if it is not), 0-d staying 0-d (numpy's
+    ``ascontiguousarray`` makes it 1-d)."""
+    return np.asarray(a, dtype=dtype, order="C")
+
+
 class Driver:
     """Builds the source of ``run(*inputs) -> [outputs]`` and its globals."""
 
     def __init__(self, part, bp, kernels, donated, inner=False, dests=False):
         self.part, self.bp, self.kernels = part, bp, kernels
         self.inner = inner
-        self.glob = {"_empty": np.empty, "_contig": np.ascontiguousarray,
-                     "_asarray": np.asarray}
+        self.glob = {"_empty": np.empty, "_contig": _contig, "_asarray": np.asarray}
         self.lines = []
         self.ws_recipes = []      # how new_ws builds each entry of the workspace tuple
         self.ws_index = {}        # key -> index in the workspace tuple

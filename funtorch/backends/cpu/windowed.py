@@ -83,14 +83,14 @@ def conv_general_dilated(eqn):
     O, I, KH, KW = _as4(rhs.shape)
     _, _, OH, OW = _as4(out.shape)
     T = _threads()
-    from .parallel import Shares
+    from .parallel import Runtime, Shares
 
     if groups == 1 and KH * KW > OH * OW:
         # weight gradient: lhs = x^T (C_fwd, N, H, W), rhs = g^T (O_fwd, N, KH, KW)
         rows = max(1, min(KH, TILE // max(1, N * OH * OW * KW)))
         scratch = _Scratch(((T, N * OH * OW * rows * KW), dt), ((T, N * OH * OW, O), dt))
         kernel = Shares("conv_kernels", "wgrad", dt, (4, 4, 4, 2, 3),
-                        (rows, dh, dw, plh, plw, lh, lw, sh, sw))
+                        (Runtime(rows), dh, dw, plh, plw, lh, lw, sh, sw))
         kk = OH * OW
 
         def fn(lhs, rhs, out):
@@ -111,7 +111,7 @@ def conv_general_dilated(eqn):
         rows = max(1, min(H, TILE // max(1, fg * KH * KW * W)))
         scratch = _Scratch(((T, fg * KH * KW * rows * W), dt))
         kernel = Shares("conv_kernels", "scatter", dt, (4, 3, 4, 2),
-                        (groups, KH, KW, rows, sh, sw, plh, plw, lh, lw, dh, dw))
+                        (groups, KH, KW, Runtime(rows), sh, sw, plh, plw, lh, lw, dh, dw))
 
         def fn(lhs, rhs, out):
             x = np.ascontiguousarray(_four(lhs))
@@ -126,7 +126,7 @@ def conv_general_dilated(eqn):
     rows = max(1, min(OH, TILE // max(1, I * KH * KW * OW)))
     scratch = _Scratch(((T, I * KH * KW * rows * OW), dt))
     kernel = Shares("conv_kernels", "gather", dt, (4, 4, 4, 2),
-                    (groups, rows, sh, sw, plh, plw, lh, lw, dh, dw))
+                    (groups, Runtime(rows), sh, sw, plh, plw, lh, lw, dh, dw))
 
     def fn(lhs, rhs, out):
         x = np.ascontiguousarray(_four(lhs))
