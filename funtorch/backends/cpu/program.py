@@ -44,7 +44,7 @@ class Driver:
 
     def __init__(self, part, bp, kernels, donated):
         self.part, self.bp, self.kernels = part, bp, kernels
-        self.glob = {"_empty": np.empty, "_contig": np.ascontiguousarray}
+        self.glob = {"_empty": np.empty, "_contig": _contig}
         self.lines = []
         self.ws_recipes = []      # how new_ws builds each entry of the workspace tuple
         self.ws_index = {}        # key -> index in the workspace tuple
@@ -239,6 +239,13 @@ class Driver:
         fn = g["run"]
         fn.source_text = src
         return fn
+
+
+def _contig(a, dtype=None):
+    """``a`` as a C-contiguous array of ``dtype``, of its own shape. (Not
+    ``np.ascontiguousarray``, which makes a 0-d array 1-d: a kernel's entry point takes its
+    arrays unchecked, and a 1-d array where it expects a 0-d one overwrites its stack.)"""
+    return np.asarray(a, dtype, order="C")
 
 
 def _claim(donated, others):
