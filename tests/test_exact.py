@@ -193,3 +193,14 @@ def test_reflect_pad_wider_than_the_axis_reflects_repeatedly(n, widths):
     idx = np.pad(np.arange(x.size).reshape(x.shape), pw, mode="reflect")
     np.add.at(counts, idx.reshape(-1), 1)
     np.testing.assert_allclose(np.asarray(g), 2 * x * counts.reshape(x.shape))
+
+
+# --------------------------------------------------------------------------- found by the fuzzer
+
+def test_jit_keeps_0d_half_values_0d():
+    # the CPU driver made an eagerly computed 0-d value contiguous with
+    # np.ascontiguousarray, which returns 1-d arrays
+    x = np.array(1.5, np.float16)
+    s, m = ft.jit(lambda v: (ft.sum(v), ft.mean(v)))(x)
+    assert s.shape == () and m.shape == ()
+    assert float(s) == 1.5 and float(m) == 1.5

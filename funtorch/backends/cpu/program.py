@@ -39,6 +39,12 @@ class Kernel:
         self.nest, self.loop, self.source, self.fn = nest, loop, source, fn
 
 
+def _contig(a, dtype=None):
+    """``a`` C-contiguous (a copy only if it is not), 0-d staying 0-d (numpy's
+    ``ascontiguousarray`` makes it 1-d)."""
+    return np.asarray(a, dtype=dtype, order="C")
+
+
 class Driver:
     """Builds the source of ``run(*inputs) -> [outputs]`` and its globals."""
 
