@@ -45,9 +45,10 @@ class Kernel:
 
 
 def _contig(a, dtype=None):
-    """``a`` C-contiguous (a copy only if it is not), 0-d staying 0-d (numpy's
-    ``ascontiguousarray`` makes it 1-d)."""
-    return np.asarray(a, dtype=dtype, order="C")
+    """``a`` as a C-contiguous array of ``dtype``, of its own shape. (Not
+    ``np.ascontiguousarray``, which makes a 0-d array 1-d: a kernel's entry point takes its
+    arrays unchecked, and a 1-d array where it expects a 0-d one overwrites its stack.)"""
+    return np.asarray(a, dtype, order="C")
 
 
 class Driver:
