@@ -216,7 +216,9 @@ def test_control_flow_on_device():
         y = ft.cond(ft.sum(x) > 0, lambda v: v * 2.0, lambda v: v - 1.0, x)
         y = ft.fori_loop(0, 3, lambda i, v: v + 1.0, y)
         y = ft.while_loop(lambda v: ft.max(v) < 20.0, lambda v: v * 1.5, y)
-        c, ys = ft.scan(lambda c, r: (c + r, c * r), ft.zeros(x.shape[1:]), y)
+        # the body's tanh(x[0] * 2).sum() is loop-invariant: computed once before the loop
+        c, ys = ft.scan(lambda c, r: (c + r * ft.sum(ft.tanh(x[0] * 2.0)), c * r),
+                        ft.zeros(x.shape[1:]), y)
         return y, c, ys, n * 2
 
     x = np.random.default_rng(0).standard_normal((3, 2)).astype(np.float32)

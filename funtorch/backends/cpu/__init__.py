@@ -76,6 +76,9 @@ class Plan:
             else:
                 kind = s.op.label if s.op is not None else "eager impl"
                 lines.append(f"  {s.eqn.prim.name}: {kind}")
+                for role, run in getattr(s.op, "bodies", ()):
+                    lines.append(f"    {role}: " + run.plan.describe().replace(
+                        "\n", "\n    "))
         return "\n".join(lines)
 
 
@@ -96,13 +99,13 @@ def _parallel_available():
 PARALLEL = _parallel_available()
 
 
-def _sources(loops, bp):
+def _sources(loops, bp, parallel=True):
     """Each nest's kernel source: parallel where the work pays for it, and for the small
     nests that share their structure (one compiled kernel: Adam's update of a bias and
-    of a weight matrix), serial otherwise."""
+    of a weight matrix), serial otherwise (and always where not ``parallel``)."""
     from .parallel import MIN_WORK
     out, par = {}, {}
-    if PARALLEL:
+    if PARALLEL and parallel:
         for nest, loop in loops.items():
             if codegen.parallel_ok(loop):
                 src = codegen.generate(loop, bp.write_into.get(nest), parallel=True)
@@ -121,16 +124,17 @@ class Emitter:
     library call (``lowering.OPS``) or eager impl, and the driver calling them in order."""
 
     options = {"ops": lowering.OPS}
+    inner = dests = False   # a loop body's driver (``program.Driver``'s ``inner``, ``dests``)
 
     @staticmethod
     def prepare(graph):
         return graph
 
-    @staticmethod
-    def emit(plan):
+    @classmethod
+    def emit(cls, plan):
         part, loops, bp = plan.part, plan.loops, plan.buffers
         kernels = {}
-        sources = _sources(loops, bp)
+        sources = _sources(loops, bp, parallel=not cls.inner)
         for nest, loop in loops.items():
             src = sources[nest]
             try:
@@ -144,20 +148,41 @@ class Emitter:
                               RuntimeWarning, stacklevel=2)
                 raise pipeline.Retry(part.eqns.index(e) for e in nest.eqns) from exc
             kernels[nest] = program.Kernel(nest, loop, src, fn)
-        run = program.Driver(part, bp, kernels, plan.donated).build()
+        run = program.Driver(part, bp, kernels, plan.donated, cls.inner,
+                             cls.dests).build()
         run.plan = Plan(part, loops, bp, kernels)
         run.source = lambda: _source_text(run)
         return run
 
 
-def _source_text(run):
-    """The driver, then each fused kernel's source."""
-    out = [f"# driver\n{run.source_text}"]
+class BodyEmitter(Emitter):
+    """A control-flow body: an inner driver of serial kernels and GEMMs (a parallel
+    launch per iteration would wait for the Numba threads to be scheduled, every time)."""
+    options = {"ops": lowering.BODY_OPS}
+    inner = True
+
+
+class LoopBodyEmitter(BodyEmitter):
+    dests = True
+
+
+def _source_text(run, name="driver"):
+    """The driver, then each fused kernel's source, then the drivers of loop bodies."""
+    out = [f"# {name}\n{run.source_text}"]
     for k in run.plan.kernels.values():
         prims = ", ".join(e.prim.name for e in k.nest.eqns)
         out.append(f"# fused loop nest: {prims}\n{k.source.text}")
+    for s in run.plan.steps:
+        for role, body in getattr(getattr(s, "op", None), "bodies", ()):
+            out.append(_source_text(body, f"{s.eqn.prim.name} {role} (called by the driver above)"))
     return "\n".join(out)
 
 
 def compile(graph, donated=None):  # noqa: A001 - the backend's verb
     return pipeline.compile(graph, donated, Emitter)
+
+
+def compile_body(graph, dests=False):
+    """A control-flow body's driver (``control``): called once per iteration; ``dests``:
+    it writes its outputs into buffers the caller passes (``program.Driver``)."""
+    return pipeline.compile(graph, None, LoopBodyEmitter if dests else BodyEmitter)

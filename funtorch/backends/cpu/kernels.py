@@ -18,9 +18,10 @@ def _prod(xs):
     return int(np.prod(xs, dtype=np.int64))
 
 
-def dot_general(eqn):
+def dot_general(eqn, serial=False):
     """One (batched) GEMM into the output buffer; transposes are strided views, so BLAS
-    reads them with its transpose flags instead of numpy copying them."""
+    reads them with its transpose flags instead of numpy copying them. ``serial``: on the
+    calling thread whatever its size (a loop body's GEMM)."""
     (lc, rc), (lb, rb) = eqn.params["dimension_numbers"]
     lhs, rhs = eqn.inputs[0].aval, eqn.inputs[1].aval
     out = eqn.outputs[0].aval
@@ -38,7 +39,7 @@ def dot_general(eqn):
     if out.dtype in _FLOATS and b * m * n * k > 0:
         from . import blas
         if blas.AVAILABLE:
-            return _blas_dot(out.dtype, b, m, n, k, lperm, rperm, ident_l, ident_r)
+            return _blas_dot(out.dtype, b, m, n, k, lperm, rperm, ident_l, ident_r, serial)
     lshape, rshape, oshape = (b, m, k), (b, k, n), (b, m, n)
     if not lb:
         lshape, rshape, oshape = (m, k), (k, n), (m, n)
@@ -72,7 +73,7 @@ def _operand(a, isz):
     return a, False, c, r * c * isz
 
 
-def _blas_dot(dtype, b, m, n, k, lperm, rperm, ident_l, ident_r):
+def _blas_dot(dtype, b, m, n, k, lperm, rperm, ident_l, ident_r, serial=False):
     """dot_general as one (batched) GEMM from Numba threads: transposed operands are read
     with BLAS's transpose flags, never copied."""
     import numba
@@ -81,7 +82,7 @@ def _blas_dot(dtype, b, m, n, k, lperm, rperm, ident_l, ident_r):
     from .blas import NO_TRANS, TRANS
     isz = dtype.itemsize
     T = numba.get_num_threads()
-    parallel = T > 1 and 2 * b * m * n * k >= PARALLEL_FLOPS
+    parallel = not serial and T > 1 and 2 * b * m * n * k >= PARALLEL_FLOPS
     chunks = 1 if b >= T else T
     # threads take column blocks, or row blocks where the lhs is read transposed and has
     # about as many rows as columns (a weight gradient g^T x): measured

@@ -8,8 +8,10 @@ registry and every primitive against these tables). Three kinds of lowering:
   the shared table (``common.scalar``) as it is;
 - ``REDUCERS``: reductions as an accumulator (fused as the sink of a loop nest);
 - ``OPS``: everything that calls a library or hand-written kernel (BLAS matmul, im2col
-  convolution, pooling), and the collectives over a process axis, which call MPI on the
-  buffers in place (the primitive's ``into``, on the communicator bound to the axis name).
+  convolution, pooling), control flow (``scan``, ``while``, ``cond``: a loop or branch in
+  the driver around the compiled body, ``control``), and the collectives over a process
+  axis, which call MPI on the buffers in place (the primitive's ``into``, on the
+  communicator bound to the axis name).
 
 ``EAGER`` declares the primitives that run their eager (numpy) impl inside a compiled
 graph by design; so does an ``OPS`` builder returning None for a case it does not take.
@@ -53,11 +55,10 @@ REDUCERS = {
 
 # --------------------------------------------------------------------------- eager
 
-# library and control-flow primitives without a compiled lowering on the CPU (``jit`` needs
+# library primitives (and custom_vjp) without a compiled lowering on the CPU (``jit`` needs
 # none: the fusion analysis inlines it)
 EAGER = frozenset(["gather", "scatter", "sort", "cumsum", "pad", "concatenate",
-                   "threefry2x32", "bitcast_convert_type", "cond", "while", "scan",
-                   "custom_vjp_call", "custom_lin",
+                   "threefry2x32", "bitcast_convert_type", "custom_vjp_call", "custom_lin",
                    "axis_index"])   # the process' rank: nothing to compute
 
 
@@ -78,9 +79,9 @@ class Op:
         self.blas = blas
 
 
-def _dot_general(eqn):
+def _dot_general(eqn, serial=False):
     from .kernels import dot_general
-    return dot_general(eqn)
+    return dot_general(eqn, serial)
 
 
 OPS["dot_general"] = _dot_general
@@ -106,3 +107,20 @@ def _collective(eqn):
 
 for _name in ("psum", "pmax", "pmin", "all_gather", "psum_scatter", "ppermute"):
     OPS[_name] = _collective
+
+
+def _control(name):
+    def build(eqn):
+        from . import control
+        return getattr(control, name)(eqn)
+    return build
+
+
+OPS["scan"] = _control("scan")
+OPS["while"] = _control("while_loop")
+OPS["cond"] = _control("cond")
+
+# a loop body's table: its GEMMs run on the calling thread. A parallel launch per iteration
+# waits for every Numba thread to be scheduled: on a busy machine that is milliseconds,
+# more than the small GEMM of a recurrent cell takes
+BODY_OPS = {**OPS, "dot_general": lambda eqn: _dot_general(eqn, serial=True)}

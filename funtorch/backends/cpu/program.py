@@ -2,7 +2,12 @@
 
 Straight-line code, one statement per step, so a call costs little more than the
 kernel calls themselves: workspace buffers (and their reshaped views) are made once per
-workspace and reused across calls; only outputs are allocated per call.
+workspace and reused across calls; only outputs are allocated per call. A control-flow
+step is a loop or branch around the drivers of its bodies (``control``); those are
+``inner`` drivers: they leave BLAS threading to the outer driver and return arrays of
+their outputs' dtypes; with ``dests`` they take, after the inputs, a buffer for each
+output in ``run.written`` (those a step writes as they are) and write it there, so a
+loop passes ``ys[i]`` and alternates two buffers per carry instead of allocating.
 """
 
 from __future__ import annotations
@@ -40,17 +45,19 @@ class Kernel:
 
 
 def _contig(a, dtype=None):
-    """``a`` C-contiguous (a copy only if it is not), 0-d staying 0-d (numpy's
-    ``ascontiguousarray`` makes it 1-d)."""
-    return np.asarray(a, dtype=dtype, order="C")
+    """``a`` as a C-contiguous array of ``dtype``, of its own shape. (Not
+    ``np.ascontiguousarray``, which makes a 0-d array 1-d: a kernel's entry point takes its
+    arrays unchecked, and a 1-d array where it expects a 0-d one overwrites its stack.)"""
+    return np.asarray(a, dtype, order="C")
 
 
 class Driver:
     """Builds the source of ``run(*inputs) -> [outputs]`` and its globals."""
 
-    def __init__(self, part, bp, kernels, donated):
+    def __init__(self, part, bp, kernels, donated, inner=False, dests=False):
         self.part, self.bp, self.kernels = part, bp, kernels
-        self.glob = {"_empty": np.empty, "_contig": _contig}
+        self.inner = inner
+        self.glob = {"_empty": np.empty, "_contig": _contig, "_asarray": np.asarray}
         self.lines = []
         self.ws_recipes = []      # how new_ws builds each entry of the workspace tuple
         self.ws_index = {}        # key -> index in the workspace tuple
@@ -61,6 +68,8 @@ class Driver:
         for v, a in zip(in_vars, self.args):
             self.names[v] = a
         self.donated = [a for v, a in zip(in_vars, self.args) if v in donated]
+        self.dest = self._dests() if dests else {}
+        self.written = sorted(self.dest.values())
         self.kernel_read = self._kernel_read_vars()
         self._emit()
 
@@ -129,6 +138,19 @@ class Driver:
             out |= {self._base(v) for v, _ in k.source.reads}
         return out
 
+    def _dests(self):
+        """Output position -> var, for the outputs the caller provides buffers for
+        (``dests``): those a step writes as they are (not inputs, views or repeats)."""
+        dest = {}
+        for k, x in enumerate(self.part.outs):
+            ref = self.part.ref(x)
+            v = ref.root
+            if (type(v) is Var and (not ref.chain or ref.is_identity())
+                    and v.aval == x.aval and v not in self.part.alias and v not in dest
+                    and self.bp.storage.get(v) == ("out",)):
+                dest[v] = k
+        return dest
+
     # ---- code
 
     def _emit(self):
@@ -143,7 +165,9 @@ class Driver:
             for v in (step.stored if isinstance(step, Nest) else
                       step.outs if step.op is not None else ()):
                 st = bp.storage[v]
-                if st[0] == "out":
+                if v in self.dest:
+                    self.names[v] = f"r{self.dest[v]}"
+                elif st[0] == "out":
                     name = f"o{out_k}"
                     out_k += 1
                     dt = self._g(v.aval.dtype, "d")
@@ -163,6 +187,11 @@ class Driver:
             ref = part.ref(x)
             if type(ref.root) is Literal and not ref.chain:
                 outs.append(f"{self._g(np.asarray(ref.root.val), 'c')}.copy()")
+            elif self.inner and self._eager_result(ref.root):
+                # a loop passes it back into kernels: an array of the var's dtype (an
+                # eager impl may return a numpy scalar or another dtype)
+                dt = self._g(x.aval.dtype, "d")
+                outs.append(f"_asarray({self._ref_arg(ref)}, {dt})")
             else:
                 outs.append(self._ref_arg(ref))
         L.append(f"return [{', '.join(outs)}]")
@@ -187,9 +216,21 @@ class Driver:
         fn = self._g(k.fn, "k")
         self.lines.append(f"{fn}({', '.join(args)})")
 
+    def _eager_result(self, v):
+        return type(v) is Var and self.names.get(self._base(v), "").startswith("e")
+
+    def _new_local(self):
+        self.n_tmp += 1
+        return f"t{self.n_tmp}"
+
     def _emit_op(self, step: OpStep):
         ins = [self._ref_arg(r) for r in step.ins]
         e = step.eqn
+        lines = getattr(step.op, "lines", None)
+        if lines is not None:   # control flow: statements around compiled bodies
+            outs = [self._array(v) for v in step.outs]
+            self.lines += lines(ins, outs, self._g, self._new_local)
+            return
         if step.op is not None:
             fn = self._g(step.op.fn, "f")
             outs = [self._array(v) for v in step.outs]
@@ -233,17 +274,22 @@ class Driver:
             names = ", ".join(f"w{k}" for k in range(len(self.ws_recipes)))
             body = ["_ws = _pool.pop() if _pool else _new_ws()", f"({names},) = _ws",
                     *body[:-1], "_pool.append(_ws)", body[-1]]
-        if any(getattr(s, "op", None) is not None and s.op.blas for s in self.part.steps):
+        uses_blas = any(getattr(s, "op", None) is not None and s.op.blas
+                        for s in self.part.steps)
+        if uses_blas and not self.inner:
             # BLAS runs inside our parallel kernels: its own threads must stay asleep
             from . import blas
             g["_blas_enter"], g["_blas_leave"] = blas.enter, blas.leave
             body = ["_blas_enter()", "try:", *["    " + ln for ln in body], "finally:",
                     "    _blas_leave()"]
-        src = f"def run({', '.join(self.args)}):\n" + "\n".join(
+        args = self.args + [f"r{k}" for k in self.written]
+        src = f"def run({', '.join(args)}):\n" + "\n".join(
             "    " + ln for ln in head + body) + "\n"
         exec(compile(src, "<funtorch cpu driver>", "exec"), g)
         fn = g["run"]
         fn.source_text = src
+        fn.uses_blas = uses_blas   # an inner driver leaves BLAS threads to its caller
+        fn.written = tuple(self.written)   # outputs written into buffers the caller passes
         return fn
 
 

@@ -13,7 +13,8 @@ program builder ``b`` and emits the launches that write its planned output buffe
 - windowed reductions and max pooling's derivatives, gather/scatter, sort, cumsum, pad,
   concatenate, threefry: generated kernels (``kernels``);
 - ``cond``/``while`` read their predicate to the host and run the compiled branch or body;
-  ``scan`` runs its compiled body per step; data stays on the device throughout;
+  ``scan`` runs its compiled body per step; data stays on the device throughout; a loop
+  body's invariant part (``common.hoist``) runs once before the loop;
 - anything without a lowering (``custom_lin``) runs its numpy impl on host copies of the
   operands, with a one-time warning. float16/bfloat16 arithmetic never gets here:
   ``halves.widen`` has moved it to float32 before the graph is partitioned.
@@ -31,6 +32,7 @@ from cuda_kernels import matmul as ck_matmul
 
 from ...core.graph import Var
 from ...core.trace import impl_rules
+from ..common.hoist import hoist
 from ..common.scalar import LOOP_DTYPES
 from . import kernels, memory
 from .source import target
@@ -295,16 +297,26 @@ def lower_cond(step, b):
     b.emit(run, f"cond over {len(branches)} compiled branches (predicate read to host)", 0)
 
 
+def _hoisted(b, body, num_consts):
+    """The body's loop-invariant part (``common.hoist``), run once before the loop, and the
+    rest: ``(consts -> consts + invariants, body executable)``."""
+    split = hoist(body, num_consts)
+    if split is None:
+        return list, b.device.backend.executable(body)
+    pre = b.device.backend.executable(split[0])
+    return (lambda consts: [*consts, *pre(*consts)]), b.device.backend.executable(split[1])
+
+
 def lower_while(step, b):
     p = step.eqn.params
     nc, nb = p["cond_nconsts"], p["body_nconsts"]
     args, store = _naturals(b, step), _store_outputs(b, step)
     cond = b.device.backend.executable(p["cond_graph"])
-    body = b.device.backend.executable(p["body_graph"])
+    with_invariants, body = _hoisted(b, p["body_graph"], nb)
 
     def run(env):
         xs = args(env)
-        cc, bc, carry = xs[:nc], xs[nc:nc + nb], xs[nc + nb:]
+        cc, bc, carry = xs[:nc], with_invariants(xs[nc:nc + nb]), xs[nc + nb:]
         while bool(_host_scalar(cond(*cc, *carry)[0])):
             carry = body(*bc, *carry)
         store(env, carry)
@@ -315,7 +327,7 @@ def lower_while(step, b):
 def lower_scan(step, b):
     p = step.eqn.params
     nc, ncar, length = p["num_consts"], p["num_carry"], p["length"]
-    body = b.device.backend.executable(p["body"])
+    with_invariants, body = _hoisted(b, p["body"], nc)
     args = _naturals(b, step)
     carry_out = [b.buf(v) for v in step.eqn.outputs[:ncar]]
     ys_out = [(b.buf(v), v.aval.size // max(length, 1)) for v in step.eqn.outputs[ncar:]]
@@ -325,7 +337,7 @@ def lower_scan(step, b):
 
     def run(env):
         xs = args(env)
-        consts, carry, seqs = xs[:nc], xs[nc:nc + ncar], xs[nc + ncar:]
+        consts, carry, seqs = with_invariants(xs[:nc]), xs[nc:nc + ncar], xs[nc + ncar:]
         for i in order:
             x_i = [memory.shaped(memory.flat(s)[i * n:(i + 1) * n], shp)
                    for s, n, shp in zip(seqs, x_sizes, x_shapes)]
