@@ -40,7 +40,7 @@ BATCH = 128
 
 def worker(framework, model_name, profile):
     t0 = time.perf_counter()
-    import mnist   # the workloads (imports no framework itself)
+    import mnist  # the workloads (imports no framework itself)
     if framework == "funtorch":
         import funtorch  # noqa: F401
     elif framework == "jax":

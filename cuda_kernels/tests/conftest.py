@@ -23,7 +23,8 @@ if os.environ["NUMBA_ENABLE_CUDASIM"] == "1" and not config.ENABLE_CUDASIM:
 
 @pytest.fixture(scope="session", autouse=True)
 def kernel_cache_dir(tmp_path_factory):
-    """Kernels the benchmark script generates through funtorch go to a per-run directory, not the user's cache."""
+    """Kernels the benchmark script generates through funtorch go to a per-run directory,
+    not the user's cache."""
     old = os.environ.get("FUNTORCH_CACHE_DIR")
     os.environ["FUNTORCH_CACHE_DIR"] = str(tmp_path_factory.mktemp("kernel_cache"))
     yield

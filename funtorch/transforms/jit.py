@@ -19,9 +19,9 @@ from ..core import axis_env, dtypes, passes
 from ..core.array import DONATED, Array
 from ..core.devices import CPU, get_device
 from ..core.graph import Eqn, Graph, Var
+from ..core.inspection import Lowered
 from ..core.placement import computation_device, transfer
 from ..core.trace import Primitive, Tracer, as_array, bind, eager_mode, get_aval, host_value
-from ..core.inspection import Lowered
 from ..core.tracing import make_graph, trace_to_graph
 from . import ad, batching
 from . import partial_eval as pe

@@ -7,7 +7,8 @@ into its index expressions (``iota``, a view of the index grid, is a root of its
 
 Elementwise equations (kind ``elementwise``) and the reductions that consume them (kind
 ``reduction``) are grouped into *loop nests* (``Nest``): each primitive declares its kind
-where lax defines it, and the backends' scalar tables cover every such primitive. Each value in a nest
+where lax defines it, and the backends' scalar tables cover every such primitive. Each value in a
+nest
 maps its axes to the nest's loop dimensions; equations join a nest when their operands'
 dimensions unify (union-find) without putting one loop dimension on two axes of a value,
 and when all reductions in the nest reduce the same dimensions. A nest therefore runs as
@@ -28,7 +29,6 @@ from ...core import passes
 from ...core.graph import Graph, Literal, Var
 from . import scalar
 from .decompose import expand
-
 
 
 class Iota:

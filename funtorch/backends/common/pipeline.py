@@ -8,7 +8,8 @@ the CPU's generated Python driver over Numba kernels, CUDA's list of launches.
 
 An emitter has ``prepare(graph) -> graph`` (a backend's own rewrite first: CUDA widens
 half-precision arithmetic), ``options`` (keyword arguments of ``Plan``: ``ops``,
-``loop_dtypes``, ``lowers``, ``owns``) and ``emit(plan) -> executable``. ``emit`` may raise ``Retry`` with
+``loop_dtypes``, ``lowers``, ``owns``) and ``emit(plan) -> executable``. ``emit`` may raise
+``Retry`` with
 equation positions that must not fuse (a fused loop that failed to compile): the pipeline
 plans again without them. The executable has ``plan_text()`` and ``source()`` for
 inspection (``backends.inspection``).

@@ -1,6 +1,7 @@
 """The CUDA backend: graphs compiled to launches of generated and ``cuda_kernels`` kernels.
 
-``compile(graph, donated)`` runs the shared pipeline (``common.pipeline``) into a ``Program`` (``run(*device_arrays) -> [device_arrays]``,
+``compile(graph, donated)`` runs the shared pipeline (``common.pipeline``) into a ``Program``
+(``run(*device_arrays) -> [device_arrays]``,
 ``run.describe()`` lists its launches). Eager ops on CUDA arrays compile their single
 equation the same way, once per primitive, parameters and input types. Arrays hold numba
 device arrays (simulated ones under ``NUMBA_ENABLE_CUDASIM=1``).

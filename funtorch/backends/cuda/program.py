@@ -5,7 +5,8 @@
 expressions, elementwise chains and the reductions they feed grouped into loop nests;
 convolution gradients the backward kernels do not take expanded into their decomposition,
 ``ops.lowers``). ``Emitter`` makes the plan a ``Program``: nests become generated kernels
-(``codegen``), other equations the launches of ``ops``. The shared buffer plan (``common.memory``) decides
+(``codegen``), other equations the launches of ``ops``. The shared buffer plan
+(``common.memory``) decides
 where values live: outputs get pooled buffers per call (or the buffer of a donated input,
 updated in place), intermediates share the slots of a workspace kept by the program, so a
 call allocates only its outputs. Calls run the launches from a list of closures over an

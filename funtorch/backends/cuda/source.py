@@ -2,7 +2,8 @@
 
 Each distinct source is written once, named by its hash, in the kernel cache shared with
 the CPU backend (``common.cache``), so Numba's ``cache=True`` keeps the compiled code beside
-it and a second process loads instead of compiling. Grid and block are fixed when the kernel is built, and a launch goes straight to the compiled
+it and a second process loads instead of compiling. Grid and block are fixed when the kernel is
+built, and a launch goes straight to the compiled
 overload (no per-call type dispatch).
 """
 
