@@ -283,6 +283,72 @@ def test_one_cycle_trajectory_matches_torch(torch):
     assert factors[0] == pytest.approx(1 / 25)
 
 
+
+def _torch_momenta(torch, make_sched, steps=STEPS):
+    opt = torch.optim.SGD([torch.zeros(1, requires_grad=True)], 0.1, momentum=0.9)
+    sched = make_sched(opt)
+    out = []
+    for _ in range(steps):
+        out.append(opt.param_groups[0]["momentum"])
+        opt.step()
+        sched.step()
+    return np.array(out)
+
+
+@pytest.mark.parametrize("kw", [dict(), dict(pct_start=0.25, anneal_strategy="linear"),
+                                dict(three_phase=True, base_momentum=0.8, max_momentum=0.9),
+                                dict(pct_start=0.4, three_phase=True, anneal_strategy="linear")])
+def test_one_cycle_momentum_matches_torch(torch, kw):
+    S = torch.optim.lr_scheduler
+    ours = schedules.one_cycle_momentum(STEPS, **kw)
+    close(_ours_lrs(ours), _torch_momenta(torch, lambda o: S.OneCycleLR(
+        o, 0.1, total_steps=STEPS, **kw)), rtol=1e-12, atol=1e-12)
+    close(ft.jit(ours)(ft.asarray(7, ft.int32)), _ours_lrs(ours)[7], rtol=1e-12)
+
+
+@pytest.mark.parametrize("name", ["sgd", "sgd+nesterov", "adam", "adamw", "adam+amsgrad"])
+def test_one_cycle_with_momentum_trajectory_matches_torch(torch, name):
+    """OneCycleLR with cycle_momentum=True (its default): SGD applies the current momentum
+    to its buffer, Adam the current beta1 to its first moment and its bias correction."""
+    lr, mom = schedules.one_cycle(0.05, STEPS), schedules.one_cycle_momentum(STEPS)
+    ours, make_torch = {
+        "sgd": (optim.sgd(lr, momentum=mom),
+                lambda p: torch.optim.SGD(p, 0.05, momentum=0.9)),
+        "sgd+nesterov": (optim.sgd(lr, momentum=mom, nesterov=True, weight_decay=0.05),
+                         lambda p: torch.optim.SGD(p, 0.05, momentum=0.9, nesterov=True,
+                                                   weight_decay=0.05)),
+        "adam": (optim.adam(lr, betas=(mom, 0.999)), lambda p: torch.optim.Adam(p, 0.05)),
+        "adamw": (optim.adamw(lr, betas=(mom, 0.99), weight_decay=0.1),
+                  lambda p: torch.optim.AdamW(p, 0.05, betas=(0.9, 0.99), weight_decay=0.1)),
+        "adam+amsgrad": (optim.adam(lr, betas=(mom, 0.999), amsgrad=True),
+                         lambda p: torch.optim.Adam(p, 0.05, amsgrad=True)),
+    }[name]
+    ref = torch_trajectory(torch, make_torch, lambda o: torch.optim.lr_scheduler.OneCycleLR(
+        o, 0.05, total_steps=STEPS))
+    assert_same_trajectory(ours_trajectory(ours), ref)          # jitted update
+    assert_same_trajectory(ours_trajectory(ours, steps=5, jit=False), ref[:5])
+
+
+def test_momentum_schedule_arguments():
+    mom = schedules.one_cycle_momentum(10)
+    for make in (lambda: optim.nadam(betas=(mom, 0.999)), lambda: optim.adam(betas=(0.9, mom)),
+                 lambda: optim.radam(betas=(mom, 0.999))):
+        with pytest.raises(TypeError, match="schedule"):
+            make()
+    with pytest.raises(TypeError, match="or a schedule step -> momentum"):
+        optim.sgd(0.1, momentum="0.9")
+    with pytest.raises(ValueError, match="max_momentum must be in"):
+        schedules.one_cycle_momentum(10, max_momentum=1.0)
+    with pytest.raises(ValueError, match="total_steps"):
+        schedules.one_cycle_momentum(0)
+    # a constant-valued schedule gives the constant's trajectory
+    const = lambda step: ft.full_like(ft.asarray(step, ft.float64), 0.9)  # noqa: E731
+    assert_same_trajectory(ours_trajectory(optim.sgd(0.05, momentum=const), steps=10),
+                           ours_trajectory(optim.sgd(0.05, momentum=0.9), steps=10))
+    assert_same_trajectory(ours_trajectory(optim.adam(0.05, betas=(const, 0.999)), steps=10),
+                           ours_trajectory(optim.adam(0.05), steps=10))
+
+
 METRICS = [1.0, 0.9, 0.95, 0.91, 0.92, 0.93, 0.89, 0.95, 0.96, 0.97, 0.98, 0.99, 0.5, 0.6,
            0.7, 0.8, 0.9, 1.0, 1.1, 1.2]
 

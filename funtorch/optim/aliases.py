@@ -39,22 +39,27 @@ from .transform import (
 __all__ = ["sgd", "adam", "adamw", "rmsprop", "adagrad", "adamax", "nadam", "radam", "lion"]
 
 
+_SCHEDULABLE = ("lr", "momentum", "beta1")
+
+
 def _check(name, **values):
     for arg, v in values.items():
         if callable(v):
             continue
         if not isinstance(v, numbers.Real) and not hasattr(v, "dtype"):   # arrays pass
             raise TypeError(f"funtorch.optim.{name}: {arg} must be a real number"
-                            f"{' or a schedule step -> lr' if arg == 'lr' else ''}, got "
+                            f"{f' or a schedule step -> {arg}' if arg in _SCHEDULABLE else ''}"
+                            f", got "
                             f"{type(v).__name__} {v!r:.60}")
         if v < 0:
             raise ValueError(f"funtorch.optim.{name}: {arg} must be non-negative, got {v}")
 
 
 def sgd(lr, momentum=0.0, dampening=0.0, nesterov=False, weight_decay=0.0):
-    """Stochastic gradient descent with PyTorch's momentum (first step b = g)."""
+    """Stochastic gradient descent with PyTorch's momentum (first step b = g). ``momentum``,
+    like ``lr``, may be a schedule ``step -> momentum`` (``schedules.one_cycle_momentum``)."""
     _check("sgd", lr=lr, momentum=momentum, weight_decay=weight_decay)
-    if nesterov and (momentum <= 0 or dampening != 0):
+    if nesterov and ((not callable(momentum) and momentum <= 0) or dampening != 0):
         raise ValueError("funtorch.optim.sgd: nesterov momentum requires a momentum and zero "
                          "dampening")
     parts = []
@@ -66,28 +71,34 @@ def sgd(lr, momentum=0.0, dampening=0.0, nesterov=False, weight_decay=0.0):
     return chain(*parts)
 
 
-def _check_adam(name, lr, betas, eps, weight_decay):
+def _check_adam(name, lr, betas, eps, weight_decay, scheduled_beta1=False):
     _check(name, lr=lr, eps=eps, weight_decay=weight_decay)
     if not isinstance(betas, (tuple, list)) or len(betas) != 2:
         raise ValueError(f"funtorch.optim.{name}: betas must be a pair (beta1, beta2), got "
                          f"{betas!r}")
+    for arg, b in (("beta1", betas[0]), ("beta2", betas[1])):
+        if callable(b) and not (scheduled_beta1 and arg == "beta1"):
+            raise TypeError(f"funtorch.optim.{name}: {arg} must be a real number, got a "
+                            f"schedule (only adam's and adamw's beta1 may be one)")
     _check(name, beta1=betas[0], beta2=betas[1])
-    if not all(0.0 <= b < 1.0 for b in betas):
+    if not all(0.0 <= b < 1.0 for b in betas if not callable(b)):
         raise ValueError(f"funtorch.optim.{name}: betas must be in [0, 1), got {betas}")
 
 
 def adam(lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0, amsgrad=False):
     """Adam; ``weight_decay`` is L2 added to the gradient (PyTorch's Adam). For decoupled
-    decay use ``adamw``."""
-    _check_adam("adam", lr, betas, eps, weight_decay)
+    decay use ``adamw``. ``betas[0]``, like ``lr``, may be a schedule ``step -> beta1``
+    (``schedules.one_cycle_momentum``)."""
+    _check_adam("adam", lr, betas, eps, weight_decay, scheduled_beta1=True)
     parts = [add_decayed_weights(weight_decay)] if weight_decay else []
     parts += [scale_by_adam(*betas, eps=eps, amsgrad=amsgrad), scale_by_learning_rate(lr)]
     return chain(*parts)
 
 
 def adamw(lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=1e-2, amsgrad=False):
-    """Adam with decoupled weight decay: p -= lr * (adam_direction + weight_decay * p)."""
-    _check_adam("adamw", lr, betas, eps, weight_decay)
+    """Adam with decoupled weight decay: p -= lr * (adam_direction + weight_decay * p).
+    ``betas[0]``, like ``lr``, may be a schedule ``step -> beta1``."""
+    _check_adam("adamw", lr, betas, eps, weight_decay, scheduled_beta1=True)
     parts = [scale_by_adam(*betas, eps=eps, amsgrad=amsgrad)]
     if weight_decay:
         parts.append(add_decayed_weights(weight_decay))

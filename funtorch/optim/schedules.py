@@ -15,6 +15,7 @@ from .. import numpy as fnp
 from ..core import dtypes
 
 __all__ = ["constant", "step_lr", "cosine_decay", "linear_warmup", "join", "one_cycle",
+           "one_cycle_momentum",
            "reduce_on_plateau", "PlateauState", "ReduceOnPlateau"]
 
 
@@ -83,21 +84,11 @@ def join(schedules, boundaries):
     return schedule
 
 
-def one_cycle(max_lr, total_steps, pct_start=0.3, anneal_strategy="cos", div_factor=25.0,
-              final_div_factor=1e4, three_phase=False):
-    """PyTorch's OneCycleLR learning rate: from ``max_lr / div_factor`` up to ``max_lr`` over
-    the first ``pct_start`` of ``total_steps``, then down to ``max_lr / div_factor /
-    final_div_factor`` (with ``three_phase``, back to the start first), annealed by a
-    cosine or linearly. Only the lr: OneCycleLR's momentum cycling (``cycle_momentum``) is
-    not applied, since funtorch optimizers take constant betas.
-
-    Examples:
-        >>> from funtorch.optim import schedules
-        >>> lr = schedules.one_cycle(0.1, total_steps=10)
-        >>> [round(float(lr(step)), 4) for step in (0, 2, 9)]
-        [0.004, 0.1, 0.0]
-    """
-    name = "funtorch.optim.schedules.one_cycle"
+def _cycle(name, total_steps, pct_start, anneal_strategy, three_phase, start, peak, end,
+           dtype=dtypes.float32):
+    """OneCycleLR's phases, shared by the lr and the momentum: ``start -> peak`` over the
+    first ``pct_start`` of ``total_steps``, then ``peak -> end`` (with ``three_phase``,
+    ``peak -> start -> end``), annealed by a cosine or linearly."""
     if not isinstance(total_steps, int) or total_steps <= 0:
         raise ValueError(f"{name}: total_steps must be a positive int, got {total_steps!r}")
     if not 0.0 <= pct_start <= 1.0:
@@ -105,32 +96,80 @@ def one_cycle(max_lr, total_steps, pct_start=0.3, anneal_strategy="cos", div_fac
     if anneal_strategy not in ("cos", "linear"):
         raise ValueError(f"{name}: anneal_strategy must be 'cos' or 'linear', got "
                          f"{anneal_strategy!r}")
-    initial = max_lr / div_factor
-    final = initial / final_div_factor
     if three_phase:
-        phases = [(float(pct_start * total_steps) - 1, initial, max_lr),
-                  (float(2 * pct_start * total_steps) - 2, max_lr, initial),
-                  (total_steps - 1.0, initial, final)]
+        phases = [(float(pct_start * total_steps) - 1, start, peak),
+                  (float(2 * pct_start * total_steps) - 2, peak, start),
+                  (total_steps - 1.0, start, end)]
     else:
-        phases = [(float(pct_start * total_steps) - 1, initial, max_lr),
-                  (total_steps - 1.0, max_lr, final)]
+        phases = [(float(pct_start * total_steps) - 1, start, peak),
+                  (total_steps - 1.0, peak, end)]
 
-    def anneal(start, end, pct):
+    def anneal(lo, hi, pct):
         if anneal_strategy == "cos":
-            return end + (start - end) / 2.0 * (fnp.cos(math.pi * pct) + 1)
-        return (end - start) * pct + start
+            return hi + (lo - hi) / 2.0 * (fnp.cos(math.pi * pct) + 1)
+        return (hi - lo) * pct + lo
 
     def schedule(step):
         s = fnp.astype(fnp.asarray(step), dtypes.float64)
         out, start_step = None, 0.0
         for i, (end_step, lo, hi) in enumerate(phases):
-            lr = anneal(lo, hi, (s - start_step) / (end_step - start_step))
+            value = anneal(lo, hi, (s - start_step) / (end_step - start_step))
             # the first phase whose end is not passed (the last one takes the rest)
-            out = lr if out is None else fnp.where(s <= phases[i - 1][0], out, lr)
+            out = value if out is None else fnp.where(s <= phases[i - 1][0], out, value)
             start_step = end_step
-        return fnp.astype(out, dtypes.float32)
+        return fnp.astype(out, dtype)
 
     return schedule
+
+
+def one_cycle(max_lr, total_steps, pct_start=0.3, anneal_strategy="cos", div_factor=25.0,
+              final_div_factor=1e4, three_phase=False):
+    """PyTorch's OneCycleLR learning rate: from ``max_lr / div_factor`` up to ``max_lr`` over
+    the first ``pct_start`` of ``total_steps``, then down to ``max_lr / div_factor /
+    final_div_factor`` (with ``three_phase``, back to the start first), annealed by a
+    cosine or linearly. OneCycleLR's momentum cycling (``cycle_momentum=True``, its
+    default) is ``one_cycle_momentum``, passed as ``sgd``'s ``momentum`` or as the first
+    of ``adam``/``adamw``'s ``betas``.
+
+    Examples:
+        >>> from funtorch import optim
+        >>> from funtorch.optim import schedules
+        >>> lr = schedules.one_cycle(0.1, total_steps=10)
+        >>> [round(float(lr(step)), 4) for step in (0, 2, 9)]
+        [0.004, 0.1, 0.0]
+        >>> momentum = schedules.one_cycle_momentum(total_steps=10)
+        >>> [round(float(momentum(step)), 4) for step in (0, 2, 9)]
+        [0.95, 0.85, 0.95]
+        >>> opt = optim.sgd(lr, momentum=momentum)   # OneCycleLR(cycle_momentum=True)
+    """
+    initial = max_lr / div_factor
+    return _cycle("funtorch.optim.schedules.one_cycle", total_steps, pct_start,
+                  anneal_strategy, three_phase, initial, max_lr, initial / final_div_factor)
+
+
+def one_cycle_momentum(total_steps, pct_start=0.3, anneal_strategy="cos", base_momentum=0.85,
+                       max_momentum=0.95, three_phase=False):
+    """PyTorch's OneCycleLR momentum (``cycle_momentum=True``), the inverse of
+    ``one_cycle``'s lr: from ``max_momentum`` down to ``base_momentum`` while the lr rises,
+    then back up to ``max_momentum`` (with ``three_phase``, it stays there in the last
+    phase). Pass it as ``sgd``'s ``momentum`` or ``adam``/``adamw``'s ``betas[0]``, with the
+    same ``total_steps``, ``pct_start``, ``anneal_strategy`` and ``three_phase`` as the lr.
+
+    Returns float64, as PyTorch's momentum is a Python float (Adam's bias correction
+    ``1 - beta1 ** t`` is sensitive to it).
+
+    Examples:
+        >>> from funtorch.optim import schedules
+        >>> momentum = schedules.one_cycle_momentum(total_steps=10, anneal_strategy="linear")
+        >>> [round(float(momentum(step)), 4) for step in (0, 1, 2, 9)]
+        [0.95, 0.9, 0.85, 0.95]
+    """
+    name = "funtorch.optim.schedules.one_cycle_momentum"
+    for arg, v in (("base_momentum", base_momentum), ("max_momentum", max_momentum)):
+        if not 0.0 <= v < 1.0:
+            raise ValueError(f"{name}: {arg} must be in [0, 1), got {v}")
+    return _cycle(name, total_steps, pct_start, anneal_strategy, three_phase, max_momentum,
+                  base_momentum, max_momentum, dtype=dtypes.float64)
 
 
 class PlateauState(NamedTuple):

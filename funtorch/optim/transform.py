@@ -161,16 +161,23 @@ def add_decayed_weights(weight_decay):
 
 def trace(momentum, dampening=0.0, nesterov=False):
     """PyTorch's momentum buffer: b = g on the first step, then b = momentum * b +
-    (1 - dampening) * g; the update is b, or g + momentum * b with ``nesterov``."""
+    (1 - dampening) * g; the update is b, or g + momentum * b with ``nesterov``.
+    ``momentum`` may be a schedule ``step -> momentum`` of the updates applied so far (as
+    PyTorch's SGD under OneCycleLR, the current value is applied to the buffer)."""
 
     def init(params):
         return TraceState(_count(), _zeros(params))
 
     def update(updates, state, params=None):
         first = state.count == 0
-        buf = tree.map(lambda g, b: fnp.where(first, g, momentum * b + (1 - dampening) * g),
+        if callable(momentum):
+            mom = fnp.asarray(momentum(state.count))
+            mu = lambda like: _as(mom, like)  # noqa: E731
+        else:
+            mu = lambda like: momentum  # noqa: E731
+        buf = tree.map(lambda g, b: fnp.where(first, g, mu(b) * b + (1 - dampening) * g),
                        updates, state.momentum_buffer)
-        out = tree.map(lambda g, b: g + momentum * b, updates, buf) if nesterov else buf
+        out = tree.map(lambda g, b: g + mu(b) * b, updates, buf) if nesterov else buf
         return out, TraceState(state.count + 1, buf)
 
     return GradientTransformation(init, update)
@@ -178,7 +185,9 @@ def trace(momentum, dampening=0.0, nesterov=False):
 
 def scale_by_adam(b1=0.9, b2=0.999, eps=1e-8, amsgrad=False):
     """Adam's direction m_hat / (sqrt(v_hat) + eps), with PyTorch's placement of eps and
-    AMSGrad's running max taken over the uncorrected second moment."""
+    AMSGrad's running max taken over the uncorrected second moment. ``b1`` may be a schedule
+    ``step -> b1`` of the updates applied so far; as in PyTorch (OneCycleLR's momentum
+    cycling), the current value enters both the first moment and ``1 - b1 ** t``."""
 
     def init(params):
         return ScaleByAdamState(_count(), _zeros(params), _zeros(params),
@@ -189,9 +198,15 @@ def scale_by_adam(b1=0.9, b2=0.999, eps=1e-8, amsgrad=False):
         # bias corrections in float64, as PyTorch computes them in Python floats: in float32,
         # 1 - 0.999 is off by 1e-5 relative, which shows in the trajectory
         t = fnp.astype(count, dtypes.float64)
-        bc1 = 1 - fnp.power(b1, t)
+        if callable(b1):
+            beta1 = fnp.astype(fnp.asarray(b1(state.count)), dtypes.float64)
+            bc1 = 1 - fnp.power(beta1, t)
+            m = tree.map(lambda g, m: m + _as(1 - beta1, m) * (g - m), updates,
+                         state.exp_avg)
+        else:
+            bc1 = 1 - fnp.power(b1, t)
+            m = tree.map(lambda g, m: m + (1 - b1) * (g - m), updates, state.exp_avg)
         bc2_sqrt = fnp.sqrt(1 - fnp.power(b2, t))
-        m = tree.map(lambda g, m: m + (1 - b1) * (g - m), updates, state.exp_avg)
         v = tree.map(lambda g, v: v * b2 + (1 - b2) * g * g, updates, state.exp_avg_sq)
         vmax = tree.map(fnp.maximum, state.max_exp_avg_sq, v) if amsgrad else None
 
