@@ -23,8 +23,9 @@ subnormal):
   and for bilinear ones), plus the critical points where the primitive is not (0 for
   ``abs``, ``integer_pow``, ``pow``, conversions); ``sin``/``cos`` are 1-Lipschitz;
   ``div`` by an interval holding 0, ``pow`` of one holding negatives and ``atan2``
-  across its branch cut have no bound. Each evaluation may be off by a few ulps
-  (``8 u |value| + tiny``).
+  across its branch cut have no bound. A library function (exp, tanh, ...) may be off
+  by a few ulps in another implementation (``8 u |value| + tiny``); IEEE's correctly
+  rounded operations (+, -, *, /, sqrt, ...) give the same bits on the same inputs.
 - comparisons give an uncertain bool (``r = 1``) where the corners disagree (``eq``:
   where the intervals meet); ``select_n`` with an uncertain predicate covers every case.
 - ``reduce_sum``, ``cumsum``, ``dot_general``: the terms' radii plus
@@ -98,6 +99,11 @@ COMPARISONS = {"gt", "ge", "lt", "le"}
 LIPSCHITZ = {"sin", "cos"}
 # 0 is a critical point (the function turns or jumps there)
 TURNS_AT_ZERO = {"abs", "integer_pow", "pow", "convert_element_type"}
+# IEEE's correctly rounded operations: on the same inputs every implementation gives the
+# same bits, and rounding is monotone, so the corners bound the computed values exactly
+# (float32 and float64; half precision may be computed in float32 and rounded later)
+CORRECTLY_ROUNDED = {"add", "sub", "mul", "div", "neg", "abs", "max", "min", "sqrt",
+                     "floor", "sign", "convert_element_type"}
 
 
 def _corners(prim, cs, rs, params, out_c):
@@ -127,8 +133,9 @@ def _corners(prim, cs, rs, params, out_c):
 def _elementwise(prim, cs, rs, params, out_c):
     name = prim.name
     fmt = _Format(out_c.dtype) if out_c.dtype.kind == "f" else None
+    exact = name in CORRECTLY_ROUNDED and out_c.dtype in (np.float32, np.float64)
     if not any(np.any(r > 0) for r in rs):
-        return fmt.rounding(out_c) if fmt else np.zeros(out_c.shape)
+        return fmt.rounding(out_c) if fmt and not exact else np.zeros(out_c.shape)
     if name in LIPSCHITZ:
         (c,), (r,) = cs, rs
         base = np.where(np.isfinite(np.asarray(c, np.float64)), np.minimum(r, 2.0), np.inf)
@@ -153,7 +160,7 @@ def _elementwise(prim, cs, rs, params, out_c):
         if name == "atan2":      # across the branch cut (x < 0, y = 0) or the origin
             y, x, ry, rx = x64[0], x64[1], rs[0], rs[1]
             dev = np.where(((rx + ry) > 0) & (np.abs(y) <= ry) & (x - rx <= 0), np.inf, dev)
-    return dev + fmt.rounding(out_c, *values)
+    return dev if exact else dev + fmt.rounding(out_c, *values)
 
 
 def _select_n(cs, rs, out_c):

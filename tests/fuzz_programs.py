@@ -190,11 +190,6 @@ class Program:
         lines.append(f"  return {tuple(f'v{o}' for o in self.outputs)}")
         return "\n".join(lines)
 
-    @property
-    def has_reduction(self):
-        return any(name in ("sum", "prod", "mean", "logsumexp", "var", "softmax",
-                            "log_softmax", "cumsum", "gram") for name, _, _ in self.steps)
-
 
 def run(ns, program, args):
     vals = list(args)
