@@ -3,6 +3,7 @@ process on the same global batch, and faults that must end the job within second
 
 import importlib.util
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -134,6 +135,14 @@ class Loopback:
         self.calls += 1
         out[...] = x * self.size if op == "sum" else x
 
+    def allreduce_call(self, dtype, op):
+        def in_place(buf):
+            self.in_place += 1
+            self.allreduce(buf.copy(), buf, op)
+        return (lambda x, out: self.allreduce(x, out, op)), in_place
+
+    in_place = 0
+
     def allgather(self, x, out):
         out[...] = x
 
@@ -168,3 +177,32 @@ def test_process_axis_collectives_eager_and_compiled_call_the_communicator():
     for got in (eager, jitted):
         for g, w in zip(ft.tree.leaves(got), ft.tree.leaves(want)):
             np.testing.assert_allclose(np.asarray(g), w)
+
+
+def test_compiled_allreduce_runs_in_place_where_its_operand_dies():
+    from funtorch.core import axis_env
+
+    comm = Loopback(2)
+    x = np.arange(6.0, dtype=np.float32).reshape(2, 3)
+    with axis_env.extend_axis_env(axis_env.AxisFrame("loop", 2, comm=comm)):
+        # the operand is a workspace value that dies at the psum: its slot takes the result
+        f = ft.jit(lambda v: ft.lax.psum(v * 2, "loop") + 1)
+        np.testing.assert_allclose(np.asarray(f(x)), 4 * x + 1)
+        assert comm.in_place == 1
+        driver = f.lower(x).compile().source().split("# fused")[0]
+        assert re.search(r"_f\d+\(w\d+\)", driver), driver   # one buffer: in and out
+        # still read afterwards: MPI writes a buffer of its own
+        g = ft.jit(lambda v: ft.lax.psum(v * 2, "loop") + v * 2)
+        np.testing.assert_allclose(np.asarray(g(x)), 6 * x)
+        assert comm.in_place == 1
+        # a donated input that is the result's operand is overwritten by it in place
+        h = ft.jit(lambda v: ft.lax.psum(v, "loop"), donate_argnums=0)
+        a = ft.asarray(x)
+        np.testing.assert_allclose(np.asarray(h(a)), 2 * x)
+        assert comm.in_place == 2
+        # not donated: the input is left alone, the result is a new buffer
+        b = ft.asarray(x)
+        np.testing.assert_allclose(np.asarray(ft.jit(lambda v: ft.lax.psum(v, "loop"))(b)),
+                                   2 * x)
+        np.testing.assert_array_equal(np.asarray(b), x)
+        assert comm.in_place == 2

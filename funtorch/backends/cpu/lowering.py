@@ -71,12 +71,15 @@ OPS = {}
 class Op:
     """A library call: ``fn(*inputs, *outputs)`` writes into preallocated outputs.
     ``blas``: it calls BLAS from parallel Numba threads, so the driver makes the BLAS
-    library single-threaded around the call (``blas.enter``/``leave``)."""
+    library single-threaded around the call (``blas.enter``/``leave``). ``in_place``: for
+    one input and one output of its type, ``in_place(buf)`` computes the output over the
+    input's buffer (the memory plan uses it where the input dies at the call)."""
 
-    def __init__(self, fn, label, blas=False):
+    def __init__(self, fn, label, blas=False, in_place=None):
         self.fn = fn
         self.label = label
         self.blas = blas
+        self.in_place = in_place
 
 
 def _dot_general(eqn, serial=False):
@@ -100,9 +103,10 @@ for _name in ("conv_general_dilated", "reduce_window_max", "reduce_window_sum",
 
 
 def _collective(eqn):
-    # the primitive's ``into(x, out, **params)`` (lax/parallel.py) runs the MPI call
-    into, params = eqn.prim.into, eqn.params
-    return Op(lambda x, out: into(x, out, **params), f"MPI {eqn.prim.name}")
+    # the primitive's MPI call on the communicator bound to its axis, bound once here
+    # (``lower_call`` in lax/parallel.py)
+    run, in_place = eqn.prim.lower_call(eqn.params, eqn.inputs[0].aval)
+    return Op(run, f"MPI {eqn.prim.name}", in_place=in_place)
 
 
 for _name in ("psum", "pmax", "pmin", "all_gather", "psum_scatter", "ppermute"):
