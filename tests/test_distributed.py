@@ -253,9 +253,15 @@ def test_compiled_allreduce_runs_in_place_where_its_operand_dies():
         a = ft.asarray(x)
         np.testing.assert_allclose(np.asarray(h(a)), 2 * x)
         assert comm.in_place == 2
+        # a bucket of several leaves: concatenated into a workspace slot, reduced there
+        tree = {"a": x, "b": x[0]}
+        got = ft.jit(lambda t: ft.distributed.pmean_tree(t, "loop"))(tree)
+        np.testing.assert_allclose(np.asarray(got["a"]), x)
+        np.testing.assert_allclose(np.asarray(got["b"]), x[0])
+        assert comm.in_place == 3
         # not donated: the input is left alone, the result is a new buffer
         b = ft.asarray(x)
         np.testing.assert_allclose(np.asarray(ft.jit(lambda v: ft.lax.psum(v, "loop"))(b)),
                                    2 * x)
         np.testing.assert_array_equal(np.asarray(b), x)
-        assert comm.in_place == 2
+        assert comm.in_place == 3

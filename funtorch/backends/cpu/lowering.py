@@ -8,10 +8,11 @@ registry and every primitive against these tables). Three kinds of lowering:
   the shared table (``common.scalar``) as it is;
 - ``REDUCERS``: reductions as an accumulator (fused as the sink of a loop nest);
 - ``OPS``: everything that calls a library or hand-written kernel (BLAS matmul, im2col
-  convolution, pooling), control flow (``scan``, ``while``, ``cond``: a loop or branch in
-  the driver around the compiled body, ``control``), and the collectives over a process
-  axis, which call MPI on the buffers in place (the primitive's ``into``, on the
-  communicator bound to the axis name).
+  convolution, pooling, numpy's concatenate into the planned buffer), control flow
+  (``scan``, ``while``, ``cond``: a loop or branch in the driver around the compiled
+  body, ``control``), and the collectives over a process axis, which call MPI on the
+  program's buffers (the primitive's ``lower_call``, on the communicator bound to the
+  axis name; an allreduce in place where the memory plan lets it).
 
 ``EAGER`` declares the primitives that run their eager (numpy) impl inside a compiled
 graph by design; so does an ``OPS`` builder returning None for a case it does not take.
@@ -21,6 +22,8 @@ into the index expressions of whoever reads them (``common.fusion.Ref``).
 """
 
 from __future__ import annotations
+
+import numpy as np
 
 from ..common import scalar
 from ..common.scalar import Reducer
@@ -57,7 +60,7 @@ REDUCERS = {
 
 # library primitives (and custom_vjp) without a compiled lowering on the CPU (``jit`` needs
 # none: the fusion analysis inlines it)
-EAGER = frozenset(["gather", "scatter", "sort", "cumsum", "pad", "concatenate",
+EAGER = frozenset(["gather", "scatter", "sort", "cumsum", "pad",
                    "threefry2x32", "bitcast_convert_type", "custom_vjp_call", "custom_lin",
                    "axis_index"])   # the process' rank: nothing to compute
 
@@ -100,6 +103,16 @@ def _windowed(name):
 for _name in ("conv_general_dilated", "reduce_window_max", "reduce_window_sum",
               "select_and_scatter_add", "select_and_gather_add"):
     OPS[_name] = _windowed(_name)
+
+
+def _concatenate(eqn):
+    # numpy's copy, into the planned buffer (a workspace slot for an intermediate: a
+    # gradient bucket is then reduced in place)
+    n, axis = len(eqn.inputs), eqn.params["dimension"]
+    return Op(lambda *xs: np.concatenate(xs[:n], axis, out=xs[n]), "concatenate")
+
+
+OPS["concatenate"] = _concatenate
 
 
 def _collective(eqn):
