@@ -25,6 +25,7 @@ import numpy as np
 from ..core import dtypes
 
 DEFAULT_TIMEOUT = 300.0
+ABORT_GRACE = 0.25   # seconds between a fault's message and MPI_Abort
 
 
 class Communicator:
@@ -150,9 +151,12 @@ class Communicator:
                     f"{self.timeout:g} s in {cur[1]} (FUNTORCH_DISTRIBUTED_TIMEOUT): another "
                     "process died or hangs; aborting the job\n")
                 sys.stderr.flush()
-                self.comm.Abort(3)
+                self.abort(3)
 
     def abort(self, code=1):
+        """``MPI_Abort`` the job, a moment after what this rank printed: the launcher
+        forwards output asynchronously, and an abort at once can lose its last lines."""
+        time.sleep(ABORT_GRACE)
         self.comm.Abort(code)
 
 
