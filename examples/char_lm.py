@@ -148,7 +148,8 @@ def unigram_nats(train_ids, valid_ids, vocab):
     return float(-logp[valid_ids].mean())
 
 
-def main(argv=None):
+def parser():
+    """The command line (benchmarks/char_lm_parity.py reads its defaults from it)."""
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--model", choices=["lstm", "transformer"], default="lstm")
     p.add_argument("--data-dir", default=None, help="fortunes folder (default: Debian's)")
@@ -182,6 +183,11 @@ def main(argv=None):
                                                 "tokenizer is written next to it as .json")
     p.add_argument("--resume", default=None, help="checkpoint to resume from")
     p.add_argument("--plot", default=None, help="write loss curves to this PNG")
+    return p
+
+
+def main(argv=None):
+    p = parser()
     args = p.parse_args(argv)
 
     corpus = ft.data.fortunes(args.data_dir, args.categories)
