@@ -190,7 +190,10 @@ def main(argv=None):
     p = parser()
     args = p.parse_args(argv)
 
-    corpus = ft.data.fortunes(args.data_dir, args.categories)
+    try:
+        corpus = ft.data.fortunes(args.data_dir, args.categories)
+    except ValueError as e:  # an empty corpus, unknown categories
+        p.error(str(e))
     print(f"data: {corpus.source}: {len(corpus.texts)} fortunes in {len(corpus.categories)} "
           f"categories")
     key = ft.random.key(args.seed)
