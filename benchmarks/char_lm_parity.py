@@ -146,7 +146,7 @@ def torch_side(model, params, vocab, streams, valid, args):
 
 
 def main():
-    defaults = ex.parser().parse_args([])
+    _, defaults = ex.parse_args(["--model", "lstm"])
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--data-dir", default=None)
     p.add_argument("--steps", type=int, default=300)

@@ -159,17 +159,20 @@ def parser():
     p.add_argument("--cpu-minutes", type=float, default=4.5,
                    help="without --steps: train until the process has used this much CPU "
                         "time (start-up and compilation included), then evaluate")
-    p.add_argument("--eval-every", type=int, default=100)
+    p.add_argument("--eval-every", type=int, default=200)
     p.add_argument("--eval-batches", type=int, default=10)
-    p.add_argument("--seq-len", type=int, default=64)
-    p.add_argument("--batch-size", type=int, default=64)
-    p.add_argument("--lr", type=float, default=4e-3, help="peak learning rate (Adam)")
+    p.add_argument("--seq-len", type=int, default=None,
+                   help="characters per window (default: LSTM 32, Transformer 64)")
+    p.add_argument("--batch-size", type=int, default=None,
+                   help="streams per batch (default: LSTM 32, Transformer 64)")
+    p.add_argument("--lr", type=float, default=None,
+                   help="peak learning rate of Adam (default: LSTM 1e-2, Transformer 4e-3)")
     p.add_argument("--warmup", type=float, default=0.02,
                    help="fraction of training with a linear learning-rate warm-up")
     p.add_argument("--min-lr", type=float, default=0.05,
                    help="final learning rate as a fraction of --lr (cosine decay)")
     p.add_argument("--embed", type=int, default=32, help="LSTM: embedding size")
-    p.add_argument("--hidden", type=int, default=256, help="LSTM: hidden size")
+    p.add_argument("--hidden", type=int, default=192, help="LSTM: hidden size")
     p.add_argument("--layers", type=int, default=1)
     p.add_argument("--d-model", type=int, default=128, help="Transformer: width")
     p.add_argument("--heads", type=int, default=4, help="Transformer: attention heads")
@@ -186,9 +189,24 @@ def parser():
     return p
 
 
-def main(argv=None):
+# the defaults that depend on --model: chosen for the most learning per CPU-second
+# (BENCHMARKS.md: many short updates on short windows, the LSTM state carried across them)
+MODEL_DEFAULTS = {"lstm": {"seq_len": 32, "batch_size": 32, "lr": 1e-2},
+                  "transformer": {"seq_len": 64, "batch_size": 64, "lr": 4e-3}}
+
+
+def parse_args(argv=None):
+    """``(parser, args)`` with the per-model defaults filled in."""
     p = parser()
     args = p.parse_args(argv)
+    for name, value in MODEL_DEFAULTS[args.model].items():
+        if getattr(args, name) is None:
+            setattr(args, name, value)
+    return p, args
+
+
+def main(argv=None):
+    p, args = parse_args(argv)
 
     try:
         corpus = ft.data.fortunes(args.data_dir, args.categories)

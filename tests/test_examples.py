@@ -105,7 +105,7 @@ def test_char_lm_empty_or_too_short_corpus(tmp_path):
     (tmp_path / "short" / "s").write_text("one short fortune\n%\nanother\n%\nthird\n")
     err = run_fails("examples/char_lm.py", "--data-dir", str(tmp_path / "short"), "--prompt",
                     "o")
-    assert "error: the text is too short" in err and "make no batch of 64 streams" in err
+    assert "error: the text is too short" in err and "make no batch of 32 streams" in err
 
 
 def test_forecast_series_shorter_than_a_window():
