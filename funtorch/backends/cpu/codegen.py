@@ -23,7 +23,10 @@ from . import lowering
 
 VERSION = "5"   # bump when generated code changes meaning
 
-STATS = {"compiled": 0, "loaded": 0}
+# kernels compiled by Numba / loaded from the disk cache: fused nests and specialised library
+# entry points (``parallel.Shares``) in the user's kernel cache, the library's own beside
+# the package
+STATS = {"compiled": 0, "loaded": 0, "library compiled": 0, "library loaded": 0}
 
 
 # --------------------------------------------------------------------------- source
