@@ -35,7 +35,7 @@ LAYOUT = "2"                  # bump when this module changes how files are name
 _STAMP = 1_000_000_000        # the fixed mtime of every cached source (see above)
 _dirs = {}                    # wanted directory -> the one in use
 _modules = {}                 # (backend, digest) -> module
-_lock = threading.RLock()     # loads may come from a background compile thread
+lock = threading.RLock()      # loads may come from a background compile thread
 
 
 def root():
@@ -108,7 +108,7 @@ def load(text, backend, version, directory=None):
     mod = _modules.get((backend, h))
     if mod is not None:
         return mod
-    with _lock:
+    with lock:
         mod = _modules.get((backend, h))
         if mod is not None:
             return mod
@@ -120,6 +120,13 @@ def load(text, backend, version, directory=None):
         spec.loader.exec_module(mod)
         _modules[(backend, h)] = mod
     return mod
+
+
+def on_disk(text, backend, version):
+    """Whether a source is in the disk cache (written before Numba compiled it, so its
+    machine code is there too unless that process died compiling: a guess, for scheduling
+    compilations, never for correctness)."""
+    return os.path.exists(os.path.join(cache_dir(backend, version), f"k{digest(text)}.py"))
 
 
 def is_loaded(text, backend):
