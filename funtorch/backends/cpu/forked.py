@@ -4,8 +4,9 @@ Numba compiles one function at a time under a global lock, mostly in Python, so 
 cannot compile in parallel. A forked process can: it starts with this process's Numba
 already initialised (no import; its target context is set up before forking), compiles
 its share of the kernels into the kernel cache (``common.cache``: each source written
-atomically, Numba's machine code beside it) and exits; the parent compiles its own share meanwhile, waits, then loads the
-workers' kernels from the cache like any cached kernel (milliseconds each). The result is
+atomically, Numba's machine code beside it) and exits; the parent compiles its own share
+meanwhile, waits, then loads the workers' kernels from the cache like any cached kernel
+(milliseconds each). The result is
 the code the parent would have compiled itself: same source, same compiler.
 
 Only on Linux (fork is the platform's process model there), with more than one core
