@@ -73,3 +73,34 @@ def test_a_failing_worker_changes_nothing(monkeypatch, tmp_path):
     assert done == [os.getpid()]           # the parent's share ran here
     assert marker.exists()                 # the worker ran its share, and failed
     assert forked.STATS["forked"] == before
+
+
+CONCURRENT = """
+import numpy as np, funtorch as ft
+import funtorch.nn.functional as F
+from funtorch.backends.cpu import library
+library.SPECIALIZE_AFTER = 1
+x = ft.asarray(np.random.default_rng(0).standard_normal((2, 3, 13, 11)).astype(np.float32))
+pool = ft.jit(lambda x: F.max_pool2d(x, {k}, stride=2, padding=1))
+a = pool(x)                  # queues a background specialisation (a new geometry)
+def f(u, v):                 # meanwhile: a graph of new nests, compiled by forked workers
+    w = ft.sin(u) * {c} + v
+    return ft.sum(ft.exp(w), axis=0), ft.max(w, axis=1) - {c}
+for _ in range(3):
+    f_ = ft.jit(f)(x[0, 0], x[1, 1])
+    library.wait()
+b = pool(x)
+assert np.asarray(a).tobytes() == np.asarray(b).tobytes()
+print("ok")
+"""
+
+
+@linux
+def test_forked_compile_beside_a_background_specialisation(tmp_path):
+    import subprocess
+    env = dict(os.environ, FUNTORCH_CACHE_DIR=str(tmp_path), FUNTORCH_CPU_COMPILE_JOBS="2")
+    code = CONCURRENT.format(k=3, c=float(np.random.default_rng().uniform(2, 3)))
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
+                         text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.split()[-1] == "ok"

@@ -10,8 +10,8 @@ meanwhile, waits, then loads the workers' kernels from the cache like any cached
 the code the parent would have compiled itself: same source, same compiler.
 
 Only on Linux (fork is the platform's process model there), with more than one core
-available and at least two kernels to compile. Before forking, the parent takes Numba's
-compiler lock and the cache's lock, so no other thread of ours (``library``'s background
+available and at least two kernels to compile. Before forking, the parent takes the
+cache's lock and Numba's compiler lock, so no other thread of ours (``library``'s background
 compiles) is inside a compilation the child would inherit half done. A worker that fails
 changes nothing: the parent compiles what is missing when it loads it.
 
@@ -61,7 +61,8 @@ def compile_ahead(work):
         shares[k].append(thunk)
         loads[k] += cost
     pids = []
-    with global_compiler_lock, cache.lock:
+    # the order every thread takes them in (a cache load compiles under Numba's lock)
+    with cache.lock, global_compiler_lock:
         # Numba's typing and target contexts (its registries, ~0.3 s at a process's first
         # compilation) are set up once here, for the parent and every worker
         cpu_target.target_context.refresh()
