@@ -16,7 +16,6 @@ use to read the block's addresses (bools as bytes); they index them with flat of
 from __future__ import annotations
 
 import ctypes
-import hashlib
 import os
 import threading
 
@@ -118,19 +117,6 @@ def run_shares(kernel, T, args):
         kernel(t, T, args.ctypes.data)
 
 
-_hashes = {}
-
-
-def source_hash(module):
-    """A hash of one of this package's modules' source (for generated code's cache keys)."""
-    h = _hashes.get(module)
-    if h is None:
-        path = os.path.join(os.path.dirname(__file__), module + ".py")
-        with open(path, "rb") as f:
-            h = _hashes[module] = hashlib.sha256(f.read()).hexdigest()[:16]
-    return h
-
-
 RUNTIME = "runtime"   # a constant's place in a kernel's key when it is passed at run time
 
 
@@ -199,7 +185,7 @@ class Shares:
         # hash of the sources it is made of is part of the kernel's, so the disk cache
         # misses when they change
         deps = (module, "gemm_kernels", "blas", "parallel")
-        lines = ["# " + ", ".join(f"{m}: {source_hash(m)}" for m in deps),
+        lines = ["# " + ", ".join(f"{m}: {codegen.source_hash(m)}" for m in deps),
                  "from numba import carray, cfunc",
                  f"from funtorch.backends.cpu.parallel import SIGNATURE, {ptr}",
                  f"from funtorch.backends.cpu.{module} import {name} as body", "", "",
