@@ -23,11 +23,13 @@ the generic entry points of the common float32/float64 kernels by running a smal
 
 from __future__ import annotations
 
+import functools
 import os
 import queue
 import threading
 import warnings
 
+from . import forked
 from .parallel import RUNTIME, Runtime, Shares
 
 
@@ -138,19 +140,19 @@ def wait():
 
 
 def precompile(dtypes=("float32", "float64")):
-    """Compile (or load) the generic entry point of every library kernel for ``dtypes``:
-    what a cold first step then finds ready. Returns the number compiled."""
-    compiled = 0
-    for (module, name), (arrays, n_consts, n_scalars) in SIGNATURES.items():
-        for dt in dtypes:
-            entry = Shares(module, name, dt, arrays, (RUNTIME,) * n_consts, n_scalars)
-            compiled += entry.compiled
-    return compiled
+    """Compile (or load) the generic entry point of every library kernel for ``dtypes``,
+    on every core (``forked``): what a cold first step then finds ready. Returns how many
+    there are."""
+    keys = [(module, name, dt, arrays, (RUNTIME,) * n_consts, n_scalars)
+            for (module, name), (arrays, n_consts, n_scalars) in SIGNATURES.items()
+            for dt in dtypes]
+    forked.compile_ahead([(1, functools.partial(Shares, *key)) for key in keys])
+    return len([Shares(*key) for key in keys])
 
 
 if __name__ == "__main__":
     import time
     t = time.perf_counter()
     n = precompile()
-    print(f"funtorch: {n} library kernels compiled ({len(SIGNATURES) * 2 - n} were "
-          f"already), {time.perf_counter() - t:.1f} s")
+    print(f"funtorch: {n} library kernels ready (compiled or already there), "
+          f"{time.perf_counter() - t:.1f} s")
