@@ -177,8 +177,9 @@ def _compile_ahead(sources):
 
 
 def _compiler(src):
+    # compilation only: nothing that starts Numba's threads (not fork-safe) in a worker
     if src.parallel:
-        return lambda: codegen.load_parallel(src)
+        return lambda: codegen.compile_parallel(src)
     return lambda: codegen.compile_kernel(codegen.load(src.text), _arg_types(src))
 
 

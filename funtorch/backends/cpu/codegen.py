@@ -371,16 +371,21 @@ def load(text):
     return cache.load(text, "cpu", VERSION).kernel
 
 
-def load_parallel(source):
-    """The launcher of a parallel kernel (its ``cfunc`` compiles or loads on import)."""
-    from .parallel import Launch
+def compile_parallel(source):
+    """A parallel kernel's ``cfunc`` (compiled or loaded when its module is imported)."""
     fresh = not cache.is_loaded(source.text, "cpu")
-    module_kernel = load(source.text)
+    cfunc = load(source.text)
     if fresh:
-        STATS["loaded" if module_kernel._cache_hits else "compiled"] += 1
+        STATS["loaded" if cfunc._cache_hits else "compiled"] += 1
+    return cfunc
+
+
+def load_parallel(source):
+    """The launcher of a parallel kernel."""
+    from .parallel import Launch
     shapes = [shape for _, shape in source.reads] + [
         acc.shape for acc, name in source.stores if name.startswith("o")]
-    return Launch(module_kernel, source.extents, shapes, source.steps)
+    return Launch(compile_parallel(source), source.extents, shapes, source.steps)
 
 
 def compile_kernel(disp, arg_types):

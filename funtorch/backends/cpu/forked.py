@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import os
 import sys
+import warnings
 
 from numba.core.compiler_lock import global_compiler_lock
 from numba.core.registry import cpu_target
@@ -69,7 +70,10 @@ def compile_ahead(work):
         sys.stdout.flush()
         sys.stderr.flush()
         for share in shares[1:]:
-            pid = os.fork()
+            with warnings.catch_warnings():   # Python 3.12+: forking with threads running;
+                # the worker only compiles, under locks the forking thread holds
+                warnings.filterwarnings("ignore", ".*fork", DeprecationWarning)
+                pid = os.fork()
             if pid == 0:      # the worker: compile, then leave without running any exit code
                 code = 0
                 try:
