@@ -104,3 +104,17 @@ def test_forked_compile_beside_a_background_specialisation(tmp_path):
                          text=True, timeout=300)
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.split()[-1] == "ok"
+
+
+@linux
+def test_no_fork_to_be_had_compiles_here(monkeypatch):
+    monkeypatch.setenv("FUNTORCH_CPU_COMPILE_JOBS", "3")
+
+    def no_fork():
+        raise OSError("fork: resource temporarily unavailable")
+
+    monkeypatch.setattr(forked.os, "fork", no_fork)
+    done = []
+    forked.compile_ahead([(3, lambda: done.append(1)), (2, lambda: done.append(2)),
+                          (1, lambda: done.append(3))])
+    assert sorted(done) == [1, 2, 3]

@@ -61,7 +61,7 @@ def compile_ahead(work):
         k = loads.index(min(loads))
         shares[k].append(thunk)
         loads[k] += cost
-    pids = []
+    pids, mine = [], list(shares[0])
     # the order every thread takes them in (a cache load compiles under Numba's lock)
     with cache.lock, global_compiler_lock:
         # Numba's typing and target contexts (its registries, ~0.3 s at a process's first
@@ -73,7 +73,11 @@ def compile_ahead(work):
             with warnings.catch_warnings():   # Python 3.12+: forking with threads running;
                 # the worker only compiles, under locks the forking thread holds
                 warnings.filterwarnings("ignore", ".*fork", DeprecationWarning)
-                pid = os.fork()
+                try:
+                    pid = os.fork()
+                except OSError:       # no process to be had: compile that share here
+                    mine += share
+                    continue
             if pid == 0:      # the worker: compile, then leave without running any exit code
                 code = 0
                 try:
@@ -83,7 +87,7 @@ def compile_ahead(work):
                     code = 1
                 os._exit(code)
             pids.append((pid, len(share)))
-    for thunk in shares[0]:
+    for thunk in mine:
         thunk()
     for pid, count in pids:
         _, status = os.waitpid(pid, 0)
