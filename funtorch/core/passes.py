@@ -15,6 +15,11 @@ call_primitives: set = set()
 # unused outputs let them drop work (jit's graph shrinks); others keep every input
 dce_rules: dict = {}
 
+# prim -> rule(eqn) -> [equations computing eqn's outputs] | None: rewrites that make a
+# graph cheaper to run without changing its meaning beyond the order of a sum (the scan's
+# accumulated products, ``lax/control_flow/scan_dots.py``); the backends run ``rewrite``
+rewrite_rules: dict = {}
+
 
 def inline_calls(graph: Graph) -> Graph:
     """``graph`` with every call primitive replaced by its (recursively inlined) graph."""
@@ -38,6 +43,21 @@ def inline_calls(graph: Graph) -> Graph:
 
     outs = inline(graph, list(graph.in_vars))
     return Graph(graph.in_vars, eqns, outs)
+
+
+def rewrite(graph: Graph) -> Graph:
+    """``graph`` with each equation that has a ``rewrite_rules`` rule replaced by what the
+    rule returns (unchanged where it returns None)."""
+    eqns, changed = [], False
+    for e in graph.eqns:
+        rule = rewrite_rules.get(e.prim)
+        new = rule(e) if rule is not None else None
+        if new is None:
+            eqns.append(e)
+        else:
+            eqns += new
+            changed = True
+    return Graph(graph.in_vars, eqns, graph.outs) if changed else graph
 
 
 def cse(graph: Graph) -> Graph:

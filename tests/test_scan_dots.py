@@ -1,0 +1,97 @@
+"""The scan rewrite that takes an accumulated per-step product out of the loop
+(``lax/control_flow/scan_dots.py``): where it fires the rewritten graph gives the values of
+the original one (float64, only the order of a sum changes), jitted gradients match eager
+ones, and where a carry is more than a sum of products it must not fire."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from helpers import rng
+
+import funtorch as ft
+from funtorch.core import passes
+from funtorch.core.graph import eval_graph
+from funtorch.lax.control_flow import hoist_accumulated_dots, scan_p
+
+
+def _scans(graph):
+    return [e for e in graph.eqns if e.prim is scan_p]
+
+
+def _check(f, *args, fires):
+    """Each scan of ``f``'s graph: whether the rule fires; the rewritten graph's values."""
+    cg = ft.make_graph(f)(*args)
+    fired = [hoist_accumulated_dots(e) is not None for e in _scans(cg.graph)]
+    assert fired == fires
+    new = passes.rewrite(cg.graph)
+    flat = [np.asarray(a) for a in ft.tree.leaves(args)]
+    want = eval_graph(cg.graph, [*cg.consts, *flat])
+    got = eval_graph(new, [*cg.consts, *flat])
+    for w, g in zip(want, got, strict=True):
+        np.testing.assert_allclose(np.asarray(g), np.asarray(w), rtol=1e-12, atol=1e-12)
+    return new
+
+
+def _rnn_loss(W, xs, reverse=False):
+    def step(h, x):
+        h2 = ft.tanh(x + h @ W)[:, :4]
+        return h2, h2
+    _, ys = ft.scan(step, ft.zeros((3, 4), xs.dtype), xs, reverse=reverse)
+    return ft.sum(ys * ys)
+
+
+@pytest.mark.parametrize("reverse", [False, True])
+def test_rnn_weight_gradient_leaves_the_loop(reverse):
+    W, xs = rng(0).normal(size=(4, 6)) * 0.5, rng(1).normal(size=(7, 3, 6))
+    g = ft.grad(lambda W, xs: _rnn_loss(W, xs, reverse))
+    new = _check(g, W, xs, fires=[False, True])
+    # the reverse scan no longer carries dW: one product of the stacked operands follows it
+    back = _scans(new)[-1]
+    assert back.params["num_carry"] == 1
+    assert any(e.prim.name == "dot_general" and e.inputs[0].aval.ndim == 3
+               for e in new.eqns)
+    eager = g(W, xs)
+    np.testing.assert_allclose(np.asarray(ft.jit(g)(W, xs)), np.asarray(eager),
+                               rtol=1e-10)
+
+
+def test_batched_product_from_xs_and_a_carry():
+    """A user's scan summing per-step batched products of a carry and an input."""
+    xs = rng(2).normal(size=(5, 2, 3, 4))
+
+    def f(xs):
+        def step(c, x):
+            h, acc = c
+            acc = acc + ft.einsum("bij,bik->bjk", h, x)
+            return (ft.sin(h + x[..., :3]), acc), h[0, 0, 0]
+        return ft.scan(step, (ft.ones((2, 3, 3), xs.dtype), ft.zeros((2, 3, 4), xs.dtype)), xs)
+    _check(f, xs, fires=[True])
+    want = f(xs)
+    got = ft.jit(f)(xs)
+    for w, g in zip(ft.tree.leaves(want), ft.tree.leaves(got)):
+        np.testing.assert_allclose(np.asarray(g), np.asarray(w), rtol=1e-10)
+
+
+def _acc_scan(step, xs, init):
+    return lambda W: ft.scan(lambda c, x: step(c, x, W), init, xs)
+
+
+@pytest.mark.parametrize("case", ["read_in_body", "also_a_y", "invariant_operand",
+                                  "not_a_product", "scaled_sum"])
+def test_rule_does_not_fire(case):
+    xs, W = rng(3).normal(size=(4, 2, 3)), rng(4).normal(size=(3, 3))
+
+    def step(acc, x, W):
+        p = x.T @ ft.tanh(x @ W)                  # [3, 3], varies per step
+        if case == "read_in_body":
+            return acc + p, ft.sum(acc)
+        if case == "also_a_y":
+            new = acc + p
+            return new, new
+        if case == "invariant_operand":
+            return acc + W @ W.T, ft.sum(x)
+        if case == "not_a_product":
+            return acc + ft.sin(p), ft.sum(x)
+        return acc + 2.0 * p, ft.sum(x)
+    _check(_acc_scan(step, xs, ft.zeros((3, 3), xs.dtype)), W, fires=[False])
