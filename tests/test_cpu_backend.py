@@ -171,6 +171,18 @@ def test_compiled_sign_zeros_and_float_to_uint32_agree_with_eager():
         == [0, 0]
 
 
+def test_compiled_float32_tanh_is_correctly_rounded():
+    """float32 tanh compiles to float64 exp rounded once (a series near 0): equal to the
+    float64 tanh rounded to float32 from denormals to saturation, signs of zeros kept."""
+    x = np.logspace(-45, 1.7, 20000).astype(np.float32)
+    x = np.concatenate([x, -x, np.array([0.0, -0.0, 0.004, np.inf, -np.inf, np.nan],
+                                        np.float32)])
+    got = np.asarray(ft.jit(ft.tanh)(x))
+    want = np.tanh(x.astype(np.float64)).astype(np.float32)
+    np.testing.assert_array_equal(got, want)
+    np.testing.assert_array_equal(np.signbit(got), np.signbit(want))
+
+
 def test_edge_shapes():
     check(lambda x: ft.exp(x) + 1, _x(0, 3))
     check(lambda x: ft.sum(ft.exp(x), axis=0), _x(0, 3))
