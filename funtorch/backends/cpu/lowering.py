@@ -77,7 +77,7 @@ REDUCERS = {
 
 # library primitives (and custom_vjp) without a compiled lowering on the CPU (``jit`` needs
 # none: the fusion analysis inlines it)
-EAGER = frozenset(["gather", "scatter", "sort", "cumsum", "pad", "concatenate",
+EAGER = frozenset(["gather", "scatter", "sort", "cumsum", "pad",
                    "threefry2x32", "bitcast_convert_type", "custom_vjp_call", "custom_lin",
                    "axis_index"])   # the process' rank: nothing to compute
 
@@ -105,6 +105,19 @@ def _dot_general(eqn, serial=False):
 
 
 OPS["dot_general"] = _dot_general
+
+
+def _concatenate(eqn):
+    # into the planned buffer (a loop body's: the row of its stacked output), not a new one
+    axis, cat = eqn.params["dimension"], np.concatenate
+
+    def fn(*xs):
+        cat(xs[:-1], axis=axis, out=xs[-1])
+
+    return Op(fn, "numpy concatenate")
+
+
+OPS["concatenate"] = _concatenate
 
 
 def _windowed(name):

@@ -83,7 +83,7 @@ def _match(body, k, nc, producer, uses, invariant):
     return add, tr, dot
 
 
-def hoist_accumulated_dots(eqn):
+def hoist_accumulated_dots(eqn, producer=None, uses=None):
     """The equations replacing scan ``eqn`` (see the module docstring), or None."""
     p = eqn.params
     body = passes.inline_calls(p["body"])

@@ -1,7 +1,11 @@
-"""The scan rewrite that takes an accumulated per-step product out of the loop
-(``lax/control_flow/scan_dots.py``): where it fires the rewritten graph gives the values of
-the original one (float64, only the order of a sum changes), jitted gradients match eager
-ones, and where a carry is more than a sum of products it must not fire."""
+"""The graph rewrites the backends run (``core.passes.rewrite_rules``): where they fire
+the rewritten graph gives the values of the original one (float64; only the order of a sum
+changes), jitted gradients match eager ones, and where the pattern does not hold they must
+not fire.
+
+- ``lax/control_flow/scan_dots.py``: an accumulated per-step product leaves the loop;
+- ``lax/pad_sums.py``: a sum of zero pads side by side is one concatenate.
+"""
 
 from __future__ import annotations
 
@@ -12,6 +16,7 @@ from helpers import rng
 import funtorch as ft
 from funtorch.core import passes
 from funtorch.core.graph import eval_graph
+from funtorch.lax.shape import concatenate_p, pad_p
 from funtorch.lax.control_flow import hoist_accumulated_dots, scan_p
 
 
@@ -24,7 +29,11 @@ def _check(f, *args, fires):
     cg = ft.make_graph(f)(*args)
     fired = [hoist_accumulated_dots(e) is not None for e in _scans(cg.graph)]
     assert fired == fires
-    new = passes.rewrite(cg.graph)
+    return _same_values(cg, args)
+
+
+def _same_values(cg, args):
+    new = passes.dce(passes.rewrite(cg.graph))
     flat = [np.asarray(a) for a in ft.tree.leaves(args)]
     want = eval_graph(cg.graph, [*cg.consts, *flat])
     got = eval_graph(new, [*cg.consts, *flat])
@@ -95,3 +104,42 @@ def test_rule_does_not_fire(case):
             return acc + ft.sin(p), ft.sum(x)
         return acc + 2.0 * p, ft.sum(x)
     _check(_acc_scan(step, xs, ft.zeros((3, 3), xs.dtype)), W, fires=[False])
+
+
+# --------------------------------------------------------------------------- sums of pads
+
+def _count(graph, prim):
+    return sum(e.prim is prim for e in graph.eqns)
+
+
+@pytest.mark.parametrize("axis", [0, 1])
+def test_gate_cotangents_are_one_concatenate(axis):
+    x = rng(5).normal(size=(8, 12))
+
+    def f(x):
+        i, f_, g, o = ft.split(x, 4, axis=axis)
+        return ft.sum(ft.sin(i) * ft.cos(f_) + ft.tanh(g) * o * o)
+    cg = ft.make_graph(ft.grad(f))(x)
+    assert _count(cg.graph, pad_p) == 4
+    new = _same_values(cg, (x,))
+    assert _count(new, pad_p) == 0 and _count(new, concatenate_p) == 1
+    np.testing.assert_allclose(np.asarray(ft.jit(ft.grad(f))(x)), np.asarray(ft.grad(f)(x)),
+                               rtol=1e-12)
+
+
+@pytest.mark.parametrize("case", ["none", "gap", "read_twice", "two_axes", "overlap",
+                                  "nonzero"])
+def test_pad_sum_fires_only_side_by_side(case):
+    a, b = rng(6).normal(size=(4, 3)), rng(7).normal(size=(4, 3))
+    lax = ft.lax
+    z = np.zeros((), a.dtype)
+    cfg_b = {"gap": ((0, 0, 0), (4, 0, 0)), "two_axes": ((1, 0, 0), (3, 0, 0)),
+             "overlap": ((0, 0, 0), (2, 1, 0))}.get(case, ((0, 0, 0), (3, 0, 0)))
+
+    def f(a, b):
+        pa = lax.pad(a, np.ones((), a.dtype) if case == "nonzero" else z,
+                     ((0, int(case == "two_axes"), 0), (0, 3 + (case == "gap"), 0)))
+        pb = lax.pad(b, z, cfg_b)
+        return (pa + pb, pa) if case == "read_twice" else (pa + pb,)
+    new = _same_values(ft.make_graph(f)(a, b), (a, b))
+    assert _count(new, concatenate_p) == (case == "none")
