@@ -65,6 +65,23 @@ def test_rnn_weight_gradient_leaves_the_loop(reverse):
                                rtol=1e-10)
 
 
+def test_bias_gradient_sum_leaves_the_loop_too():
+    W, b, xs = rng(8).normal(size=(4, 4)) * 0.5, rng(9).normal(size=4), rng(10).normal(
+        size=(6, 3, 4))
+
+    def loss(W, b, xs):
+        def step(h, x):
+            h = ft.tanh(x + h @ W + b)
+            return h, h
+        return ft.sum(ft.scan(step, ft.zeros((3, 4), xs.dtype), xs)[1] ** 2)
+    g = ft.grad(loss, argnums=(0, 1))
+    new = _check(g, W, b, xs, fires=[False, True])
+    assert _scans(new)[-1].params["num_carry"] == 1          # dh only: dW and db left
+    assert any(e.prim.name == "reduce_sum" and e.inputs[0].aval.ndim == 3 for e in new.eqns)
+    for w, j in zip(g(W, b, xs), ft.jit(g)(W, b, xs)):
+        np.testing.assert_allclose(np.asarray(j), np.asarray(w), rtol=1e-10)
+
+
 def test_batched_product_from_xs_and_a_carry():
     """A user's scan summing per-step batched products of a carry and an input."""
     xs = rng(2).normal(size=(5, 2, 3, 4))
@@ -142,4 +159,5 @@ def test_pad_sum_fires_only_side_by_side(case):
         pb = lax.pad(b, z, cfg_b)
         return (pa + pb, pa) if case == "read_twice" else (pa + pb,)
     new = _same_values(ft.make_graph(f)(a, b), (a, b))
-    assert _count(new, concatenate_p) == (case == "none")
+    assert _count(new, concatenate_p) == (case in ("none", "read_twice"))
+    assert _count(new, pad_p) == (2 if case != "none" else 0) - (case == "read_twice")

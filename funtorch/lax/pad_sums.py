@@ -11,9 +11,9 @@ pad no other), their sum is their pieces concatenated, padded once:
 
 (the outer pad vanishes when the pieces cover the axis; a concatenate of concatenates
 along the axis is flattened), so the four gates' cotangents are written once, side by
-side, instead of four zero arrays filled and added. Equal values but for the sign of a
-zero cotangent (``-0.0 + 0.0`` is ``+0.0``; the concatenate keeps ``-0.0``). Fires only
-where both pads are read by the sum alone. Registered as a graph rewrite
+side, instead of four zero arrays filled and added (a pad read elsewhere too stays for
+that reader). Equal values but for the sign of a zero cotangent (``-0.0 + 0.0`` is
+``+0.0``; the concatenate keeps ``-0.0``). Registered as a graph rewrite
 (``core.passes.rewrite_rules``) that the backends' fusion analysis runs on jitted graphs.
 """
 
@@ -25,10 +25,10 @@ from .elementwise import add_p
 from .shape import concatenate_p, pad_p
 
 
-def _zero_pad(x, producer, uses):
-    """(piece, padding config, pad value) when ``x`` is a zero pad read once, else None."""
+def _zero_pad(x, producer):
+    """(piece, padding config, pad value) when ``x`` is a zero pad, else None."""
     e = producer.get(x) if type(x) is Var else None
-    if e is None or e.prim is not pad_p or uses.get(x) != 1:
+    if e is None or e.prim is not pad_p:
         return None
     pv = e.inputs[1]
     if type(pv) is not Literal or pv.val != 0:
@@ -48,7 +48,7 @@ def _pieces(x, axis, producer):
 
 def sum_of_zero_pads(eqn, producer, uses):
     """The equations replacing ``add`` ``eqn`` (see the module docstring), or None."""
-    pads = [_zero_pad(x, producer, uses) for x in eqn.inputs]
+    pads = [_zero_pad(x, producer) for x in eqn.inputs]
     if len(pads) != 2 or None in pads or pads[0][1] == pads[1][1]:
         return None
     axes = {d for _, cfg, _ in pads for d, (lo, hi, _) in enumerate(cfg) if lo or hi}

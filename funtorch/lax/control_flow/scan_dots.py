@@ -1,4 +1,4 @@
-"""A scan's accumulated products as one product after the loop.
+"""A scan's accumulated products (and sums) as one product (sum) after the loop.
 
 A carry that only sums a per-step matrix product,
 
@@ -15,7 +15,9 @@ one read-modify-write of the accumulator per step. ``hoist_accumulated_dots(eqn)
 a scan equation so: the body returns the operands that vary per step as extra stacked
 outputs (an operand that is one of the body's ``xs`` is read from the scan's own input),
 the carry leaves the loop, and the product and the sum with the initial value follow it.
-Only the order of the sum changes (a float reduction's one freedom).
+A carry summing ``reduce_sum(x_t, axes)`` (a bias gradient) becomes one ``reduce_sum`` of
+the stacked ``x`` the same way. Only the order of the sum changes (a float reduction's one
+freedom).
 
 The rule fires for a carry whose input is read by the sum alone, whose new value is that
 sum and is read by nothing else, where the product (and its transpose) feed the sum
@@ -30,6 +32,7 @@ from ...core import passes
 from ...core.abstract import ShapedArray
 from ...core.graph import Eqn, Graph, Var
 from ..linalg import dot_general_p
+from ..reductions import reduce_sum_p
 from ..shape import transpose_p
 from .scan import scan_p
 
@@ -74,7 +77,7 @@ def _match(body, k, nc, producer, uses, invariant):
         if type(x) is not Var or uses.get(x) != 1:
             return None
         dot = producer.get(x)
-    if dot is None or dot.prim is not dot_general_p:
+    if dot is None or dot.prim not in (dot_general_p, reduce_sum_p):
         return None
     if not all(type(x) is Var and x not in invariant for x in dot.inputs):
         return None
@@ -123,12 +126,15 @@ def hoist_accumulated_dots(eqn, producer=None, uses=None):
                dict(p, body=new_body, num_carry=len(keep)))
     out = [scan]
     for k, (add, tr, dot) in found.items():
-        (lc, rc), (lb, rb) = dot.params["dimension_numbers"]
         up = lambda ds: tuple(d + 1 for d in ds)     # noqa: E731
-        dims = (((0, *up(lc)), (0, *up(rc))), (up(lb), up(rb)))
+        if dot.prim is dot_general_p:      # time joins the contracting dims
+            (lc, rc), (lb, rb) = dot.params["dimension_numbers"]
+            params = dict(dot.params, dimension_numbers=(((0, *up(lc)), (0, *up(rc))),
+                                                         (up(lb), up(rb))))
+        else:                              # and the reduced axes
+            params = dict(dot.params, axes=(0, *up(dot.params["axes"])))
         prod = Var(dot.outputs[0].aval)
-        out.append(Eqn(dot_general_p, [stacked[x] for x in dot.inputs], [prod],
-                       dict(dot.params, dimension_numbers=dims)))
+        out.append(Eqn(dot.prim, [stacked[x] for x in dot.inputs], [prod], params))
         if tr is not None:
             t = Var(tr.outputs[0].aval)
             out.append(Eqn(transpose_p, [prod], [t], tr.params))
