@@ -19,7 +19,7 @@ from ..common import codegen as common
 from ..common.codegen import TYPE_NAMES
 from ..common.loops import Loop
 from ..common.scalar import acc_dtype
-from . import lowering
+from . import lowering, vecmath
 
 VERSION = "5"   # bump when generated code changes meaning
 
@@ -40,14 +40,25 @@ class Names(common.Names):
     def __init__(self):
         super().__init__()
         self.reassoc_ops = {}
+        self.vecmath = set()      # ``vecmath`` functions the kernel calls
+
+    def helper(self, name):
+        if name in vecmath.FUNCTIONS:
+            self.vecmath.add(name)
+            return name
+        return super().helper(name)
 
     def reassoc(self, op):
         name = self.reassoc_ops[op] = {"+": "_radd", "*": "_rmul"}[op]
         return name
 
     def prelude(self):
-        lines = ["import math", "import numpy as np", "from numba import njit", "",
-                 *self.definitions()]
+        lines = ["import math", "import numpy as np", "from numba import njit"]
+        if self.vecmath:
+            from .parallel import source_hash
+            lines += [f"# vecmath: {source_hash('vecmath')}",
+                      f"from funtorch.backends.cpu.vecmath import {', '.join(sorted(self.vecmath))}"]
+        lines += ["", *self.definitions()]
         for op, name in sorted(self.reassoc_ops.items()):
             lines += ["", "", "@njit(fastmath={'reassoc'})", f"def {name}(a, b):",
                       f"    return a {op} b"]

@@ -5,7 +5,8 @@ never import lax, and tests/test_op_table_coverage.py checks every key against t
 registry and every primitive against these tables). Three kinds of lowering:
 
 - ``SCALAR``: elementwise primitives as one scalar Numba expression (fused into loops):
-  the shared table (``common.scalar``), but float32 ``tanh`` (``_tanh``);
+  the shared table (``common.scalar``), but float32 ``tanh`` and ``logistic``
+  (``vecmath``);
 - ``REDUCERS``: reductions as an accumulator (fused as the sink of a loop nest);
 - ``OPS``: everything that calls a library or hand-written kernel (BLAS matmul, im2col
   convolution, pooling), control flow (``scan``, ``while``, ``cond``: a loop or branch in
@@ -29,23 +30,18 @@ from ..common.scalar import Reducer
 
 
 
-def _tanh(c, x, a, o, p):
-    """float32 tanh from float64 ``exp``, rounded once: correctly rounded where libm's
-    ``tanhf`` is off by up to 2 ulp, and about 3x faster (an RNN cell's cost). Small
-    arguments take the series ``x (1 - x^2 / 3)`` (relative error < 4e-11 below 0.004),
-    where ``1 - exp(-2|x|)`` would cancel; the sign (of -0.0 and NaN too) is ``x``'s."""
-    if o.dtype != np.float32:
-        return f"math.tanh({x[0]})"
-    f64 = c.ty(np.float64)
-    one, two, three = (c.const(v, np.float64) for v in (1, 2, 3))
-    v = f"{f64}({x[0]})"
-    e = f"math.exp(-{two} * abs({v}))"
-    return (f"{c.ty(o.dtype)}(({v} * ({one} - {v} * {v} / {three})) "
-            f"if abs({v}) < {c.const(0.004, np.float64)} "
-            f"else math.copysign(({one} - {e}) / ({one} + {e}), {v}))")
+def _float32(name, shared):
+    """float32 ``name`` from ``vecmath`` (vectorizable, correctly rounded); other dtypes
+    as the shared table has it."""
+    def build(c, x, a, o, p):
+        if o.dtype != np.float32:
+            return shared(c, x, a, o, p)
+        return f"{c.helper(name)}({x[0]})"
+    return build
 
 
-SCALAR = dict(scalar.SCALAR, tanh=_tanh)
+SCALAR = dict(scalar.SCALAR, tanh=_float32("tanh32", scalar.SCALAR["tanh"]),
+              logistic=_float32("sigmoid32", scalar.SCALAR["logistic"]))
 
 
 def _arg(largest):
