@@ -107,19 +107,6 @@ def _dot_general(eqn, serial=False):
 OPS["dot_general"] = _dot_general
 
 
-def _concatenate(eqn):
-    # into the planned buffer (a loop body's: the row of its stacked output), not a new one
-    axis, cat = eqn.params["dimension"], np.concatenate
-
-    def fn(*xs):
-        cat(xs[:-1], axis=axis, out=xs[-1])
-
-    return Op(fn, "numpy concatenate")
-
-
-OPS["concatenate"] = _concatenate
-
-
 def _windowed(name):
     def build(eqn):
         from . import windowed
