@@ -16,8 +16,8 @@ from helpers import rng
 import funtorch as ft
 from funtorch.core import passes
 from funtorch.core.graph import eval_graph
-from funtorch.lax.shape import concatenate_p, pad_p
 from funtorch.lax.control_flow import hoist_accumulated_dots, scan_p
+from funtorch.lax.shape import concatenate_p, pad_p
 
 
 def _scans(graph):

@@ -56,8 +56,9 @@ class Names(common.Names):
         lines = ["import math", "import numpy as np", "from numba import njit"]
         if self.vecmath:
             from .parallel import source_hash
+            names = ", ".join(sorted(self.vecmath))
             lines += [f"# vecmath: {source_hash('vecmath')}",
-                      f"from funtorch.backends.cpu.vecmath import {', '.join(sorted(self.vecmath))}"]
+                      f"from funtorch.backends.cpu.vecmath import {names}"]
         lines += ["", *self.definitions()]
         for op, name in sorted(self.reassoc_ops.items()):
             lines += ["", "", "@njit(fastmath={'reassoc'})", f"def {name}(a, b):",

@@ -30,7 +30,6 @@ from ..common import scalar
 from ..common.scalar import Reducer
 
 
-
 def _float32(name, shared):
     """float32 ``name`` from ``vecmath`` (vectorizable, correctly rounded); other dtypes
     as the shared table has it."""

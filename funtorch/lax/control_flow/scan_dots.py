@@ -104,7 +104,7 @@ def hoist_accumulated_dots(eqn, producer=None, uses=None):
     outer_xs = eqn.inputs[nc + ncar:]
     stacked = {}       # body var -> outer stacked var
     extra_ys = []      # body vars returned as new ys
-    for add, tr, dot in found.values():
+    for _, _, dot in found.values():
         for x in dot.inputs:
             if x in stacked:
                 continue
