@@ -65,6 +65,10 @@ def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.
         v = fnp.repeat(v, rep, axis=-3)
     L, S = q.shape[-2], k.shape[-2]
     scale = 1.0 / math.sqrt(q.shape[-1]) if scale is None else scale
+    if attn_mask is None and dropout_p == 0.0:
+        fused = _fused(q, k, v, scale, is_causal)
+        if fused is not None:
+            return fused
     scores = fnp.matmul(q, fnp.swapaxes(k, -1, -2)) * scale
     neg_inf = fnp.full((), -np.inf, scores.dtype)
     if is_causal:
@@ -84,6 +88,19 @@ def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.
                              "dropout_key=ft.random.key(seed), or dropout_p=0.0 in evaluation")
         w = _dropout(w, dropout_p, True, key=dropout_key)
     return fnp.matmul(w, v)
+
+
+def _fused(q, k, v, scale, is_causal):
+    """``lax.dot_product_attention`` over the leading dims flattened, where it applies (no
+    mask but the causal one, float operands of one dtype and leading shape); else None."""
+    if not (q.dtype == k.dtype == v.dtype and dtypes.is_float(q.dtype)
+            and q.shape[:-2] == k.shape[:-2] == v.shape[:-2]
+            and q.shape[-2] > 0 and k.shape[-2] > 0):
+        return None
+    lead = q.shape[:-2]
+    flat = [fnp.reshape(t, (-1, *t.shape[-2:])) for t in (q, k, v)]
+    out, _ = lax.dot_product_attention(*flat, scale, is_causal)
+    return fnp.reshape(out, (*lead, *out.shape[-2:]))
 
 
 def _float_mask(name, mask, dtype):
@@ -136,7 +153,10 @@ def multi_head_attention_forward(query, key, value, num_heads, in_proj_weight, i
     hd = E // num_heads
     dtype = q.dtype
     key_padding_mask = _float_mask("key_padding_mask", key_padding_mask, dtype)
-    if is_causal and attn_mask is None:
+    # causal and nothing else to mask: scaled_dot_product_attention's fused causal path
+    fused_causal = (is_causal and attn_mask is None and key_padding_mask is None
+                    and bias_k is None and not add_zero_attn and not need_weights)
+    if is_causal and attn_mask is None and not fused_causal:
         attn_mask = ~_causal(L, S)
     attn_mask = _float_mask("attn_mask", attn_mask, dtype)
 
@@ -205,7 +225,7 @@ def multi_head_attention_forward(query, key, value, num_heads, in_proj_weight, i
         out = fnp.matmul(w, v)                                          # [N*H, L, hd]
     else:
         out = scaled_dot_product_attention(q, k, v, attn_mask, dropout_p,
-                                           dropout_key=dropout_key)
+                                           is_causal=fused_causal, dropout_key=dropout_key)
         w = None
     out = fnp.reshape(fnp.swapaxes(out, 0, 1), (L, N, E))
     out = linear(out, out_proj_weight, out_proj_bias)
