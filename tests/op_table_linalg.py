@@ -261,7 +261,7 @@ register(
 
 
 def _attention_ref_rows(q, k, v, scale, causal):
-    """(out, lse) by one softmax per query row, in float64."""
+    """(out, lse) by one softmax per query row, in float64, over [..., L, E] operands."""
     *lead, L, _ = q.shape
     S, F = v.shape[-2:]
     q, k, v = (x.astype(np.float64).reshape(-1, *x.shape[-2:]) for x in (q, k, v))
@@ -283,9 +283,16 @@ def _attention_sample(g: Gen, dtype, lead=1):
     return Sample((*qkv, g.choice([0.5, 1.3]), g.bool()))
 
 
+def _lax_attention_sample(g: Gen, dtype):
+    B, H = g.int(1, 2), g.int(1, 3)
+    L, S, E, F = g.int(1, 5), g.int(1, 5), g.int(1, 4), g.int(1, 4)
+    qkv = [g.array((B, n, H, d), dtype, -2.0, 2.0) for n, d in ((L, E), (S, E), (S, F))]
+    return Sample((*qkv, g.choice([0.5, 1.3]), g.bool()))
+
+
 def _lax_attention_ref(q, k, v, scale, causal):
-    o, lse = _attention_ref_rows(q, k, v, scale, causal)
-    return [o.astype(q.dtype), lse.astype(q.dtype)]
+    o, lse = _attention_ref_rows(*(np.swapaxes(x, 1, 2) for x in (q, k, v)), scale, causal)
+    return [np.swapaxes(o, 1, 2).astype(q.dtype), lse.astype(q.dtype)]
 
 
 def _sdpa_sample(g: Gen, dtype):
@@ -301,7 +308,7 @@ def _sdpa_ref(q, k, v, is_causal=False, scale=None):
 
 register(
     OpInfo("lax_dot_product_attention", ft.lax.dot_product_attention, _lax_attention_ref,
-           _attention_sample, dtypes=(np.float32, np.float64), atol=1e-5),
+           _lax_attention_sample, dtypes=(np.float32, np.float64), atol=1e-5),
     OpInfo("scaled_dot_product_attention_fused", ft.nn.functional.scaled_dot_product_attention,
            _sdpa_ref, _sdpa_sample, atol=1e-5),
 )

@@ -21,13 +21,14 @@ def _loss(q, k, v, scale, causal):
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("causal", [False, True])
-# serial (few scores) and parallel (B * L * S >= attention_kernels.PARALLEL_SCORES) kernels
-@pytest.mark.parametrize("shape", [(2, 5, 7, 3, 4), (3, 130, 70, 8, 5), (17, 70, 129, 4, 6)])
+# serial (few scores) and parallel (B * H * L * S >= attention_kernels.PARALLEL_SCORES)
+@pytest.mark.parametrize("shape", [(2, 5, 7, 1, 3, 4), (3, 130, 70, 2, 8, 5),
+                                   (9, 70, 129, 2, 4, 6)])
 def test_kernels_vs_eager(dtype, causal, shape):
-    B, L, S, E, Fv = shape
+    B, L, S, H, E, Fv = shape
     rng = np.random.default_rng(0)
-    # q, k, v as transposed views ([L, B, E] storage): read through their strides
-    q, k, v = (ft.swapaxes(ft.asarray(rng.standard_normal((n, B, d)).astype(dtype)), 0, 1)
+    # q, k, v as transposed views ([L, B, H, E] storage): read through their strides
+    q, k, v = (ft.swapaxes(ft.asarray(rng.standard_normal((n, B, H, d)).astype(dtype)), 0, 1)
                for n, d in ((L, E), (S, E), (S, Fv)))
     f = ft.value_and_grad(_loss, argnums=(0, 1, 2))
     want = f(q, k, v, 0.6, causal)
@@ -41,7 +42,7 @@ def test_kernels_vs_eager(dtype, causal, shape):
 def test_kernels_in_a_scan_body():
     """A loop body's table runs the serial kernels; same results as eager."""
     rng = np.random.default_rng(1)
-    q = ft.asarray(rng.standard_normal((3, 4, 70, 8)).astype(np.float32))
+    q = ft.asarray(rng.standard_normal((3, 4, 70, 2, 8)).astype(np.float32))
 
     def f(q):
         def body(c, x):

@@ -1,16 +1,19 @@
 """Fused attention (``lax.attention``'s primitives) on the CPU, as PyTorch's SDPA does it:
 no ``[B, L, S]`` array in memory.
 
-Work is split into blocks of ``BLOCK`` queries of one batch entry. A block's scores
+Work is split into blocks of ``BLOCK`` queries of one batch entry and head. A block's scores
 ``q_blk @ k^T`` go into a per-thread scratch of ``[BLOCK, S]`` (single-threaded BLAS, as
 ``gemm_kernels``), the softmax runs over its rows in place, and the products with ``v``
 (forward) or the cotangents (backward) are BLAS calls on it again. Causal blocks read only
 the keys up to their last query. The forward shares blocks among the threads; the backward
-gives each thread whole batch entries, so its ``dk``/``dv`` accumulate without races.
+gives each thread whole (batch entry, head) pairs, so its ``dk``/``dv`` accumulate without
+races. Operands are ``[B, L, H, E]`` (``lax.attention``); an operand's rows of one head are
+a matrix with leading dimension ``H * E`` (its row stride), which BLAS reads in place.
 
 Exact: the same scalar operations as the decomposition (``exp`` of the scaled, masked
 scores less their maximum or the ``lse``), only the order of the sums differs.
-Operands are read in place through their strides where BLAS can (unit last stride).
+Inputs are read through their strides where BLAS can (unit last stride); outputs are
+C-contiguous.
 """
 
 from __future__ import annotations
@@ -29,15 +32,17 @@ BLOCK = 64      # queries per work item
 
 
 # --------------------------------------------------------------------------- forward
+# ``xa``: an operand's address; ``xs``: its strides in elements over (batch, row, head)
 
 @njit(cache=True, nogil=True)
-def _forward_block(b, i0, i1, causal, c, isz, L, S, E, F, qa, qs, ka, ks, va, vs,
-                   o, lse, s):
-    """o[b, i0:i1], lse[b, i0:i1]; ``c``: [scale, 0] in the dtype; ``s``: scratch."""
+def _forward_block(b, h, i0, i1, causal, c, isz, L, S, H, E, F, qa, qs, ka, ks, va, vs,
+                   oa, lse, s):
+    """o[b, i0:i1, h], lse[b, h, i0:i1]; ``c``: [scale, 0] in the dtype; ``s``: scratch."""
     kend = min(i1, S) if causal else S
     sa = s.ctypes.data
-    _gemm(isz, NO_TRANS, TRANS, i1 - i0, kend, E, qa + (b * qs[0] + i0 * qs[1]) * isz,
-          qs[1], ka + b * ks[0] * isz, ks[1], 0.0, sa, S)
+    _gemm(isz, NO_TRANS, TRANS, i1 - i0, kend, E,
+          qa + (b * qs[0] + i0 * qs[1] + h * qs[2]) * isz, qs[1],
+          ka + (b * ks[0] + h * ks[2]) * isz, ks[1], 0.0, sa, S)
     scale, zero = c[0], c[1]
     for r in range(i1 - i0):
         n = min(i0 + r + 1, S) if causal else S
@@ -56,122 +61,128 @@ def _forward_block(b, i0, i1, causal, c, isz, L, S, E, F, qa, qs, ka, ks, va, vs
             s[r, j] = s[r, j] / tot
         for j in range(n, kend):
             s[r, j] = zero
-        lse[b, i0 + r] = m + math.log(tot)
-    _gemm(isz, NO_TRANS, NO_TRANS, i1 - i0, F, kend, sa, S, va + b * vs[0] * isz, vs[1],
-          0.0, o[b, i0:].ctypes.data, F)
+        lse[b, h, i0 + r] = m + math.log(tot)
+    _gemm(isz, NO_TRANS, NO_TRANS, i1 - i0, F, kend, sa, S,
+          va + (b * vs[0] + h * vs[2]) * isz, vs[1], 0.0,
+          oa + ((b * L + i0) * H + h) * F * isz, H * F)
 
 
 @njit(cache=True, nogil=True)
-def _forward_items(lo, hi, nblk, causal, c, isz, L, S, E, F, qa, qs, ka, ks, va, vs, o,
+def _forward_items(lo, hi, nblk, causal, c, isz, L, S, H, E, F, qa, qs, ka, ks, va, vs, oa,
                    lse):
-    s = np.empty((BLOCK, S), o.dtype)
+    s = np.empty((BLOCK, S), lse.dtype)
     for it in range(lo, hi):
-        b = it // nblk
-        i0 = (it - b * nblk) * BLOCK
-        _forward_block(b, i0, min(i0 + BLOCK, L), causal, c, isz, L, S, E, F, qa, qs, ka,
-                       ks, va, vs, o, lse, s)
+        bh = it // nblk
+        i0 = (it - bh * nblk) * BLOCK
+        _forward_block(bh // H, bh % H, i0, min(i0 + BLOCK, L), causal, c, isz, L, S, H, E,
+                       F, qa, qs, ka, ks, va, vs, oa, lse, s)
 
 
 @njit(parallel=True, cache=True, nogil=True)
-def forward(T, causal, c, isz, B, L, S, E, F, qa, qs, ka, ks, va, vs, o, lse):
+def forward(T, causal, c, isz, B, L, S, H, E, F, qa, qs, ka, ks, va, vs, oa, lse):
     nblk = (L + BLOCK - 1) // BLOCK
-    items = B * nblk
+    items = B * H * nblk
     for t in prange(T):
-        _forward_items(t * items // T, (t + 1) * items // T, nblk, causal, c, isz, L, S, E,
-                       F, qa, qs, ka, ks, va, vs, o, lse)
+        _forward_items(t * items // T, (t + 1) * items // T, nblk, causal, c, isz, L, S, H,
+                       E, F, qa, qs, ka, ks, va, vs, oa, lse)
 
 
 @njit(cache=True, nogil=True)
-def forward_serial(causal, c, isz, B, L, S, E, F, qa, qs, ka, ks, va, vs, o, lse):
+def forward_serial(causal, c, isz, B, L, S, H, E, F, qa, qs, ka, ks, va, vs, oa, lse):
     nblk = (L + BLOCK - 1) // BLOCK
-    _forward_items(0, B * nblk, nblk, causal, c, isz, L, S, E, F, qa, qs, ka, ks, va, vs, o,
-                   lse)
+    _forward_items(0, B * H * nblk, nblk, causal, c, isz, L, S, H, E, F, qa, qs, ka, ks, va,
+                   vs, oa, lse)
 
 
 # --------------------------------------------------------------------------- backward
 
 @njit(cache=True, nogil=True)
-def _backward_entry(b, causal, c, isz, L, S, E, F, qa, qs, ka, ks, va, vs, lse, ga, gs,
-                    glse, dq, dk, dv, p, dp):
-    """dq[b], dk[b], dv[b]; ``p``, ``dp``: [BLOCK, S] scratch."""
+def _backward_pair(b, h, causal, c, isz, L, S, H, E, F, qa, qs, ka, ks, va, vs, lse, ga, gs,
+                   glse, dq, dk, dv, p, dp):
+    """dq[b, :, h], dk[b, :, h], dv[b, :, h]; ``p``, ``dp``: [BLOCK, S] scratch."""
     scale, zero = c[0], c[1]
-    dk[b] = zero
-    dv[b] = zero
+    dk[b, :, h] = zero
+    dv[b, :, h] = zero
     pa, dpa = p.ctypes.data, dp.ctypes.data
-    kb, vb = ka + b * ks[0] * isz, va + b * vs[0] * isz
+    kb = ka + (b * ks[0] + h * ks[2]) * isz
+    vb = va + (b * vs[0] + h * vs[2]) * isz
+    dka, dva = dk[b, 0, h].ctypes.data, dv[b, 0, h].ctypes.data
     for i0 in range(0, L, BLOCK):
         i1 = min(i0 + BLOCK, L)
         nq = i1 - i0
         kend = min(i1, S) if causal else S
-        qb = qa + (b * qs[0] + i0 * qs[1]) * isz
-        gb = ga + (b * gs[0] + i0 * gs[1]) * isz
+        qb = qa + (b * qs[0] + i0 * qs[1] + h * qs[2]) * isz
+        gb = ga + (b * gs[0] + i0 * gs[1] + h * gs[2]) * isz
         _gemm(isz, NO_TRANS, TRANS, nq, kend, E, qb, qs[1], kb, ks[1], 0.0, pa, S)
         for r in range(nq):
             n = min(i0 + r + 1, S) if causal else S
-            m = lse[b, i0 + r]
+            m = lse[b, h, i0 + r]
             for j in range(n):
                 p[r, j] = math.exp(p[r, j] * scale - m)
             for j in range(n, kend):
                 p[r, j] = zero
         # dv += p^T @ go;  dp = go @ v^T
-        _gemm(isz, TRANS, NO_TRANS, kend, F, nq, pa, S, gb, gs[1], 1.0, dv[b].ctypes.data, F)
+        _gemm(isz, TRANS, NO_TRANS, kend, F, nq, pa, S, gb, gs[1], 1.0, dva, H * F)
         _gemm(isz, NO_TRANS, TRANS, nq, kend, F, gb, gs[1], vb, vs[1], 0.0, dpa, S)
         for r in range(nq):
             acc = zero
             for j in range(kend):
                 acc += p[r, j] * dp[r, j]
-            g = glse[b, i0 + r]
+            g = glse[b, h, i0 + r]
             for j in range(kend):
                 dp[r, j] = p[r, j] * (dp[r, j] - acc + g) * scale
         # dq = ds @ k;  dk += ds^T @ q
         _gemm(isz, NO_TRANS, NO_TRANS, nq, E, kend, dpa, S, kb, ks[1], 0.0,
-              dq[b, i0:].ctypes.data, E)
-        _gemm(isz, TRANS, NO_TRANS, kend, E, nq, dpa, S, qb, qs[1], 1.0, dk[b].ctypes.data, E)
+              dq[b, i0, h].ctypes.data, H * E)
+        _gemm(isz, TRANS, NO_TRANS, kend, E, nq, dpa, S, qb, qs[1], 1.0, dka, H * E)
 
 
 @njit(cache=True, nogil=True)
-def _backward_items(lo, hi, causal, c, isz, L, S, E, F, qa, qs, ka, ks, va, vs, lse, ga,
+def _backward_items(lo, hi, causal, c, isz, L, S, H, E, F, qa, qs, ka, ks, va, vs, lse, ga,
                     gs, glse, dq, dk, dv):
     p = np.empty((BLOCK, S), dq.dtype)
     dp = np.empty((BLOCK, S), dq.dtype)
-    for b in range(lo, hi):
-        _backward_entry(b, causal, c, isz, L, S, E, F, qa, qs, ka, ks, va, vs, lse, ga, gs,
-                        glse, dq, dk, dv, p, dp)
+    for bh in range(lo, hi):
+        _backward_pair(bh // H, bh % H, causal, c, isz, L, S, H, E, F, qa, qs, ka, ks, va, vs,
+                       lse, ga, gs, glse, dq, dk, dv, p, dp)
 
 
 @njit(parallel=True, cache=True, nogil=True)
-def backward(T, causal, c, isz, B, L, S, E, F, qa, qs, ka, ks, va, vs, lse, ga, gs, glse,
+def backward(T, causal, c, isz, B, L, S, H, E, F, qa, qs, ka, ks, va, vs, lse, ga, gs, glse,
              dq, dk, dv):
+    n = B * H
     for t in prange(T):
-        _backward_items(t * B // T, (t + 1) * B // T, causal, c, isz, L, S, E, F, qa, qs, ka,
-                        ks, va, vs, lse, ga, gs, glse, dq, dk, dv)
+        _backward_items(t * n // T, (t + 1) * n // T, causal, c, isz, L, S, H, E, F, qa, qs,
+                        ka, ks, va, vs, lse, ga, gs, glse, dq, dk, dv)
 
 
 @njit(cache=True, nogil=True)
-def backward_serial(causal, c, isz, B, L, S, E, F, qa, qs, ka, ks, va, vs, lse, ga, gs, glse,
-                    dq, dk, dv):
-    _backward_items(0, B, causal, c, isz, L, S, E, F, qa, qs, ka, ks, va, vs, lse, ga, gs,
-                    glse, dq, dk, dv)
+def backward_serial(causal, c, isz, B, L, S, H, E, F, qa, qs, ka, ks, va, vs, lse, ga, gs,
+                    glse, dq, dk, dv):
+    _backward_items(0, B * H, causal, c, isz, L, S, H, E, F, qa, qs, ka, ks, va, vs, lse, ga,
+                    gs, glse, dq, dk, dv)
 
 
 # --------------------------------------------------------------------------- builders
 
-# below this many score elements (B * L * S) the kernels run on the calling thread
+# below this many score elements (B * H * L * S) the kernels run on the calling thread
 PARALLEL_SCORES = 1 << 16
 
 
 def _operand(x):
-    """(address, [batch stride, row stride] in elements) of a [B, N, D] array BLAS can read
-    as is (unit last stride, rows apart by at least D), else of a contiguous copy."""
+    """(array, address, strides in elements over (batch, row, head)) of a [B, N, H, D]
+    array BLAS can read as is (unit last stride, rows at least D apart), else of a
+    contiguous copy."""
     isz = x.itemsize
-    _, n, d = x.shape
-    s0, s1, s2 = x.strides
-    if not ((s2 == isz or d == 1) and s0 >= 0 and s0 % isz == 0 and s1 % isz == 0
-            and (n == 1 or s1 >= d * isz)):
+    _, n, _, d = x.shape
+    st = x.strides
+    if not ((st[3] == isz or d == 1) and all(s >= 0 and s % isz == 0 for s in st[:3])
+            and (n == 1 or st[1] >= d * isz)):
         x = np.ascontiguousarray(x)
-        s0, s1 = x.strides[:2]
-    ld = s1 // isz if n > 1 else d
-    return x, x.__array_interface__["data"][0], np.array([s0 // isz, max(ld, 1)], np.int64)
+        st = x.strides
+    ld = st[1] // isz if n > 1 else d
+    return (x, x.__array_interface__["data"][0],
+            np.array([st[0] // isz, max(ld, 1), st[2] // isz], np.int64))
 
 
 def _take(eqn, serial):
@@ -181,28 +192,29 @@ def _take(eqn, serial):
     from . import blas
     if not blas.AVAILABLE:
         return None
-    B, L, E = q.shape
-    S, F = eqn.inputs[1].aval.shape[1], eqn.inputs[2].aval.shape[2]
+    B, L, H, E = q.shape
+    S, F = eqn.inputs[1].aval.shape[1], eqn.inputs[2].aval.shape[3]
     T = numba.get_num_threads()
-    parallel = not serial and T > 1 and B * L * S >= PARALLEL_SCORES
+    parallel = not serial and T > 1 and B * H * L * S >= PARALLEL_SCORES
     c = np.array([eqn.params["scale"], 0], q.dtype)
-    return (B, L, S, E, F), q.dtype.itemsize, c, eqn.params["causal"], T, parallel
+    return (B, L, S, H, E, F), q.dtype.itemsize, c, eqn.params["causal"], T, parallel
 
 
 def attention(eqn, serial=False):
     took = _take(eqn, serial)
     if took is None:
         return None
-    (B, L, S, E, F), isz, c, causal, T, parallel = took
+    (B, L, S, H, E, F), isz, c, causal, T, parallel = took
 
     def fn(q, k, v, o, lse):
         q, qa, qs = _operand(q)
         k, ka, ks = _operand(k)
         v, va, vs = _operand(v)
+        oa = o.__array_interface__["data"][0]
         if parallel:
-            forward(T, causal, c, isz, B, L, S, E, F, qa, qs, ka, ks, va, vs, o, lse)
+            forward(T, causal, c, isz, B, L, S, H, E, F, qa, qs, ka, ks, va, vs, oa, lse)
         else:
-            forward_serial(causal, c, isz, B, L, S, E, F, qa, qs, ka, ks, va, vs, o, lse)
+            forward_serial(causal, c, isz, B, L, S, H, E, F, qa, qs, ka, ks, va, vs, oa, lse)
 
     return Op(fn, "fused attention", blas=True)
 
@@ -211,8 +223,8 @@ def attention_vjp(eqn, serial=False):
     took = _take(eqn, serial)
     if took is None:
         return None
-    (B, L, S, E, F), isz, c, causal, T, parallel = took
-    T = min(T, B)
+    (B, L, S, H, E, F), isz, c, causal, T, parallel = took
+    T = min(T, B * H)
 
     def fn(q, k, v, lse, go, glse, dq, dk, dv):
         q, qa, qs = _operand(q)
@@ -221,10 +233,10 @@ def attention_vjp(eqn, serial=False):
         go, ga, gs = _operand(go)
         lse, glse = np.ascontiguousarray(lse), np.ascontiguousarray(glse)
         if parallel and T > 1:
-            backward(T, causal, c, isz, B, L, S, E, F, qa, qs, ka, ks, va, vs, lse, ga, gs,
+            backward(T, causal, c, isz, B, L, S, H, E, F, qa, qs, ka, ks, va, vs, lse, ga, gs,
                      glse, dq, dk, dv)
         else:
-            backward_serial(causal, c, isz, B, L, S, E, F, qa, qs, ka, ks, va, vs, lse, ga,
+            backward_serial(causal, c, isz, B, L, S, H, E, F, qa, qs, ka, ks, va, vs, lse, ga,
                             gs, glse, dq, dk, dv)
 
     return Op(fn, "fused attention gradient", blas=True)
