@@ -373,7 +373,9 @@ def test_generated_kernels_compile_for_gpus():
     real numba.cuda (no GPU needed; the simulator never compiles)."""
     import subprocess
     env = dict(os.environ, NUMBA_ENABLE_CUDASIM="0")
-    p = subprocess.run([sys.executable, "-m", "funtorch.backends.cuda.ptx_check", "--cc", "8.0"],
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    p = subprocess.run([sys.executable, os.path.join(root, "benchmarks", "ptx_check.py"),
+                        "--cc", "8.0"],
                        capture_output=True, text=True, env=env, timeout=600)
     assert p.returncode == 0, p.stdout[-3000:] + p.stderr[-3000:]
 

@@ -10,7 +10,8 @@ Modules: ``program`` (partition, buffer plan, the call), ``codegen`` (fused loop
 ``lowering`` (their scalar expressions and reductions), ``ops`` (everything else),
 ``kernels`` (generated non-fused kernels),
 ``memory`` (pooled buffers, transfers), ``source`` (compile and launch), ``devmath``
-(kernel math), ``graphs`` (opt-in CUDA graph replay), ``ptx_check`` (compile without a GPU).
+(kernel math), ``graphs`` (opt-in CUDA graph replay). ``benchmarks/ptx_check.py`` compiles
+every kernel it generates to PTX without a GPU.
 See docs/cuda_backend.md.
 """
 

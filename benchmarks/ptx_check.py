@@ -3,7 +3,10 @@
 Runs without a GPU (NVVM only) but needs the real ``numba.cuda``, so not under
 ``NUMBA_ENABLE_CUDASIM=1``; the test suite runs it in a subprocess::
 
-    python -m funtorch.backends.cuda.ptx_check [--cc 8.0 9.0] [--only mnist ops]
+    python benchmarks/ptx_check.py [--cc 8.0 9.0] [--only mnist ops]
+
+A user-level tool (it builds models with the public API), so it lives beside the GPU
+benchmarks rather than inside the backend it checks.
 
 Graphs: the MNIST MLP and CNN training steps at batch 128 (Adam, parameters donated), and
 small graphs reaching every kind of generated kernel (each reduction strategy and dtype,
@@ -20,11 +23,15 @@ import json
 import sys
 
 import numpy as np
+from numba import cuda
+from numba.cuda import config
+
+import funtorch as ft
+import funtorch.nn as nn
+from funtorch.backends.cuda.program import compile
 
 
 def mnist_graphs():
-    import funtorch as ft
-    import funtorch.nn as nn
     models = {
         "mlp": nn.Sequential(nn.Flatten(), nn.Linear(784, 512), nn.ReLU(), nn.Linear(512, 512),
                              nn.ReLU(), nn.Linear(512, 10)),
@@ -51,7 +58,6 @@ def mnist_graphs():
 
 
 def op_graphs():
-    import funtorch as ft
     f32, f64 = np.zeros((6, 40), np.float32), np.zeros((6, 40), np.float64)
     i64 = np.arange(12, dtype=np.int64).reshape(3, 4)
     img = np.zeros((2, 3, 9, 9), np.float32)
@@ -100,7 +106,6 @@ def op_graphs():
 
 
 def collect(graph, donated):
-    from .program import compile
     specs = []
 
     def build(spec):
@@ -112,7 +117,6 @@ def collect(graph, donated):
 
 
 def compile_all(specs, ccs):
-    from numba import cuda
     failed, seen = {}, set()
     for spec in specs:
         if spec.text in seen:
@@ -132,7 +136,6 @@ def main(argv=None) -> int:
     parser.add_argument("--cc", nargs="+", default=["8.0", "9.0"])
     parser.add_argument("--only", nargs="+", choices=["mnist", "ops"], default=["mnist", "ops"])
     args = parser.parse_args(argv)
-    from numba.cuda import config
     if config.ENABLE_CUDASIM:
         parser.error("run with the real numba.cuda (NUMBA_ENABLE_CUDASIM unset or 0)")
     ccs = [tuple(int(p) for p in c.split(".")) for c in args.cc]
