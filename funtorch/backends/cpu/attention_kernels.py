@@ -7,7 +7,9 @@ Work is split into blocks of ``BLOCK`` queries of one batch entry and head. A bl
 (forward) or the cotangents (backward) are BLAS calls on it again. Causal blocks read only
 the keys up to their last query. The forward shares blocks among the threads; the backward
 gives each thread whole (batch entry, head) pairs, so its ``dk``/``dv`` accumulate without
-races. Operands are ``[B, L, H, E]`` (``lax.attention``); an operand's rows of one head are
+races. Each kernel is a ``cfunc`` over a range of work items, compiled serially and run
+on every thread by ``parallel.run`` (one launcher for all kernels: a ``parallel=True``
+kernel would cost seconds more to compile). Operands are ``[B, L, H, E]`` (``lax.attention``); an operand's rows of one head are
 a matrix with leading dimension ``H * E`` (its row stride), which BLAS reads in place.
 
 Exact: the same scalar operations as the decomposition (``exp`` of the scaled, masked
@@ -22,7 +24,7 @@ import math
 
 import numba
 import numpy as np
-from numba import njit, prange
+from numba import njit
 
 from .blas import NO_TRANS, TRANS
 from .gemm_kernels import _gemm
@@ -67,31 +69,23 @@ def _forward_block(b, h, i0, i1, causal, c, isz, L, S, H, E, F, qa, qs, ka, ks, 
           oa + ((b * L + i0) * H + h) * F * isz, H * F)
 
 
+# The argument block of both kernels (int64, filled in by the builders below): n, causal,
+# isz, B, L, S, H, E, F; the addresses of q, k, v (and go), each followed by its 3 strides;
+# then the addresses of the other arrays, ``c`` last.
+
+
 @njit(cache=True, nogil=True)
-def _forward_items(lo, hi, nblk, causal, c, isz, L, S, H, E, F, qa, qs, ka, ks, va, vs, oa,
-                   lse):
+def forward_range(lo, hi, a, lse, c):
+    """Work items [lo, hi) of the forward (one block of queries of one (b, h) each)."""
+    causal, isz, L, S, H, E, F = a[1] != 0, a[2], a[4], a[5], a[6], a[7], a[8]
+    qa, qs, ka, ks, va, vs, oa = a[9], a[10:13], a[13], a[14:17], a[17], a[18:21], a[21]
+    nblk = (L + BLOCK - 1) // BLOCK
     s = np.empty((BLOCK, S), lse.dtype)
     for it in range(lo, hi):
         bh = it // nblk
         i0 = (it - bh * nblk) * BLOCK
         _forward_block(bh // H, bh % H, i0, min(i0 + BLOCK, L), causal, c, isz, L, S, H, E,
                        F, qa, qs, ka, ks, va, vs, oa, lse, s)
-
-
-@njit(parallel=True, cache=True, nogil=True)
-def forward(T, causal, c, isz, B, L, S, H, E, F, qa, qs, ka, ks, va, vs, oa, lse):
-    nblk = (L + BLOCK - 1) // BLOCK
-    items = B * H * nblk
-    for t in prange(T):
-        _forward_items(t * items // T, (t + 1) * items // T, nblk, causal, c, isz, L, S, H,
-                       E, F, qa, qs, ka, ks, va, vs, oa, lse)
-
-
-@njit(cache=True, nogil=True)
-def forward_serial(causal, c, isz, B, L, S, H, E, F, qa, qs, ka, ks, va, vs, oa, lse):
-    nblk = (L + BLOCK - 1) // BLOCK
-    _forward_items(0, B * H * nblk, nblk, causal, c, isz, L, S, H, E, F, qa, qs, ka, ks, va,
-                   vs, oa, lse)
 
 
 # --------------------------------------------------------------------------- backward
@@ -138,29 +132,16 @@ def _backward_pair(b, h, causal, c, isz, L, S, H, E, F, qa, qs, ka, ks, va, vs, 
 
 
 @njit(cache=True, nogil=True)
-def _backward_items(lo, hi, causal, c, isz, L, S, H, E, F, qa, qs, ka, ks, va, vs, lse, ga,
-                    gs, glse, dq, dk, dv):
+def backward_range(lo, hi, a, lse, glse, dq, dk, dv, c):
+    """(b, h) pairs [lo, hi) of the backward."""
+    causal, isz, L, S, H, E, F = a[1] != 0, a[2], a[4], a[5], a[6], a[7], a[8]
+    qa, qs, ka, ks, va, vs, ga, gs = (a[9], a[10:13], a[13], a[14:17], a[17], a[18:21],
+                                      a[21], a[22:25])
     p = np.empty((BLOCK, S), dq.dtype)
     dp = np.empty((BLOCK, S), dq.dtype)
     for bh in range(lo, hi):
         _backward_pair(bh // H, bh % H, causal, c, isz, L, S, H, E, F, qa, qs, ka, ks, va, vs,
                        lse, ga, gs, glse, dq, dk, dv, p, dp)
-
-
-@njit(parallel=True, cache=True, nogil=True)
-def backward(T, causal, c, isz, B, L, S, H, E, F, qa, qs, ka, ks, va, vs, lse, ga, gs, glse,
-             dq, dk, dv):
-    n = B * H
-    for t in prange(T):
-        _backward_items(t * n // T, (t + 1) * n // T, causal, c, isz, L, S, H, E, F, qa, qs,
-                        ka, ks, va, vs, lse, ga, gs, glse, dq, dk, dv)
-
-
-@njit(cache=True, nogil=True)
-def backward_serial(causal, c, isz, B, L, S, H, E, F, qa, qs, ka, ks, va, vs, lse, ga, gs,
-                    glse, dq, dk, dv):
-    _backward_items(0, B * H, causal, c, isz, L, S, H, E, F, qa, qs, ka, ks, va, vs, lse, ga,
-                    gs, glse, dq, dk, dv)
 
 
 # --------------------------------------------------------------------------- builders
@@ -185,6 +166,59 @@ def _operand(x):
             np.array([st[0] // isz, max(ld, 1), st[2] // isz], np.int64))
 
 
+_KERNEL = """# {hashes}
+from numba import carray, cfunc
+from funtorch.backends.cpu.parallel import SIGNATURE, ptr_i64, ptr_{t}
+from funtorch.backends.cpu.attention_kernels import {body} as body
+
+
+@cfunc(SIGNATURE, cache=True, error_model='numpy')
+def kernel(lo, hi, args):
+    a = carray(args, ({n},))
+    B, L, S, H, E, F = a[3], a[4], a[5], a[6], a[7], a[8]
+    body(lo, hi, a, {arrays}carray(ptr_{t}(a[{c}]), (2,)))
+"""
+_kernels = {}
+
+
+def _kernel(body, dtype):
+    """The ``cfunc`` ``kernel(lo, hi, args)`` running ``body`` on items [lo, hi): called
+    directly, or on every thread by ``parallel.run`` (compiled once for all kernels). Its
+    source names the hashes of the modules it is made of (the disk cache's key)."""
+    key = (body, dtype.name)
+    fn = _kernels.get(key)
+    if fn is None:
+        from . import codegen
+        from .parallel import CFUNC, source_hash
+        t = {"float32": "f32", "float64": "f64"}[dtype.name]
+        lse = "carray(ptr_{t}(a[{k}]), (B, H, L)), "
+        if body == "forward_range":
+            n, c, arrays = 24, 23, lse.format(t=t, k=22)
+        else:
+            n, c = 31, 30
+            arrays = (lse.format(t=t, k=25) + lse.format(t=t, k=26) + "".join(
+                f"carray(ptr_{t}(a[{k}]), (B, {n_}, H, {d})), "
+                for k, n_, d in ((27, "L", "E"), (28, "S", "E"), (29, "S", "F"))))
+        hashes = ", ".join(f"{m}: {source_hash(m)}" for m in ("attention_kernels",
+                                                              "gemm_kernels", "blas"))
+        src = _KERNEL.format(hashes=hashes, t=t, body=body, n=n, c=c, arrays=arrays)
+        fn = _kernels[key] = CFUNC(codegen.load(src).address)
+    return fn
+
+
+def _launch(fn, n, T, parallel, block):
+    from .parallel import run
+    args = np.array(block, np.int64)
+    if parallel and T > 1 and n > 1:
+        run(fn, n, min(T, n), args, np.zeros_like(args))
+    else:
+        fn(0, n, args.ctypes.data)
+
+
+def _addr(x):
+    return x.__array_interface__["data"][0]
+
+
 def _take(eqn, serial):
     q = eqn.inputs[0].aval
     if q.dtype not in (np.dtype(np.float32), np.dtype(np.float64)):
@@ -205,18 +239,17 @@ def attention(eqn, serial=False):
     if took is None:
         return None
     (B, L, S, H, E, F), isz, c, causal, T, parallel = took
+    fn = _kernel("forward_range", c.dtype)
+    n = B * H * ((L + BLOCK - 1) // BLOCK)
 
-    def fn(q, k, v, o, lse):
+    def run(q, k, v, o, lse):
         q, qa, qs = _operand(q)
         k, ka, ks = _operand(k)
         v, va, vs = _operand(v)
-        oa = o.__array_interface__["data"][0]
-        if parallel:
-            forward(T, causal, c, isz, B, L, S, H, E, F, qa, qs, ka, ks, va, vs, oa, lse)
-        else:
-            forward_serial(causal, c, isz, B, L, S, H, E, F, qa, qs, ka, ks, va, vs, oa, lse)
+        _launch(fn, n, T, parallel, [n, causal, isz, B, L, S, H, E, F, qa, *qs, ka, *ks, va,
+                                     *vs, _addr(o), _addr(lse), _addr(c)])
 
-    return Op(fn, "fused attention", blas=True)
+    return Op(run, "fused attention", blas=True)
 
 
 def attention_vjp(eqn, serial=False):
@@ -224,19 +257,17 @@ def attention_vjp(eqn, serial=False):
     if took is None:
         return None
     (B, L, S, H, E, F), isz, c, causal, T, parallel = took
-    T = min(T, B * H)
+    fn = _kernel("backward_range", c.dtype)
+    n = B * H
 
-    def fn(q, k, v, lse, go, glse, dq, dk, dv):
+    def run(q, k, v, lse, go, glse, dq, dk, dv):
         q, qa, qs = _operand(q)
         k, ka, ks = _operand(k)
         v, va, vs = _operand(v)
         go, ga, gs = _operand(go)
         lse, glse = np.ascontiguousarray(lse), np.ascontiguousarray(glse)
-        if parallel and T > 1:
-            backward(T, causal, c, isz, B, L, S, H, E, F, qa, qs, ka, ks, va, vs, lse, ga, gs,
-                     glse, dq, dk, dv)
-        else:
-            backward_serial(causal, c, isz, B, L, S, H, E, F, qa, qs, ka, ks, va, vs, lse, ga,
-                            gs, glse, dq, dk, dv)
+        _launch(fn, n, T, parallel, [n, causal, isz, B, L, S, H, E, F, qa, *qs, ka, *ks, va,
+                                     *vs, ga, *gs, _addr(lse), _addr(glse), _addr(dq),
+                                     _addr(dk), _addr(dv), _addr(c)])
 
-    return Op(fn, "fused attention gradient", blas=True)
+    return Op(run, "fused attention gradient", blas=True)
