@@ -4,10 +4,14 @@
         python benchmarks/allreduce.py
 
 For each size (float32 buffers, 1 KB .. 64 MB) the variants take turns, interleaved,
-``--rounds`` times; rank 0 prints the median time of each: mpi4py's ``Allreduce``,
-funtorch's ``lax.psum`` eagerly under ``spmd`` and inside ``jit`` (the compiled program's
-MPI call), and mpi4py writing a fresh output buffer each call (what an immutable
-result costs: first-touch page faults inside the copy). Then it fits the ring model
+``--rounds`` times; rank 0 prints the median time of each: mpi4py's ``Allreduce`` into a
+preallocated buffer and in place (``MPI.IN_PLACE``), and into a fresh buffer each call
+(what an immutable result costs: with MPICH, first-touch page faults inside the call);
+funtorch's ``lax.psum`` eagerly under ``spmd``; inside ``jit`` (the compiled program's
+MPI call, its result a fresh array), inside ``jit`` with the input donated (the program
+reduces the donated buffer in place), and an empty ``jit`` (``lambda v: v``: the cost of
+a compiled call itself, the jit columns' floor above MPI).
+Then it fits the ring model
 ``t = 2(N-1) a + 2(N-1)/N * bytes / B`` to the mpi4py medians (least squares):
 latency ``a`` and bandwidth ``B``, the figures docs/distributed.md's cost model uses.
 ``--json`` writes them.
@@ -24,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import time
 
 import numpy as np
@@ -111,18 +116,27 @@ def main():
     n = comm.size
     eager = ft.distributed.spmd(lambda v: ft.lax.psum(v, "dp"), "dp")
     jitted = ft.jit(eager)
+    donating = ft.jit(eager, donate_argnums=0)
+    empty = ft.jit(lambda v: v)
     rows = []
     for nbytes in SIZES:
         x = np.ones(nbytes // 4, np.float32)
-        out = np.empty_like(x)
+        out, buf = np.empty_like(x), x.copy()
         xa = ft.asarray(x)
+        held = [donating(ft.asarray(x.copy()))]   # compiles; then each call donates it
         reps = max(3, min(200, 2**22 // nbytes))
-        jitted(xa)   # compile
+        jitted(xa), empty(xa)   # compile
+
+        def donated(held=held):
+            held[0] = donating(held[0])
+
         variants = {"mpi4py": lambda x=x, out=out: world.Allreduce(x, out, op=MPI.SUM),
-                    # a fresh output each call, as funtorch's arrays are immutable
-                    "mpi4py new": lambda x=x: world.Allreduce(x, np.empty_like(x), op=MPI.SUM),
+                    "in place": lambda buf=buf: world.Allreduce(MPI.IN_PLACE, buf, op=MPI.SUM),
+                    "fresh": lambda x=x: world.Allreduce(x, np.empty_like(x), op=MPI.SUM),
                     "ft eager": lambda xa=xa: eager(xa),
-                    "ft jit": lambda xa=xa: jitted(xa)}
+                    "ft jit": lambda xa=xa: jitted(xa),
+                    "ft donated": donated,
+                    "empty jit": lambda xa=xa: empty(xa)}
         res = {k: [] for k in variants}
         for _ in range(args.rounds):
             for k, f in variants.items():
@@ -131,7 +145,8 @@ def main():
         rows.append((nbytes, {k: float(np.median(v)) for k, v in res.items()}))
     if comm.rank:
         return
-    print(f"allreduce between {n} processes (median seconds per call)")
+    print(f"allreduce between {n} processes (median time per call; load average "
+          f"{os.getloadavg()[0]:.1f})")
     print(f"{'bytes':>10} " + " ".join(f"{k:>12}" for k in rows[0][1]))
     for nbytes, r in rows:
         print(f"{nbytes:>10} " + " ".join(f"{v * 1e6:>10.1f}us" for v in r.values()))

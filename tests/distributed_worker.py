@@ -78,6 +78,15 @@ def check_collectives(rank, nproc):
     for got in (ft.distributed.spmd(f, "dp")(x), ft.jit(ft.distributed.spmd(f, "dp"))(x)):
         for k, (g, w) in enumerate(zip(got, want)):
             np.testing.assert_allclose(np.asarray(g), w, err_msg=f"collective {k}")
+    # compiled allreduces in place (MPI_IN_PLACE): on a workspace value that dies there,
+    # and on a donated input
+    def g(v):
+        return lax.psum(v + 1, "dp") * 2, lax.pmax(v * 3, "dp") - 1
+    a, b = ft.jit(ft.distributed.spmd(g, "dp"))(x)
+    np.testing.assert_allclose(np.asarray(a), 2 * (sum(every) + nproc))
+    np.testing.assert_allclose(np.asarray(b), 3 * np.max(every, 0) - 1)
+    donating = ft.jit(ft.distributed.spmd(lambda v: lax.psum(v, "dp"), "dp"), donate_argnums=0)
+    np.testing.assert_allclose(np.asarray(donating(ft.asarray(x.copy()))), sum(every))
 
 
 def main():

@@ -3,6 +3,7 @@ process on the same global batch, and faults that must end the job within second
 
 import importlib.util
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -28,13 +29,66 @@ def _mpi():
 
 def launch(n, *args, timeout=60, env=None):
     _mpi()
-    e = {**os.environ, "PYTHONPATH": f"{ROOT}{os.pathsep}{os.environ.get('PYTHONPATH', '')}",
-         "OMPI_ALLOW_RUN_AS_ROOT": "1", "OMPI_ALLOW_RUN_AS_ROOT_CONFIRM": "1",
-         "OPENBLAS_NUM_THREADS": "1", "NUMBA_NUM_THREADS": "1", **(env or {})}
+    e = {**_env(), **(env or {})}
     t0 = time.monotonic()
     p = subprocess.run([MPIEXEC, "-n", str(n), sys.executable, WORKER, *map(str, args)],
                        capture_output=True, text=True, timeout=timeout, env=e)
     return p.returncode, p.stdout + p.stderr, time.monotonic() - t0
+
+
+def _env():
+    return {**os.environ, "PYTHONPATH": f"{ROOT}{os.pathsep}{os.environ.get('PYTHONPATH', '')}",
+            "OMPI_ALLOW_RUN_AS_ROOT": "1", "OMPI_ALLOW_RUN_AS_ROOT_CONFIRM": "1",
+            "OPENBLAS_NUM_THREADS": "1", "NUMBA_NUM_THREADS": "1"}
+
+
+def _mnist(n, *args):
+    """``examples/mnist.py`` (toy: the MLP, 128 of the bundled images, global batch 64),
+    in ``n`` MPI processes (``--distributed``) or, for ``n`` None, one plain process."""
+    cmd = [sys.executable, "examples/mnist.py", "--model", "mlp", "--limit", "128",
+           "--batch-size", "64", "--no-download", "--data-dir", "no-such-dir", *map(str, args)]
+    if n is not None:
+        cmd = [MPIEXEC, "-n", str(n), *cmd, "--distributed"]
+    return subprocess.Popen(cmd, cwd=ROOT, env=_env(), stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+
+
+def _done(proc, timeout=120):
+    out = proc.communicate(timeout=timeout)[0]
+    assert proc.returncode == 0, out[-3000:]
+    return out
+
+
+def test_a_checkpoint_resumes_with_another_number_of_processes(tmp_path):
+    # 2 processes train epoch 1, 1 process resumes for epoch 2, 2 processes resume that for
+    # epoch 3: the same state as one process training 3 epochs on the same global batches
+    _mpi()
+    ck = [tmp_path / f"ck{k}.safetensors" for k in range(4)]
+    whole = _mnist(None, "--epochs", 3, "--save", ck[0])   # alongside the chain
+    _done(_mnist(2, "--epochs", 1, "--save", ck[1]))
+    out = _done(_mnist(None, "--epochs", 2, "--resume", ck[1], "--save", ck[2]))
+    assert "resumed from" in out and "at epoch 1" in out, out
+    assert "epoch 2:" in out and "epoch 1:" not in out
+    out = _done(_mnist(2, "--epochs", 3, "--resume", ck[2], "--save", ck[3]))
+    assert "at epoch 2" in out and "epoch 3:" in out and "epoch 2:" not in out, out
+    assert "distributed: 2 processes" in out
+    _done(whole)
+    ref, resumed = ft.load(ck[0]), ft.load(ck[3])
+    assert int(resumed["epoch"]) == int(ref["epoch"]) == 3
+    paths, want, _ = ft.tree.flatten_with_path(ref)
+    got = ft.tree.leaves(resumed)
+    assert len(got) == len(want) > 10
+    for path, g, w in zip(paths, got, want):
+        # to 1e-4 of each leaf's scale: Adam divides by sqrt(v), so an element whose
+        # gradients are near zero carries the summation order's rounding further
+        w = np.asarray(w)
+        np.testing.assert_allclose(np.asarray(g), w, rtol=1e-5,
+                                   atol=1e-4 * float(np.abs(w).max(initial=0)),
+                                   err_msg=str(path))
+    # (and each epoch moved the parameters: a resume that restarted would not match)
+    first = ft.load(ck[1])["params"]
+    assert not np.allclose(np.asarray(first["1"]["weight"]),
+                           np.asarray(ref["params"]["1"]["weight"]))
 
 
 def test_two_processes_train_as_one_on_the_global_batch(tmp_path):
@@ -134,6 +188,14 @@ class Loopback:
         self.calls += 1
         out[...] = x * self.size if op == "sum" else x
 
+    def allreduce_call(self, dtype, op):
+        def in_place(buf):
+            self.in_place += 1
+            self.allreduce(buf.copy(), buf, op)
+        return (lambda x, out: self.allreduce(x, out, op)), in_place
+
+    in_place = 0
+
     def allgather(self, x, out):
         out[...] = x
 
@@ -168,3 +230,38 @@ def test_process_axis_collectives_eager_and_compiled_call_the_communicator():
     for got in (eager, jitted):
         for g, w in zip(ft.tree.leaves(got), ft.tree.leaves(want)):
             np.testing.assert_allclose(np.asarray(g), w)
+
+
+def test_compiled_allreduce_runs_in_place_where_its_operand_dies():
+    from funtorch.core import axis_env
+
+    comm = Loopback(2)
+    x = np.arange(6.0, dtype=np.float32).reshape(2, 3)
+    with axis_env.extend_axis_env(axis_env.AxisFrame("loop", 2, comm=comm)):
+        # the operand is a workspace value that dies at the psum: its slot takes the result
+        f = ft.jit(lambda v: ft.lax.psum(v * 2, "loop") + 1)
+        np.testing.assert_allclose(np.asarray(f(x)), 4 * x + 1)
+        assert comm.in_place == 1
+        driver = f.lower(x).compile().source().split("# fused")[0]
+        assert re.search(r"_f\d+\(w\d+\)", driver), driver   # one buffer: in and out
+        # still read afterwards: MPI writes a buffer of its own
+        g = ft.jit(lambda v: ft.lax.psum(v * 2, "loop") + v * 2)
+        np.testing.assert_allclose(np.asarray(g(x)), 6 * x)
+        assert comm.in_place == 1
+        # a donated input that is the result's operand is overwritten by it in place
+        h = ft.jit(lambda v: ft.lax.psum(v, "loop"), donate_argnums=0)
+        a = ft.asarray(x)
+        np.testing.assert_allclose(np.asarray(h(a)), 2 * x)
+        assert comm.in_place == 2
+        # a bucket of several leaves: concatenated into a workspace slot, reduced there
+        tree = {"a": x, "b": x[0]}
+        got = ft.jit(lambda t: ft.distributed.pmean_tree(t, "loop"))(tree)
+        np.testing.assert_allclose(np.asarray(got["a"]), x)
+        np.testing.assert_allclose(np.asarray(got["b"]), x[0])
+        assert comm.in_place == 3
+        # not donated: the input is left alone, the result is a new buffer
+        b = ft.asarray(x)
+        np.testing.assert_allclose(np.asarray(ft.jit(lambda v: ft.lax.psum(v, "loop"))(b)),
+                                   2 * x)
+        np.testing.assert_array_equal(np.asarray(b), x)
+        assert comm.in_place == 3

@@ -378,3 +378,22 @@ def test_jit_static_args_with_varargs_kwargs_and_positional_only():
         return x + y
     with pytest.raises(ValueError, match="positional-only"):
         ft.jit(h, static_argnames="x")
+
+
+def test_jit_cached_calls_on_array_arguments():
+    # the second call of each takes the cached path for positional arrays
+    one, tup = ft.jit(lambda a, b: a + b), ft.jit(lambda a: (a * 2,))
+    used = ft.jit(lambda a: a + 1, donate_argnums=0)
+    for _ in range(2):
+        r = one(ft.ones(3), ft.ones(3))
+        assert type(r) is ft.Array and r.shape == (3,)
+        t = tup(ft.ones(2))
+        assert type(t) is tuple and len(t) == 1
+        close(t[0], np.full(2, 2.0))
+        x = ft.ones(3)
+        close(used(x), np.full(3, 2.0))
+        with pytest.raises(Exception, match="donated"):
+            x + 1
+    close(one(ft.ones(4), ft.ones(4)), np.full(4, 2.0))   # a new signature traces again
+    close(one(ft.ones(3), 1.0), np.full(3, 2.0))           # a scalar: the tree path
+    assert one.cache_size == 3

@@ -5,7 +5,10 @@ A collective names an axis (``axis_name``) bound by ``vmap(f, axis_name=...)`` o
 
 - an impl for the process axis: the MPI collective between processes, through the
   frame's communicator (``distributed.comm.Communicator``), written ``into`` a
-  preallocated output so the CPU backend's lowering calls it in place;
+  preallocated output; ``lower_call(params, aval)`` binds it once for the CPU backend's
+  compiled program: ``(run(x, out), in_place(buf) or None)`` (the allreduces call MPI
+  directly, and in place on one buffer where the memory plan lets the result take over
+  the operand's);
 - a collective rule for the vmap axis (``batching.collective_rules``): the collective as
   an operation over the mapped axis (psum -> reduce_sum over it, all_gather -> the
   mapped axis moved into place, axis_index -> iota), unmapped values included;
@@ -77,6 +80,7 @@ def collective(name):
     call for the backends (an MPI call over a process axis)."""
     prim = Primitive(name, kind="library")
     prim.axis_mains = lambda params: axis_env.mains(params["axes"])
+    prim.lower_call = lambda params, aval: (lambda x, out: prim.into(x, out, **params), None)
     return prim
 
 
@@ -119,9 +123,13 @@ def _reducer(name, reduce, mpi_op, unmapped):
         rest = _rest(axes, frame)
         return (bind(prim, y, axes=rest) if rest else y), None
 
+    def lower_call(params, aval):
+        return _comm(params["axes"], name).allreduce_call(aval.dtype, mpi_op)
+
     prim.def_impl(impl)
     prim.def_abstract_eval(lambda x, *, axes: ShapedArray(x.shape, x.dtype))
     prim.into = into
+    prim.lower_call = lower_call
     _defbatch(prim, own)
     return prim
 

@@ -145,6 +145,7 @@ class JitFunction:
         self.device = None if device is None else get_device(device)
         self._cache = {}
         self._fast = {}   # (args treedef, leaf shapes/dtypes/devices) -> compiled call
+        self._flat = {}   # leaf shapes/dtypes/devices -> compiled call, for array arguments
         self._sig = None
         try:
             self._sig = inspect.signature(fun)
@@ -183,6 +184,19 @@ class JitFunction:
 
     def __call__(self, *args, **kwargs):
         if not kwargs and eager_mode():   # fast path: a compiled signature seen before
+            try:   # fastest: arrays as the positional arguments (no tree to flatten)
+                hit = self._flat.get(tuple([_leaf_key(x) if type(x) is Array else None
+                                            for x in args]))
+            except AttributeError:
+                hit = None
+            if hit is not None:
+                run, const_bufs, out_tree, device, donated = hit
+                outs = run(*const_bufs, *[x._value for x in args])
+                for i in donated:
+                    args[i]._value = DONATED
+                if out_tree is None:   # one array
+                    return Array(outs[0], device)
+                return out_tree.unflatten([Array(o, device) for o in outs])
             leaves, tree = tree_util.flatten(args)
             try:
                 hit = self._fast.get(_fast_key(tree, leaves))
@@ -280,8 +294,12 @@ class JitFunction:
         run, const_bufs = placed
         if not kwargs and not statics and weak is None and all(
                 x._device is device for x in leaves):
-            self._fast[_fast_key(tree_util.structure(args), leaves)] = (
-                run, const_bufs, entry.out_tree, device, _donated_leaves(entry))
+            call = (run, const_bufs, entry.out_tree, device, _donated_leaves(entry))
+            self._fast[_fast_key(tree_util.structure(args), leaves)] = call
+            if all(type(x) is Array for x in args):
+                one = entry.out_tree == _ONE_LEAF
+                self._flat[tuple([_leaf_key(x) for x in args])] = (
+                    call[:2] + ((None if one else entry.out_tree),) + call[3:])
         outs = [Array(o, device) for o in run(*const_bufs,
                                               *[_buffer(x, device) for x in leaves])]
         _invalidate(leaves, entry)
@@ -307,6 +325,7 @@ class JitFunction:
     def clear_cache(self):
         self._cache.clear()
         self._fast.clear()
+        self._flat.clear()
 
     @property
     def cache_size(self):
@@ -324,6 +343,13 @@ def _invalidate(leaves, entry):
     for i in _donated_leaves(entry):
         if type(leaves[i]) is Array:
             leaves[i]._value = DONATED
+
+
+_ONE_LEAF = tree_util.structure(0)
+
+
+def _leaf_key(x):
+    return (x._value.shape, x._value.dtype, x._device)
 
 
 def _fast_key(tree, leaves):

@@ -6,7 +6,9 @@ reads that input. Every other value gets a slot of a workspace that outlives the
 slots are reused as soon as their last reader has run (intervals over the step order,
 best fit), so the workspace is about the peak of live intermediates. The backend makes
 the buffers (numpy arrays, device arrays) and honours ``write_into``: a nest that reads a
-donated input where it writes an output overwrites that input in place.
+donated input where it writes an output overwrites that input in place. So does a library
+call with an ``in_place`` form (the CPU's MPI allreduce) whose one input dies at the call:
+its output takes over the input's buffer, a donated input's or a workspace slot.
 """
 
 from __future__ import annotations
@@ -16,7 +18,8 @@ from .fusion import Nest
 
 
 class BufferPlan:
-    """``storage[var]``: ("ws", slot) | ("out",) | ("donate", input var)."""
+    """``storage[var]``: ("ws", slot) | ("out",) | ("donate", input var).
+    ``write_into[step]``: {written var: the var whose buffer it overwrites in place}."""
 
     def __init__(self):
         self.storage = {}
@@ -92,6 +95,13 @@ def plan(part, loops, donated=frozenset(), owns=None) -> BufferPlan:
         for v in w:
             if v in bp.storage:
                 continue
+            x = _in_place_operand(steps[p], v, part.alias)
+            if x is not None and last_use.get(x) == p and \
+                    bp.storage.get(x, ("",))[0] == "ws" and x not in bp.escaping:
+                bp.storage[v] = bp.storage[x]          # the operand's slot, in place
+                bp.write_into[steps[p]] = {v: x}
+                live[bp.storage[x][1]] = v
+                continue
             need = _nbytes(v)
             fits = [k for k in free if bp.slots[k] >= need]
             if fits:
@@ -123,12 +133,28 @@ def _resolve(alias, v):
     return v
 
 
+def _in_place_operand(step, v, alias):
+    """The var whose buffer a library call with an ``in_place`` form may compute ``v``
+    over: its one input, read whole as it is (or reshaped) and of ``v``'s type."""
+    if isinstance(step, Nest) or getattr(step.op, "in_place", None) is None or \
+            len(step.ins) != 1 or len(step.outs) != 1:
+        return None
+    ref = step.ins[0]
+    if type(ref.root) is not Var or not (not ref.chain or ref.is_identity()):
+        return None
+    x = _resolve(alias, ref.root)
+    if x.aval.dtype != v.aval.dtype or x.aval.size != v.aval.size:
+        return None
+    return x
+
+
 def _in_place_ok(step, loops, d, v, roots):
     """A nest may write ``v`` over ``d`` if it reads ``d`` only where it writes ``v``, outside
     any reduction loop: each element is read, in the iteration that overwrites it, before
-    it is overwritten (the bias update behind a bias-gradient reduction, say)."""
+    it is overwritten (the bias update behind a bias-gradient reduction, say). A library
+    call with an ``in_place`` form may if ``d`` is its one input."""
     if not isinstance(step, Nest):
-        return False
+        return _in_place_operand(step, v, {}) is d
     loop = loops[step]
     store = next(acc for acc in loop.stores if acc.var is v)
     if set(store.dims()) & set(loop.inner):

@@ -8,10 +8,11 @@ registry and every primitive against these tables). Three kinds of lowering:
   the shared table (``common.scalar``) as it is;
 - ``REDUCERS``: reductions as an accumulator (fused as the sink of a loop nest);
 - ``OPS``: everything that calls a library or hand-written kernel (BLAS matmul, im2col
-  convolution, pooling), control flow (``scan``, ``while``, ``cond``: a loop or branch in
-  the driver around the compiled body, ``control``), and the collectives over a process
-  axis, which call MPI on the buffers in place (the primitive's ``into``, on the
-  communicator bound to the axis name).
+  convolution, pooling, numpy's concatenate into the planned buffer), control flow
+  (``scan``, ``while``, ``cond``: a loop or branch in the driver around the compiled
+  body, ``control``), and the collectives over a process axis, which call MPI on the
+  program's buffers (the primitive's ``lower_call``, on the communicator bound to the
+  axis name; an allreduce in place where the memory plan lets it).
 
 ``EAGER`` declares the primitives that run their eager (numpy) impl inside a compiled
 graph by design; so does an ``OPS`` builder returning None for a case it does not take.
@@ -21,6 +22,8 @@ into the index expressions of whoever reads them (``common.fusion.Ref``).
 """
 
 from __future__ import annotations
+
+import numpy as np
 
 from ..common import scalar
 from ..common.scalar import Reducer
@@ -57,7 +60,7 @@ REDUCERS = {
 
 # library primitives (and custom_vjp) without a compiled lowering on the CPU (``jit`` needs
 # none: the fusion analysis inlines it)
-EAGER = frozenset(["gather", "scatter", "sort", "cumsum", "pad", "concatenate",
+EAGER = frozenset(["gather", "scatter", "sort", "cumsum", "pad",
                    "threefry2x32", "bitcast_convert_type", "custom_vjp_call", "custom_lin",
                    "axis_index"])   # the process' rank: nothing to compute
 
@@ -71,12 +74,15 @@ OPS = {}
 class Op:
     """A library call: ``fn(*inputs, *outputs)`` writes into preallocated outputs.
     ``blas``: it calls BLAS from parallel Numba threads, so the driver makes the BLAS
-    library single-threaded around the call (``blas.enter``/``leave``)."""
+    library single-threaded around the call (``blas.enter``/``leave``). ``in_place``: for
+    one input and one output of its type, ``in_place(buf)`` computes the output over the
+    input's buffer (the memory plan uses it where the input dies at the call)."""
 
-    def __init__(self, fn, label, blas=False):
+    def __init__(self, fn, label, blas=False, in_place=None):
         self.fn = fn
         self.label = label
         self.blas = blas
+        self.in_place = in_place
 
 
 def _dot_general(eqn, serial=False):
@@ -110,10 +116,21 @@ for _name in ("conv_general_dilated", "reduce_window_max", "reduce_window_sum",
     OPS[_name] = _windowed(_name)
 
 
+def _concatenate(eqn):
+    # numpy's copy, into the planned buffer (a workspace slot for an intermediate: a
+    # gradient bucket is then reduced in place)
+    n, axis = len(eqn.inputs), eqn.params["dimension"]
+    return Op(lambda *xs: np.concatenate(xs[:n], axis, out=xs[n]), "concatenate")
+
+
+OPS["concatenate"] = _concatenate
+
+
 def _collective(eqn):
-    # the primitive's ``into(x, out, **params)`` (lax/parallel.py) runs the MPI call
-    into, params = eqn.prim.into, eqn.params
-    return Op(lambda x, out: into(x, out, **params), f"MPI {eqn.prim.name}")
+    # the primitive's MPI call on the communicator bound to its axis, bound once here
+    # (``lower_call`` in lax/parallel.py)
+    run, in_place = eqn.prim.lower_call(eqn.params, eqn.inputs[0].aval)
+    return Op(run, f"MPI {eqn.prim.name}", in_place=in_place)
 
 
 for _name in ("psum", "pmax", "pmin", "all_gather", "psum_scatter", "ppermute"):

@@ -232,8 +232,12 @@ class Driver:
             self.lines += lines(ins, outs, self._g, self._new_local)
             return
         if step.op is not None:
-            fn = self._g(step.op.fn, "f")
             outs = [self._array(v) for v in step.outs]
+            if step in self.bp.write_into:   # the output over the dead input's buffer
+                fn = self._g(step.op.in_place, "f")
+                self.lines.append(f"{fn}({outs[0]})")
+                return
+            fn = self._g(step.op.fn, "f")
             self.lines.append(f"{fn}({', '.join(ins + outs)})")
             return
         impl = impl_rules.get(e.prim)
@@ -297,13 +301,15 @@ def _claim(donated, others):
     """The donated buffers, each private to its array and distinct from every other input
     (copied where it is not), unlocked for writing. (funtorch marks the buffers it owns
     read-only; a donated one is unlocked.)"""
-    seen = {id(x) for x in others} | {id(x.base) for x in others}
+    seen = {id(x) for x in others}
+    seen.update([id(x.base) for x in others])
     out = []
     for a in donated:
-        if a.base is not None or not a.flags.c_contiguous or id(a) in seen:
+        flags = a.flags
+        if a.base is not None or not flags.c_contiguous or id(a) in seen:
             a = np.array(a, order="C")
         else:
-            a.flags.writeable = True
+            flags.writeable = True
         seen.add(id(a))
         out.append(a)
     return out
