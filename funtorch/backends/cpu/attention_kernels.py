@@ -21,14 +21,18 @@ C-contiguous.
 from __future__ import annotations
 
 import math
+import os
 
 import numba
 import numpy as np
 from numba import njit
 
+from ..common import cache
+from . import codegen
 from .blas import NO_TRANS, TRANS
 from .gemm_kernels import _gemm
 from .lowering import Op
+from .parallel import CFUNC, run
 
 BLOCK = 64      # queries per work item
 
@@ -168,7 +172,7 @@ def _operand(x):
 
 _KERNEL = """# {hashes}
 from numba import carray, cfunc
-from funtorch.backends.cpu.parallel import SIGNATURE, ptr_i64, ptr_{t}
+from funtorch.backends.cpu.parallel import SIGNATURE, ptr_{t}
 from funtorch.backends.cpu.attention_kernels import {body} as body
 
 
@@ -183,13 +187,13 @@ _kernels = {}
 
 def _kernel(body, dtype):
     """The ``cfunc`` ``kernel(lo, hi, args)`` running ``body`` on items [lo, hi): called
-    directly, or on every thread by ``parallel.run`` (compiled once for all kernels). Its
-    source names the hashes of the modules it is made of (the disk cache's key)."""
+    directly, or on every thread by ``parallel.run`` (compiled once for all kernels). It
+    depends on no model (sizes, strides and addresses come at run time), so it is a
+    library kernel: cached beside the package, compiled once per installation. Its source
+    names the hashes of the modules it is made of (the disk cache's key)."""
     key = (body, dtype.name)
     fn = _kernels.get(key)
     if fn is None:
-        from . import codegen
-        from .parallel import CFUNC, source_hash
         t = {"float32": "f32", "float64": "f64"}[dtype.name]
         lse = "carray(ptr_{t}(a[{k}]), (B, H, L)), "
         if body == "forward_range":
@@ -199,15 +203,17 @@ def _kernel(body, dtype):
             arrays = (lse.format(t=t, k=25) + lse.format(t=t, k=26) + "".join(
                 f"carray(ptr_{t}(a[{k}]), (B, {n_}, H, {d})), "
                 for k, n_, d in ((27, "L", "E"), (28, "S", "E"), (29, "S", "F"))))
-        hashes = ", ".join(f"{m}: {source_hash(m)}" for m in ("attention_kernels",
-                                                              "gemm_kernels", "blas"))
+        hashes = ", ".join(f"{m}: {codegen.source_hash(m)}" for m in (
+            "attention_kernels", "gemm_kernels", "blas", "parallel"))
         src = _KERNEL.format(hashes=hashes, t=t, body=body, n=n, c=c, arrays=arrays)
-        fn = _kernels[key] = CFUNC(codegen.load(src).address)
+        directory = cache.library_dir(os.path.dirname(__file__), "cpu", codegen.VERSION)
+        cfunc = cache.load(src, "cpu-library", codegen.VERSION, directory).kernel
+        codegen.STATS["library " + ("loaded" if cfunc._cache_hits else "compiled")] += 1
+        fn = _kernels[key] = CFUNC(cfunc.address)
     return fn
 
 
 def _launch(fn, n, T, parallel, block):
-    from .parallel import run
     args = np.array(block, np.int64)
     if parallel and T > 1 and n > 1:
         run(fn, n, min(T, n), args, np.zeros_like(args))
