@@ -52,6 +52,7 @@ from .elementwise import (  # noqa: F401
 )
 from .indexing import gather, scatter, take_along_axis  # noqa: F401,E402
 from .linalg import dot, dot_general  # noqa: F401,E402
+from .pad_sums import sum_of_zero_pads  # noqa: F401,E402
 from .parallel import (  # noqa: F401,E402
     all_gather,
     axis_index,

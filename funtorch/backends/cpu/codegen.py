@@ -22,7 +22,7 @@ from ..common import codegen as common
 from ..common.codegen import TYPE_NAMES
 from ..common.loops import Loop
 from ..common.scalar import acc_dtype
-from . import lowering
+from . import lowering, vecmath
 
 VERSION = "5"   # bump when generated code changes meaning
 
@@ -59,6 +59,13 @@ class Names(common.Names):
     def __init__(self):
         super().__init__()
         self.reassoc_ops = {}
+        self.vecmath = set()      # ``vecmath`` functions the kernel calls
+
+    def helper(self, name):
+        if name in vecmath.FUNCTIONS:
+            self.vecmath.add(name)
+            return name
+        return super().helper(name)
 
     def reassoc(self, op):
         name = self.reassoc_ops[op] = {"+": "_radd", "*": "_rmul"}[op]
@@ -71,6 +78,10 @@ class Names(common.Names):
             imports = {"_radd": "radd", "_rmul": "rmul"}
             lines.append("from funtorch.backends.cpu.reassoc import " + ", ".join(
                 f"{imports[n]} as {n}" for n in sorted(self.reassoc_ops.values())))
+        if self.vecmath:         # float32 tanh and logistic (``vecmath.py``)
+            lines[:0] = [f"# vecmath: {source_hash('vecmath')}"]
+            lines.append("from funtorch.backends.cpu.vecmath import "
+                         + ", ".join(sorted(self.vecmath)))
         return lines + ["", *self.definitions()]
 
 

@@ -5,7 +5,8 @@ never import lax, and tests/test_op_table_coverage.py checks every key against t
 registry and every primitive against these tables). Three kinds of lowering:
 
 - ``SCALAR``: elementwise primitives as one scalar Numba expression (fused into loops):
-  the shared table (``common.scalar``) as it is;
+  the shared table (``common.scalar``), but float32 ``tanh`` and ``logistic``
+  (``vecmath``);
 - ``REDUCERS``: reductions as an accumulator (fused as the sink of a loop nest);
 - ``OPS``: everything that calls a library or hand-written kernel (BLAS matmul, im2col
   convolution, pooling, numpy's concatenate into the planned buffer), control flow
@@ -28,7 +29,19 @@ import numpy as np
 from ..common import scalar
 from ..common.scalar import Reducer
 
-SCALAR = scalar.SCALAR
+
+def _float32(name, shared):
+    """float32 ``name`` from ``vecmath`` (vectorizable, correctly rounded); other dtypes
+    as the shared table has it."""
+    def build(c, x, a, o, p):
+        if o.dtype != np.float32:
+            return shared(c, x, a, o, p)
+        return f"{c.helper(name)}({x[0]})"
+    return build
+
+
+SCALAR = dict(scalar.SCALAR, tanh=_float32("tanh32", scalar.SCALAR["tanh"]),
+              logistic=_float32("sigmoid32", scalar.SCALAR["logistic"]))
 
 
 def _arg(largest):
