@@ -3,6 +3,7 @@ loads what the workers compiled into the disk cache and gets the same results.""
 
 import os
 import sys
+import warnings
 
 import numpy as np
 import pytest
@@ -12,6 +13,25 @@ from funtorch.backends import cpu
 from funtorch.backends.cpu import forked
 
 linux = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="fork: Linux only")
+
+
+@pytest.fixture(autouse=True)
+def _as_without_jax(monkeypatch):
+    """These tests fork in the test process; another test may have loaded JAX (an oracle)
+    into it, which turns forking off (``forked.available``). The workers here touch
+    nothing of JAX's, so its at-fork warning is silenced for them."""
+    monkeypatch.delitem(sys.modules, "jaxlib", raising=False)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", "os.fork", RuntimeWarning)
+        yield
+
+
+@linux
+def test_no_forking_where_jax_runtime_is_loaded(monkeypatch):
+    monkeypatch.setenv("FUNTORCH_CPU_COMPILE_JOBS", "2")
+    assert forked.available()
+    monkeypatch.setitem(sys.modules, "jaxlib", object())
+    assert not forked.available()
 
 
 def _fn(c):

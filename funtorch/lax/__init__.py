@@ -1,6 +1,7 @@
 """The primitive layer (JAX's ``lax``): a small set of primitives with their rules."""
 
 from .control_flow import cond, fori_loop, scan, switch, while_loop  # noqa: F401,E402
+from .attention import dot_product_attention  # noqa: F401,E402
 from .conv import conv, conv_general_dilated  # noqa: F401,E402
 from .elementwise import (  # noqa: F401
                           abs,

@@ -128,7 +128,7 @@ class Emitter:
     """The CPU half of ``common.pipeline``: each nest a Numba kernel, each other step a
     library call (``lowering.OPS``) or eager impl, and the driver calling them in order."""
 
-    options = {"ops": lowering.OPS}
+    options = {"ops": lowering.OPS, "lowers": lowering.lowers}
     inner = dests = False   # a loop body's driver (``program.Driver``'s ``inner``, ``dests``)
 
     @staticmethod
@@ -186,7 +186,7 @@ def _compiler(src):
 class BodyEmitter(Emitter):
     """A control-flow body: an inner driver of serial kernels and GEMMs (a parallel
     launch per iteration would wait for the Numba threads to be scheduled, every time)."""
-    options = {"ops": lowering.BODY_OPS}
+    options = {"ops": lowering.BODY_OPS, "lowers": lowering.lowers}
     inner = True
 
 

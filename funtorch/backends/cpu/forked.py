@@ -15,6 +15,10 @@ cache's lock and Numba's compiler lock, so no other thread of ours (``library``'
 compiles) is inside a compilation the child would inherit half done. A worker that fails
 changes nothing: the parent compiles what is missing when it loads it.
 
+Not in a process that has loaded JAX's runtime (``jaxlib``, e.g. a test or benchmark
+using JAX as an oracle beside funtorch): XLA's thread pools are not fork-safe and JAX
+warns that a fork may deadlock, so there the parent compiles everything itself.
+
 ``FUNTORCH_CPU_COMPILE_JOBS``: processes compiling at once (default: the cores this
 process may run on, at most 4; 1 turns forking off).
 """
@@ -45,7 +49,8 @@ def _jobs():
 
 
 def available():
-    return sys.platform.startswith("linux") and hasattr(os, "fork") and _jobs() > 1
+    return (sys.platform.startswith("linux") and hasattr(os, "fork") and _jobs() > 1
+            and "jaxlib" not in sys.modules)
 
 
 def compile_ahead(work):

@@ -106,6 +106,17 @@ def _dot_general(eqn, serial=False):
 OPS["dot_general"] = _dot_general
 
 
+def _attention(name):
+    def build(eqn, serial=False):
+        from . import attention_kernels
+        return getattr(attention_kernels, name)(eqn, serial)
+    return build
+
+
+OPS["dot_product_attention"] = _attention("attention")
+OPS["dot_product_attention_vjp"] = _attention("attention_vjp")
+
+
 def _windowed(name):
     def build(eqn):
         from . import windowed
@@ -153,4 +164,14 @@ OPS["cond"] = _control("cond")
 # a loop body's table: its GEMMs run on the calling thread. A parallel launch per iteration
 # waits for every Numba thread to be scheduled: on a busy machine that is milliseconds,
 # more than the small GEMM of a recurrent cell takes
-BODY_OPS = {**OPS, "dot_general": lambda eqn: _dot_general(eqn, serial=True)}
+BODY_OPS = {**OPS, **{name: lambda eqn, b=OPS[name]: b(eqn, serial=True)
+                     for name in ("dot_general", "dot_product_attention",
+                                  "dot_product_attention_vjp")}}
+
+
+def lowers(eqn):
+    """Whether an equation whose primitive has a decomposition (``core.trace.
+    decompositions``) runs a kernel of ours: the fused attention, on the float types its
+    kernels take; other such equations compile their decomposition."""
+    return (eqn.prim.name in ("dot_product_attention", "dot_product_attention_vjp")
+            and eqn.inputs[0].aval.dtype.name in ("float32", "float64"))
