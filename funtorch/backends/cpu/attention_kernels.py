@@ -9,8 +9,9 @@ the keys up to their last query. The forward shares blocks among the threads; th
 gives each thread whole (batch entry, head) pairs, so its ``dk``/``dv`` accumulate without
 races. Each kernel is a ``cfunc`` over a range of work items, compiled serially and run
 on every thread by ``parallel.run`` (one launcher for all kernels: a ``parallel=True``
-kernel would cost seconds more to compile). Operands are ``[B, L, H, E]`` (``lax.attention``); an operand's rows of one head are
-a matrix with leading dimension ``H * E`` (its row stride), which BLAS reads in place.
+kernel would cost seconds more to compile). Operands are ``[B, L, H, E]``
+(``lax.attention``); an operand's rows of one head are a matrix with leading dimension
+``H * E`` (its row stride), which BLAS reads in place.
 
 Exact: the same scalar operations as the decomposition (``exp`` of the scaled, masked
 scores less their maximum or the ``lse``), only the order of the sums differs.
