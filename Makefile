@@ -9,7 +9,7 @@ JOBS ?= 2
 # (Numba keeps its threads, so the parallel-kernel tests run)
 THREADS := OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1
 
-.PHONY: train data test test-fast lint lint-imports bench fuzz docs clean
+.PHONY: train data test test-fast lint lint-imports bench fuzz docs clean precompile
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -61,6 +61,9 @@ docs: $(TEST_STAMP)  ## the documentation site (docs/_build/html), warnings as e
 	$(BIN)/python docs/gen_api.py
 	$(BIN)/python -m sphinx -b html -q -W --keep-going -j 2 docs docs/_build/html
 	$(BIN)/python docs/check_api.py docs/_build/html
+
+precompile: $(STAMP)  ## compile the CPU library kernels (conv, pooling) once per installation
+	$(BIN)/python -m funtorch.backends.cpu.library
 
 bench: $(STAMP)
 	env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE $(BIN)/python benchmarks/mnist.py

@@ -99,11 +99,15 @@ def main(argv=None):
     season = (dates - dates.astype("datetime64[Y]")).astype(np.float32) / 365.25
     print(f"data: weekly Mauna Loa CO2, {len(values)} weeks {dates[0]} to {dates[-1]}, "
           f"{(~observed).sum()} interpolated")
-    spans = [ft.data.split_by_time(a, valid=args.valid_years * YEAR,
-                                   test=args.test_years * YEAR, context=args.input_len)
-             for a in (values, observed, season)]
-    split = {name: make_windows(*(s[i] for s in spans), args.input_len, args.horizon)
-             for i, name in enumerate(("train", "valid", "test"))}
+    try:
+        spans = [ft.data.split_by_time(a, valid=args.valid_years * YEAR,
+                                       test=args.test_years * YEAR, context=args.input_len)
+                 for a in (values, observed, season)]
+        split = {name: make_windows(*(s[i] for s in spans), args.input_len, args.horizon)
+                 for i, name in enumerate(("train", "valid", "test"))}
+    except ValueError as e:  # a split shorter than one window
+        p.error(f"{e}; use a shorter --input-len or --horizon, or other --test-years / "
+                f"--valid-years")
     if args.limit:
         split["train"] = {k: v[-args.limit:] for k, v in split["train"].items()}
     test_start = dates[len(values) - args.test_years * YEAR]

@@ -44,10 +44,13 @@ def resume_from(path, state):
 
 
 def fit(state, step, batches, *, epochs, start=0, evaluate=None, checkpoint=None,
-        resume=None, items=len, unit="examples", log=print):
+        resume=None, items=len, unit="examples", log=print, until=None):
     """Train ``state`` for ``epochs`` epochs; returns ``(state, history)``.
 
     Epochs run from ``start`` (or the checkpoint's epoch with ``resume``) to ``epochs``.
+    ``until(state)``, if given, is asked after every step: when it returns True the epoch
+    ends there (evaluated and checkpointed as usual) and training stops; with it,
+    ``epochs=None`` means no limit but ``until`` (a time budget, say).
     ``history`` has ``"step"`` and ``"loss"`` per step and ``"epochs"``, one dict per epoch
     with the mean training metrics (``"train loss"``, ...), the ``evaluate`` metrics and
     ``"seconds"``. ``items(batch)`` counts a batch's examples for the throughput
@@ -56,10 +59,10 @@ def fit(state, step, batches, *, epochs, start=0, evaluate=None, checkpoint=None
     if resume:
         state, start = resume_from(resume, state)
     history = {"step": [], "loss": [], "epochs": []}
-    step_no = 0
-    for epoch in range(start, epochs):
+    step_no, epoch, stop = 0, start, False
+    while not stop and (epochs is None or epoch < epochs):
         it = batches(epoch)
-        bar = progress(it, len(it), f"epoch {epoch + 1}/{epochs}")
+        bar = progress(it, len(it), f"epoch {epoch + 1}" + (f"/{epochs}" if epochs else ""))
         t0, cpu0, seen, sums, count, smooth = time.perf_counter(), time.process_time(), 0, {}, \
             0, None
         for batch in bar:
@@ -77,6 +80,9 @@ def fit(state, step, batches, *, epochs, start=0, evaluate=None, checkpoint=None
             if hasattr(bar, "set_postfix"):
                 bar.set_postfix(loss=f"{smooth:.3f}",
                                 rate=f"{seen / (time.perf_counter() - t0):.0f}/s")
+            if until is not None and until(state):
+                stop = True
+                break
         seconds, cpu = time.perf_counter() - t0, time.process_time() - cpu0
         record = {f"train {k}": v / max(count, 1) for k, v in sums.items()}
         if evaluate is not None:
@@ -88,6 +94,7 @@ def fit(state, step, batches, *, epochs, start=0, evaluate=None, checkpoint=None
             f"{cpu:.1f} s CPU)")
         if checkpoint:
             ft.save(checkpoint, {**state, "epoch": epoch + 1})
+        epoch += 1
     return state, history
 
 

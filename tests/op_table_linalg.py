@@ -254,3 +254,61 @@ register(
     OpInfo("lax_reduce_window_sum", ft.lax.reduce_window_sum, _window_ref(np.sum, 0.0),
            _window_sample, atol=1e-5),
 )
+
+# --------------------------------------------------------------------------- attention
+# The fused attention (lax.dot_product_attention and its JVP/VJP primitives), directly and
+# through F.scaled_dot_product_attention's maskless path. References: loops over queries.
+
+
+def _attention_ref_rows(q, k, v, scale, causal):
+    """(out, lse) by one softmax per query row, in float64, over [..., L, E] operands."""
+    *lead, L, _ = q.shape
+    S, F = v.shape[-2:]
+    q, k, v = (x.astype(np.float64).reshape(-1, *x.shape[-2:]) for x in (q, k, v))
+    out, lse = np.zeros((q.shape[0], L, F)), np.zeros((q.shape[0], L))
+    for b, i in itertools.product(range(q.shape[0]), range(L)):
+        n = min(i + 1, S) if causal else S
+        s = np.array([scale * float(q[b, i] @ k[b, j]) for j in range(n)])
+        m = s.max()
+        w = np.exp(s - m)
+        out[b, i] = (w / w.sum()) @ v[b, :n]
+        lse[b, i] = m + np.log(w.sum())
+    return out.reshape(*lead, L, F), lse.reshape(*lead, L)
+
+
+def _attention_sample(g: Gen, dtype, lead=1):
+    lead = tuple(g.int(1, 3) for _ in range(lead))
+    L, S, E, F = g.int(1, 5), g.int(1, 5), g.int(1, 4), g.int(1, 4)
+    qkv = [g.array(lead + s, dtype, -2.0, 2.0) for s in ((L, E), (S, E), (S, F))]
+    return Sample((*qkv, g.choice([0.5, 1.3]), g.bool()))
+
+
+def _lax_attention_sample(g: Gen, dtype):
+    B, H = g.int(1, 2), g.int(1, 3)
+    L, S, E, F = g.int(1, 5), g.int(1, 5), g.int(1, 4), g.int(1, 4)
+    qkv = [g.array((B, n, H, d), dtype, -2.0, 2.0) for n, d in ((L, E), (S, E), (S, F))]
+    return Sample((*qkv, g.choice([0.5, 1.3]), g.bool()))
+
+
+def _lax_attention_ref(q, k, v, scale, causal):
+    o, lse = _attention_ref_rows(*(np.swapaxes(x, 1, 2) for x in (q, k, v)), scale, causal)
+    return [np.swapaxes(o, 1, 2).astype(q.dtype), lse.astype(q.dtype)]
+
+
+def _sdpa_sample(g: Gen, dtype):
+    s = _attention_sample(g, dtype, g.int(0, 2))
+    return Sample(s.args[:3], {"is_causal": s.args[4],
+                               "scale": g.choice([None, s.args[3]])})
+
+
+def _sdpa_ref(q, k, v, is_causal=False, scale=None):
+    scale = 1.0 / np.sqrt(q.shape[-1]) if scale is None else scale
+    return _attention_ref_rows(q, k, v, scale, is_causal)[0].astype(q.dtype)
+
+
+register(
+    OpInfo("lax_dot_product_attention", ft.lax.dot_product_attention, _lax_attention_ref,
+           _lax_attention_sample, dtypes=(np.float32, np.float64), atol=1e-5),
+    OpInfo("scaled_dot_product_attention_fused", ft.nn.functional.scaled_dot_product_attention,
+           _sdpa_ref, _sdpa_sample, atol=1e-5),
+)

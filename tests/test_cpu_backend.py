@@ -171,6 +171,26 @@ def test_compiled_sign_zeros_and_float_to_uint32_agree_with_eager():
         == [0, 0]
 
 
+def test_compiled_float32_tanh_and_logistic_are_correctly_rounded():
+    """float32 tanh and logistic compile to float64 arithmetic rounded once (``vecmath``):
+    equal to float64 numpy rounded to float32 on every magnitude from denormals to the
+    largest float, random bit patterns, infinities, NaN and signed zeros."""
+    x = np.logspace(-45, np.log10(3.4e38), 40000).astype(np.float32)
+    bits = np.random.default_rng(0).integers(0, 2**32, 40000, dtype=np.uint64)
+    x = np.concatenate([x, -x, bits.astype(np.uint32).view(np.float32),
+                        np.array([0.0, -0.0, 0.004, np.inf, -np.inf, np.nan], np.float32)])
+    with np.errstate(over="ignore", invalid="ignore"):   # signalling NaNs among the bits
+        x64 = x.astype(np.float64)
+        e = np.exp(-np.abs(x64))
+        want = {ft.tanh: np.tanh(x64),
+                ft.nn.functional.sigmoid: np.where(x64 >= 0, 1.0, e) / (1.0 + e)}
+    for f, w in want.items():
+        got = np.asarray(ft.jit(f)(x))
+        w = np.where(np.isnan(x64), x64, w).astype(np.float32)
+        np.testing.assert_array_equal(got, w)
+        np.testing.assert_array_equal(np.signbit(got), np.signbit(w))
+
+
 def test_edge_shapes():
     check(lambda x: ft.exp(x) + 1, _x(0, 3))
     check(lambda x: ft.sum(ft.exp(x), axis=0), _x(0, 3))

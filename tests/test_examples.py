@@ -96,6 +96,25 @@ def test_char_lm_bad_categories(tmp_path):
     assert "unknown categories ['nope']" in err and "riddles" in err
 
 
+def test_char_lm_empty_or_too_short_corpus(tmp_path):
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "empty" / "blank").write_text("%\n\n%\n")
+    err = run_fails("examples/char_lm.py", "--data-dir", str(tmp_path / "empty"))
+    assert "error: fortunes: no records in categories ['blank']" in err
+    (tmp_path / "short").mkdir()
+    (tmp_path / "short" / "s").write_text("one short fortune\n%\nanother\n%\nthird\n")
+    err = run_fails("examples/char_lm.py", "--data-dir", str(tmp_path / "short"), "--prompt",
+                    "o")
+    assert "error: the text is too short" in err and "make no batch of 32 streams" in err
+
+
+def test_forecast_series_shorter_than_a_window():
+    err = run_fails("examples/forecast.py", "--test-years", "0")
+    assert "shorter than one window" in err and "--input-len" in err
+    err = run_fails("examples/forecast.py", "--input-len", "2000")
+    assert "context 2000 is longer than the training span" in err
+
+
 def test_text_classify_toy(tmp_path):
     png = tmp_path / "c.png"
     out = run("examples/text_classify.py", "--data-dir", str(tmp_path / "nodata"),

@@ -156,9 +156,11 @@ def test_co2_is_complete_with_interpolated_gaps():
 
 def test_sunspots_monthly():
     dates, values, observed = sunspots()
-    assert len(values) == 3177 and observed.all()
-    assert str(dates[0]) == "1749-01" and str(dates[-1]) == "2013-09"
-    assert values.min() >= 0 and values.max() > 200
+    assert len(values) == 3126 and observed.all()
+    assert str(dates[0]) == "1749-01" and str(dates[-1]) == "2009-06"
+    assert np.all(np.diff(dates) == np.timedelta64(1, "M"))
+    np.testing.assert_array_equal(values[:3], np.float32([58.0, 62.6, 70.0]))
+    assert values[-1] == np.float32(2.6) and values.min() >= 0 and values.max() > 250
 
 
 def test_windows_match_a_loop():

@@ -15,6 +15,13 @@ call_primitives: set = set()
 # unused outputs let them drop work (jit's graph shrinks); others keep every input
 dce_rules: dict = {}
 
+# prim -> rule(eqn, producer, uses) -> [equations computing eqn's outputs] | None:
+# rewrites that make a graph cheaper to run without changing its meaning beyond the order
+# of a sum (the scan's accumulated products, ``lax/control_flow/scan_dots.py``; sums of
+# zero pads, ``lax/pad_sums.py``); ``producer``: var -> its equation (rewritten ones
+# included), ``uses``: var -> how often the graph reads it. The backends run ``rewrite``
+rewrite_rules: dict = {}
+
 
 def inline_calls(graph: Graph) -> Graph:
     """``graph`` with every call primitive replaced by its (recursively inlined) graph."""
@@ -38,6 +45,27 @@ def inline_calls(graph: Graph) -> Graph:
 
     outs = inline(graph, list(graph.in_vars))
     return Graph(graph.in_vars, eqns, outs)
+
+
+def rewrite(graph: Graph) -> Graph:
+    """``graph`` with each equation that has a ``rewrite_rules`` rule replaced by what the
+    rule returns (unchanged where it returns None)."""
+    uses = {}
+    for x in [x for e in graph.eqns for x in e.inputs] + list(graph.outs):
+        if type(x) is Var:
+            uses[x] = uses.get(x, 0) + 1
+    eqns, producer, changed = [], {}, False
+    for e in graph.eqns:
+        rule = rewrite_rules.get(e.prim)
+        new = rule(e, producer, uses) if rule is not None else None
+        if new is None:
+            new = [e]
+        else:
+            changed = True
+        for n in new:
+            producer.update((v, n) for v in n.outputs)
+        eqns += new
+    return Graph(graph.in_vars, eqns, graph.outs) if changed else graph
 
 
 def cse(graph: Graph) -> Graph:

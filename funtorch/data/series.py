@@ -1,8 +1,8 @@
 """Time series bundled with the package, and windows over a series for forecasting.
 
 ``co2()`` is the weekly Mauna Loa CO2 record (1958-2001, public domain) and ``sunspots()``
-the monthly sunspot numbers (1749-2013, WDC-SILSO); ``series/README.md`` gives their
-provenance. Both come back as a :class:`TimeSeries` of numpy arrays.
+the monthly sunspot numbers (1749-2009, NOAA NGDC, public domain); ``series/README.md``
+gives their provenance. Both come back as a :class:`TimeSeries` of numpy arrays.
 """
 
 from __future__ import annotations
@@ -42,7 +42,8 @@ def co2():
 
 
 def sunspots():
-    """Monthly mean sunspot numbers, 3,177 months from 1749-01 to 2013-09 (no gaps)."""
+    """Monthly mean international sunspot numbers (NOAA NGDC), 3,126 months from 1749-01 to
+    2009-06 (no gaps)."""
     dates, values = _read_csv("sunspots_monthly.csv", "datetime64[M]")
     return TimeSeries(dates, values.astype(np.float32), ~np.isnan(values))
 

@@ -1,5 +1,6 @@
 """The primitive layer (JAX's ``lax``): a small set of primitives with their rules."""
 
+from .attention import dot_product_attention  # noqa: F401,E402
 from .control_flow import cond, fori_loop, scan, switch, while_loop  # noqa: F401,E402
 from .conv import conv, conv_general_dilated  # noqa: F401,E402
 from .elementwise import (  # noqa: F401
@@ -51,15 +52,16 @@ from .elementwise import (  # noqa: F401
 )
 from .indexing import gather, scatter, take_along_axis  # noqa: F401,E402
 from .linalg import dot, dot_general  # noqa: F401,E402
+from .pad_sums import sum_of_zero_pads  # noqa: F401,E402
 from .parallel import (  # noqa: F401,E402
-    all_gather,
-    axis_index,
-    pmax,
-    pmean,
-    pmin,
-    ppermute,
-    psum,
-    psum_scatter,
+                          all_gather,
+                          axis_index,
+                          pmax,
+                          pmean,
+                          pmin,
+                          ppermute,
+                          psum,
+                          psum_scatter,
 )
 from .random_bits import threefry2x32  # noqa: F401,E402
 from .reductions import argmax, argmin, cumsum, reduce_max, reduce_min, reduce_prod, reduce_sum  # noqa: F401

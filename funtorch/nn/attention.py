@@ -79,10 +79,6 @@ class MultiheadAttention(Module):
     def __call__(self, params, query, key, value, key_padding_mask=None, need_weights=True,
                  attn_mask=None, average_attn_weights=True, is_causal=False, *,
                  dropout_key=None, train=False):
-        query, key, value = fnp.asarray(query), fnp.asarray(key), fnp.asarray(value)
-        batched = query.ndim == 3
-        if self.batch_first and batched:
-            query, key, value = (fnp.swapaxes(t, 0, 1) for t in (query, key, value))
         out_proj = self._param(params, "out_proj")
         out, w = F.multi_head_attention_forward(
             query, key, value, self.num_heads, params.get("in_proj_weight"),
@@ -92,7 +88,5 @@ class MultiheadAttention(Module):
             attn_mask=attn_mask, q_proj_weight=params.get("q_proj_weight"),
             k_proj_weight=params.get("k_proj_weight"), v_proj_weight=params.get("v_proj_weight"),
             average_attn_weights=average_attn_weights, is_causal=is_causal,
-            dropout_key=dropout_key)
-        if self.batch_first and batched:
-            out = fnp.swapaxes(out, 0, 1)
+            dropout_key=dropout_key, batch_first=self.batch_first)
         return out, w

@@ -132,9 +132,10 @@ class Ref:
 # --------------------------------------------------------------------------- graph prep
 
 def flatten(graph: Graph):
-    """Inline nested ``jit`` graphs, merge repeated work and drop dead equations (the
-    graph passes of ``core/passes.py``): fusion sees across calls."""
-    g = passes.dce(passes.cse(passes.inline_calls(graph)))
+    """Inline nested ``jit`` graphs, merge repeated work, apply the rewrites
+    (``passes.rewrite_rules``) and drop dead equations (the graph passes of
+    ``core/passes.py``): fusion sees across calls."""
+    g = passes.dce(passes.rewrite(passes.cse(passes.inline_calls(graph))))
     return _hoist_scalars(g.eqns), g.outs
 
 

@@ -35,14 +35,19 @@ import warnings
 from numba.core import types
 from numba.np.numpy_support import from_dtype
 
-from ..common import pipeline
+from ..common import cache, pipeline
 from ..common.fusion import Nest
-from . import codegen, lowering, program
+from . import codegen, forked, lowering, program
 
 
 def stats():
-    """Kernels compiled by Numba and loaded from the disk cache in this process."""
-    return dict(codegen.STATS)
+    """Kernels compiled by Numba and loaded from the disk cache in this process; those
+    compiled by its forked workers (``forked``, which the process then loads) count as
+    compiled, and again under ``forked``."""
+    out = dict(codegen.STATS, **forked.STATS)
+    out["compiled"] += out["forked"]
+    out["loaded"] -= out["forked"]
+    return out
 
 
 class Plan:
@@ -123,7 +128,7 @@ class Emitter:
     """The CPU half of ``common.pipeline``: each nest a Numba kernel, each other step a
     library call (``lowering.OPS``) or eager impl, and the driver calling them in order."""
 
-    options = {"ops": lowering.OPS}
+    options = {"ops": lowering.OPS, "lowers": lowering.lowers}
     inner = dests = False   # a loop body's driver (``program.Driver``'s ``inner``, ``dests``)
 
     @staticmethod
@@ -135,6 +140,7 @@ class Emitter:
         part, loops, bp = plan.part, plan.loops, plan.buffers
         kernels = {}
         sources = _sources(loops, bp, parallel=not cls.inner)
+        _compile_ahead(sources.values())
         for nest, loop in loops.items():
             src = sources[nest]
             try:
@@ -155,10 +161,32 @@ class Emitter:
         return run
 
 
+def _compile_ahead(sources):
+    """Compile the kernels that are neither loaded nor on disk, on several cores
+    (``forked``), so the loop in ``emit`` then finds them in the disk cache."""
+    new = {}
+    for src in sources:
+        if not cache.is_loaded(src.text, "cpu"):
+            new.setdefault(src.text, src)
+    if len(new) < 2 or not forked.available():
+        return
+    work = [(len(text), _compiler(src)) for text, src in new.items()
+            if not cache.on_disk(text, "cpu", codegen.VERSION)]
+    if len(work) >= 2:
+        forked.compile_ahead(work)
+
+
+def _compiler(src):
+    # compilation only: nothing that starts Numba's threads (not fork-safe) in a worker
+    if src.parallel:
+        return lambda: codegen.compile_parallel(src)
+    return lambda: codegen.compile_kernel(codegen.load(src.text), _arg_types(src))
+
+
 class BodyEmitter(Emitter):
     """A control-flow body: an inner driver of serial kernels and GEMMs (a parallel
     launch per iteration would wait for the Numba threads to be scheduled, every time)."""
-    options = {"ops": lowering.BODY_OPS}
+    options = {"ops": lowering.BODY_OPS, "lowers": lowering.lowers}
     inner = True
 
 

@@ -12,6 +12,9 @@ the machine code beside it, so a second process loads kernels instead of compili
 
 from __future__ import annotations
 
+import hashlib
+import os
+
 import numpy as np
 
 from ..common import cache
@@ -19,11 +22,27 @@ from ..common import codegen as common
 from ..common.codegen import TYPE_NAMES
 from ..common.loops import Loop
 from ..common.scalar import acc_dtype
-from . import lowering
+from . import lowering, vecmath
 
 VERSION = "5"   # bump when generated code changes meaning
 
-STATS = {"compiled": 0, "loaded": 0}
+_hashes = {}
+
+
+def source_hash(module):
+    """A hash of one of this package's modules' source (for generated code's cache keys:
+    code compiled into a cached kernel from another module goes stale with it)."""
+    h = _hashes.get(module)
+    if h is None:
+        path = os.path.join(os.path.dirname(__file__), module + ".py")
+        with open(path, "rb") as f:
+            h = _hashes[module] = hashlib.sha256(f.read()).hexdigest()[:16]
+    return h
+
+# kernels compiled by Numba / loaded from the disk cache: fused nests and specialised library
+# entry points (``parallel.Shares``) in the user's kernel cache, the library's own beside
+# the package
+STATS = {"compiled": 0, "loaded": 0, "library compiled": 0, "library loaded": 0}
 
 
 # --------------------------------------------------------------------------- source
@@ -33,25 +52,37 @@ class Names(common.Names):
 
     Kernels compile without fast-math flags (compiled code gives each op's IEEE result,
     NaNs and signed zeros included). The one exception is ``reassoc``: the accumulating
-    add or multiply of a float reduction is a helper compiled with LLVM's ``reassoc``
-    flag alone, which LLVM inlines with its flag, so only the reduction's order may
-    change and the loop vectorizer keeps several partial sums."""
+    add or multiply of a float reduction is a helper (``reassoc.py``) compiled with LLVM's
+    ``reassoc`` flag alone, which LLVM inlines with its flag, so only the reduction's
+    order may change and the loop vectorizer keeps several partial sums."""
 
     def __init__(self):
         super().__init__()
         self.reassoc_ops = {}
+        self.vecmath = set()      # ``vecmath`` functions the kernel calls
+
+    def helper(self, name):
+        if name in vecmath.FUNCTIONS:
+            self.vecmath.add(name)
+            return name
+        return super().helper(name)
 
     def reassoc(self, op):
         name = self.reassoc_ops[op] = {"+": "_radd", "*": "_rmul"}[op]
         return name
 
     def prelude(self):
-        lines = ["import math", "import numpy as np", "from numba import njit", "",
-                 *self.definitions()]
-        for op, name in sorted(self.reassoc_ops.items()):
-            lines += ["", "", "@njit(fastmath={'reassoc'})", f"def {name}(a, b):",
-                      f"    return a {op} b"]
-        return lines
+        lines = ["import math", "import numpy as np", "from numba import njit"]
+        if self.reassoc_ops:     # the helpers of ``reassoc.py``, shared by every kernel
+            lines[:0] = [f"# reassoc: {source_hash('reassoc')}"]
+            imports = {"_radd": "radd", "_rmul": "rmul"}
+            lines.append("from funtorch.backends.cpu.reassoc import " + ", ".join(
+                f"{imports[n]} as {n}" for n in sorted(self.reassoc_ops.values())))
+        if self.vecmath:         # float32 tanh and logistic (``vecmath.py``)
+            lines[:0] = [f"# vecmath: {source_hash('vecmath')}"]
+            lines.append("from funtorch.backends.cpu.vecmath import "
+                         + ", ".join(sorted(self.vecmath)))
+        return lines + ["", *self.definitions()]
 
 
 class Source:
@@ -290,7 +321,6 @@ def _generate(loop, write_into, parallel):
                 unpack.append(f"    {name}_s{a} = args[{j + 2 + a}]" + (
                     f" * {name}_s{a + 1}" if a < nd - 2 else ""))
             j += 1 + nd
-        from .parallel import source_hash
         head = [f"# parallel: {source_hash('parallel')}", "from numba import cfunc",
                 "from funtorch.backends.cpu.parallel import SIGNATURE, " + ", ".join(
                     sorted({_ptr(dt) for dt, _ in arrays}))]
@@ -352,16 +382,21 @@ def load(text):
     return cache.load(text, "cpu", VERSION).kernel
 
 
-def load_parallel(source):
-    """The launcher of a parallel kernel (its ``cfunc`` compiles or loads on import)."""
-    from .parallel import Launch
+def compile_parallel(source):
+    """A parallel kernel's ``cfunc`` (compiled or loaded when its module is imported)."""
     fresh = not cache.is_loaded(source.text, "cpu")
-    module_kernel = load(source.text)
+    cfunc = load(source.text)
     if fresh:
-        STATS["loaded" if module_kernel._cache_hits else "compiled"] += 1
+        STATS["loaded" if cfunc._cache_hits else "compiled"] += 1
+    return cfunc
+
+
+def load_parallel(source):
+    """The launcher of a parallel kernel."""
+    from .parallel import Launch
     shapes = [shape for _, shape in source.reads] + [
         acc.shape for acc, name in source.stores if name.startswith("o")]
-    return Launch(module_kernel, source.extents, shapes, source.steps)
+    return Launch(compile_parallel(source), source.extents, shapes, source.steps)
 
 
 def compile_kernel(disp, arg_types):

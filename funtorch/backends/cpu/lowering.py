@@ -5,7 +5,8 @@ never import lax, and tests/test_op_table_coverage.py checks every key against t
 registry and every primitive against these tables). Three kinds of lowering:
 
 - ``SCALAR``: elementwise primitives as one scalar Numba expression (fused into loops):
-  the shared table (``common.scalar``) as it is;
+  the shared table (``common.scalar``), but float32 ``tanh`` and ``logistic``
+  (``vecmath``);
 - ``REDUCERS``: reductions as an accumulator (fused as the sink of a loop nest);
 - ``OPS``: everything that calls a library or hand-written kernel (BLAS matmul, im2col
   convolution, pooling, numpy's concatenate into the planned buffer), control flow
@@ -28,7 +29,19 @@ import numpy as np
 from ..common import scalar
 from ..common.scalar import Reducer
 
-SCALAR = scalar.SCALAR
+
+def _float32(name, shared):
+    """float32 ``name`` from ``vecmath`` (vectorizable, correctly rounded); other dtypes
+    as the shared table has it."""
+    def build(c, x, a, o, p):
+        if o.dtype != np.float32:
+            return shared(c, x, a, o, p)
+        return f"{c.helper(name)}({x[0]})"
+    return build
+
+
+SCALAR = dict(scalar.SCALAR, tanh=_float32("tanh32", scalar.SCALAR["tanh"]),
+              logistic=_float32("sigmoid32", scalar.SCALAR["logistic"]))
 
 
 def _arg(largest):
@@ -93,6 +106,17 @@ def _dot_general(eqn, serial=False):
 OPS["dot_general"] = _dot_general
 
 
+def _attention(name):
+    def build(eqn, serial=False):
+        from . import attention_kernels
+        return getattr(attention_kernels, name)(eqn, serial)
+    return build
+
+
+OPS["dot_product_attention"] = _attention("attention")
+OPS["dot_product_attention_vjp"] = _attention("attention_vjp")
+
+
 def _windowed(name):
     def build(eqn):
         from . import windowed
@@ -140,4 +164,14 @@ OPS["cond"] = _control("cond")
 # a loop body's table: its GEMMs run on the calling thread. A parallel launch per iteration
 # waits for every Numba thread to be scheduled: on a busy machine that is milliseconds,
 # more than the small GEMM of a recurrent cell takes
-BODY_OPS = {**OPS, "dot_general": lambda eqn: _dot_general(eqn, serial=True)}
+BODY_OPS = {**OPS, **{name: lambda eqn, b=OPS[name]: b(eqn, serial=True)
+                     for name in ("dot_general", "dot_product_attention",
+                                  "dot_product_attention_vjp")}}
+
+
+def lowers(eqn):
+    """Whether an equation whose primitive has a decomposition (``core.trace.
+    decompositions``) runs a kernel of ours: the fused attention, on the float types its
+    kernels take; other such equations compile their decomposition."""
+    return (eqn.prim.name in ("dot_product_attention", "dot_product_attention_vjp")
+            and eqn.inputs[0].aval.dtype.name in ("float32", "float64"))

@@ -16,10 +16,16 @@ use to read the block's addresses (bools as bytes); they index them with flat of
 from __future__ import annotations
 
 import ctypes
+import os
+import threading
 
+import numba
 import numpy as np
 from numba import njit, prange, types
 from numba.extending import intrinsic
+
+from ..common import cache
+from . import codegen
 
 SIGNATURE = types.void(types.int64, types.int64, types.CPointer(types.int64))
 CFUNC = ctypes.CFUNCTYPE(None, ctypes.c_int64, ctypes.c_int64, ctypes.c_void_p)
@@ -79,7 +85,6 @@ class Launch:
     def __init__(self, cfunc, extents, shapes, steps):
         self.fn = CFUNC(cfunc.address)
         self.n = extents[0]
-        import numba
         self.T = numba.get_num_threads()
         # a small instance of a kernel shared with big ones runs on the calling thread
         self.serial = int(np.prod(extents, dtype=np.int64)) < MIN_WORK
@@ -112,21 +117,6 @@ def run_shares(kernel, T, args):
         kernel(t, T, args.ctypes.data)
 
 
-_hashes = {}
-
-
-def source_hash(module):
-    """A hash of one of this package's modules' source (for generated code's cache keys)."""
-    h = _hashes.get(module)
-    if h is None:
-        import hashlib
-        import os
-        path = os.path.join(os.path.dirname(__file__), module + ".py")
-        with open(path, "rb") as f:
-            h = _hashes[module] = hashlib.sha256(f.read()).hexdigest()[:16]
-    return h
-
-
 RUNTIME = "runtime"   # a constant's place in a kernel's key when it is passed at run time
 
 
@@ -154,6 +144,7 @@ class _Bound:
 _TYPE = {"float32": "f32", "float64": "f64", "int8": "i8", "int16": "i16", "int32": "i32",
          "int64": "i64", "uint8": "u8", "uint16": "u16", "uint32": "u32", "uint64": "u64"}
 _shares = {}
+_lock = threading.RLock()   # entries may be built by ``library``'s background thread
 
 
 class Shares:
@@ -167,28 +158,34 @@ class Shares:
 
     ``arrays``: ndims of the array arguments, all of ``dtype``; ``n_scalars`` trailing
     scalars of ``dtype`` (passed as 1-element arrays). A constant given as
-    ``Runtime(value)`` is passed at run time instead (a tile size, which only bounds loops):
-    kernels that differ only there share their compiled code, which is what a first step
-    spends most of its time compiling."""
+    ``Runtime(value)`` (or the marker ``RUNTIME`` with the value passed as ``runtime=`` at
+    the call) is passed at run time instead: kernels that differ only there share their
+    compiled code. An entry with every constant passed at run time depends on no model:
+    it is cached beside the package (``cache.library_dir``), compiled once per
+    installation; ``library`` runs those first and swaps in the specialised ones."""
 
     def __new__(cls, module, name, dtype, arrays, consts=(), n_scalars=0):
-        spec = tuple(RUNTIME if type(c) is Runtime else int(c) for c in consts)
+        spec = tuple(RUNTIME if type(c) is Runtime or c is RUNTIME else int(c)
+                     for c in consts)
         key = (module, name, np.dtype(dtype), tuple(arrays), spec, n_scalars)
         self = _shares.get(key)
         if self is None:
-            self = _shares[key] = super().__new__(cls)
-            self._build(*key)
+            with _lock:
+                self = _shares.get(key)
+                if self is None:
+                    self = super().__new__(cls)
+                    self._build(*key)
+                    _shares[key] = self
         runtime = tuple(int(c.value) for c in consts if type(c) is Runtime)
         return _Bound(self, runtime) if runtime else self
 
     def _build(self, module, name, dtype, arrays, consts, n_scalars):
-        from . import codegen
         ptr = f"ptr_{_TYPE[dtype.name]}"
         # the body (not cached itself) is compiled into this kernel's cached code: the
         # hash of the sources it is made of is part of the kernel's, so the disk cache
         # misses when they change
         deps = (module, "gemm_kernels", "blas", "parallel")
-        lines = ["# " + ", ".join(f"{m}: {source_hash(m)}" for m in deps),
+        lines = ["# " + ", ".join(f"{m}: {codegen.source_hash(m)}" for m in deps),
                  "from numba import carray, cfunc",
                  f"from funtorch.backends.cpu.parallel import SIGNATURE, {ptr}",
                  f"from funtorch.backends.cpu.{module} import {name} as body", "", "",
@@ -208,14 +205,23 @@ class Shares:
                 call.append(str(c))
         call += [f"carray({ptr}(args[{j + k}]), (1,))[0]" for k in range(n_scalars)]
         lines.append(f"    body(t, T, {', '.join(call)})")
-        self.fn = CFUNC(codegen.load("\n".join(lines) + "\n").address)
-        import numba
+        text = "\n".join(lines) + "\n"
+        self.library = all(c is RUNTIME for c in consts)
+        if self.library:
+            directory = cache.library_dir(os.path.dirname(__file__), "cpu", codegen.VERSION)
+            cfunc = cache.load(text, "cpu-library", codegen.VERSION, directory).kernel
+        else:
+            cfunc = codegen.load(text)
+        self.compiled = not cfunc._cache_hits
+        codegen.STATS[("library " if self.library else "") + ("compiled" if self.compiled
+                                                        else "loaded")] += 1
+        self.fn = CFUNC(cfunc.address)
         self.T = numba.get_num_threads()
         self.ndims = tuple(arrays)
         self.dtype = dtype
 
     def __call__(self, *xs, runtime=()):
-        """The arrays, then the scalars (``runtime``: the run-time constants)."""
+        """The arrays, then the scalars (``runtime``: the run-time constants, in order)."""
         block = []
         na = len(self.ndims)
         for a, nd in zip(xs[:na], self.ndims):

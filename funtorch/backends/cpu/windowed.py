@@ -14,13 +14,18 @@ the three convs of a training step separate:
 
 Pooling over the last two axes (leading window dims 1) runs ``pool_kernels``.
 Other cases return None: the eager impl runs.
+
+The kernels run through ``library.kernel``: generic (geometry at run time) at first,
+specialised to their geometry once hot.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
+from .library import kernel as _kernel
 from .lowering import Op
+from .parallel import Runtime
 
 # elements of one thread's packed tile (1 MiB of float32, about an L2 cache): whole images
 # of a small conv in one GEMM, which measured faster than smaller tiles
@@ -83,14 +88,13 @@ def conv_general_dilated(eqn):
     O, I, KH, KW = _as4(rhs.shape)
     _, _, OH, OW = _as4(out.shape)
     T = _threads()
-    from .parallel import Runtime, Shares
 
     if groups == 1 and KH * KW > OH * OW:
         # weight gradient: lhs = x^T (C_fwd, N, H, W), rhs = g^T (O_fwd, N, KH, KW)
         rows = max(1, min(KH, TILE // max(1, N * OH * OW * KW)))
         scratch = _Scratch(((T, N * OH * OW * rows * KW), dt), ((T, N * OH * OW, O), dt))
-        kernel = Shares("conv_kernels", "wgrad", dt, (4, 4, 4, 2, 3),
-                        (Runtime(rows), dh, dw, plh, plw, lh, lw, sh, sw))
+        kernel = _kernel("conv_kernels", "wgrad", dt,
+                         (Runtime(rows), dh, dw, plh, plw, lh, lw, sh, sw))
         kk = OH * OW
 
         def fn(lhs, rhs, out):
@@ -110,8 +114,8 @@ def conv_general_dilated(eqn):
         fg = O // groups
         rows = max(1, min(H, TILE // max(1, fg * KH * KW * W)))
         scratch = _Scratch(((T, fg * KH * KW * rows * W), dt))
-        kernel = Shares("conv_kernels", "scatter", dt, (4, 3, 4, 2),
-                        (groups, KH, KW, Runtime(rows), sh, sw, plh, plw, lh, lw, dh, dw))
+        kernel = _kernel("conv_kernels", "scatter", dt,
+                         (groups, KH, KW, Runtime(rows), sh, sw, plh, plw, lh, lw, dh, dw))
 
         def fn(lhs, rhs, out):
             x = np.ascontiguousarray(_four(lhs))
@@ -125,8 +129,8 @@ def conv_general_dilated(eqn):
 
     rows = max(1, min(OH, TILE // max(1, I * KH * KW * OW)))
     scratch = _Scratch(((T, I * KH * KW * rows * OW), dt))
-    kernel = Shares("conv_kernels", "gather", dt, (4, 4, 4, 2),
-                    (groups, Runtime(rows), sh, sw, plh, plw, lh, lw, dh, dw))
+    kernel = _kernel("conv_kernels", "gather", dt,
+                     (groups, Runtime(rows), sh, sw, plh, plw, lh, lw, dh, dw))
 
     def fn(lhs, rhs, out):
         x = np.ascontiguousarray(_four(lhs))
@@ -187,8 +191,7 @@ def _pool_kernel(eqn, grid, label, general, special=None):
     (name, scalars), consts = ((special, ()) if special and tuple(window) == _2X2
                                else (general, window))
     values = [{"lowest": _lowest(x.dtype), "zero": x.dtype.type(0)}[s] for s in scalars]
-    from .parallel import Shares
-    kernel = Shares("pool_kernels", name, x.dtype, (3,) * (len(ins) + 1), consts, len(values))
+    kernel = _kernel("pool_kernels", name, x.dtype, consts)
 
     def fn(*arrays):
         # inputs made contiguous; the output buffer is written in place

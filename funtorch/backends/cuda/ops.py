@@ -157,6 +157,8 @@ def lowers(eqn):
     """Whether a convolution gradient runs ``cuda_kernels``' backward kernel (else its
     decomposition, a convolution, is compiled instead)."""
     p = eqn.params
+    if eqn.prim.name not in ("conv_input_grad", "conv_weight_grad"):
+        return False        # the fused attention's primitives: their decompositions
     return (eqn.outputs[0].aval.ndim == 4 and eqn.outputs[0].aval.dtype == np.float32
             and p["feature_group_count"] == 1 and all(d == 1 for d in p["lhs_dilation"])
             and all(lo == hi >= 0 for lo, hi in p["padding"]))

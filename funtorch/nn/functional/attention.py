@@ -65,6 +65,10 @@ def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.
         v = fnp.repeat(v, rep, axis=-3)
     L, S = q.shape[-2], k.shape[-2]
     scale = 1.0 / math.sqrt(q.shape[-1]) if scale is None else scale
+    if attn_mask is None and dropout_p == 0.0:
+        fused = _fused(q, k, v, scale, is_causal)
+        if fused is not None:
+            return fused
     scores = fnp.matmul(q, fnp.swapaxes(k, -1, -2)) * scale
     neg_inf = fnp.full((), -np.inf, scores.dtype)
     if is_causal:
@@ -86,6 +90,48 @@ def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.
     return fnp.matmul(w, v)
 
 
+def _fused(q, k, v, scale, is_causal):
+    """``lax.dot_product_attention`` over the leading dims flattened, where it applies (no
+    mask but the causal one, float operands of one dtype and leading shape); else None."""
+    if not (q.dtype == k.dtype == v.dtype and dtypes.is_float(q.dtype)
+            and q.shape[:-2] == k.shape[:-2] == v.shape[:-2]
+            and q.shape[-2] > 0 and k.shape[-2] > 0):
+        return None
+    lead = q.shape[:-2]
+    flat = [fnp.reshape(t, (-1, t.shape[-2], 1, t.shape[-1])) for t in (q, k, v)]
+    out, _ = lax.dot_product_attention(*flat, scale, is_causal)
+    return fnp.reshape(out, (*lead, out.shape[1], out.shape[3]))
+
+
+def _fused_mha(q, k, v, num_heads, w, b, out_proj_weight, out_proj_bias, is_causal,
+               batch_first):
+    """Multi-head attention with no mask but the causal one, no dropout, no weights
+    returned: the projections in the inputs' layout, their heads a free reshape into
+    ``lax.dot_product_attention``'s ``[N, L, H, hd]`` (a strided view when time-major)."""
+    def heads(t):
+        t = fnp.reshape(t, (*t.shape[:2], num_heads, t.shape[2] // num_heads))
+        return t if batch_first else fnp.swapaxes(t, 0, 1)
+
+    q, k, v = (heads(linear(t, wt, bt)) for t, wt, bt in zip((q, k, v), w, b))
+    out, _ = lax.dot_product_attention(q, k, v, 1.0 / math.sqrt(q.shape[-1]), is_causal)
+    out = fnp.reshape(out, (*out.shape[:2], -1))
+    out = out if batch_first else fnp.swapaxes(out, 0, 1)
+    return linear(out, out_proj_weight, out_proj_bias)
+
+
+def _in_projections(in_proj_weight, in_proj_bias, q_proj_weight, k_proj_weight,
+                    v_proj_weight):
+    """The (q, k, v) weights and biases: the packed [3E, E] split, or the separate ones."""
+    if in_proj_weight is not None:
+        w = fnp.split(fnp.asarray(in_proj_weight), 3, axis=0)
+    else:
+        w = (q_proj_weight, k_proj_weight, v_proj_weight)
+    b = (None, None, None)
+    if in_proj_bias is not None:
+        b = fnp.split(fnp.asarray(in_proj_bias), 3, axis=0)
+    return w, b
+
+
 def _float_mask(name, mask, dtype):
     """PyTorch's ``_canonical_mask``: a boolean mask becomes 0 / -inf (True = -inf)."""
     if mask is None:
@@ -105,7 +151,7 @@ def multi_head_attention_forward(query, key, value, num_heads, in_proj_weight, i
                                  need_weights=True, attn_mask=None, q_proj_weight=None,
                                  k_proj_weight=None, v_proj_weight=None,
                                  average_attn_weights=True, is_causal=False, *,
-                                 dropout_key=None):
+                                 dropout_key=None, batch_first=False):
     """PyTorch's ``F.multi_head_attention_forward`` on time-major ``[L, N, E]`` (or unbatched
     ``[L, E]``) inputs; returns ``(attn_output, attn_weights or None)``.
 
@@ -113,10 +159,31 @@ def multi_head_attention_forward(query, key, value, num_heads, in_proj_weight, i
     ``in_proj_weight=None`` for kdim/vdim != E). Boolean masks are True where attention is
     not allowed; ``attn_mask`` is ``[L, S]`` or ``[N * num_heads, L, S]``,
     ``key_padding_mask`` ``[N, S]``. ``is_causal`` with no ``attn_mask`` applies the causal
-    mask. Dropout on the weights needs ``training`` and ``dropout_key``.
+    mask. Dropout on the weights needs ``training`` and ``dropout_key``. ``batch_first``
+    (funtorch's; what ``nn.MultiheadAttention(batch_first=True)`` passes): batched inputs
+    and output are ``[N, L, E]``.
     """
-    name = "funtorch.nn.functional.multi_head_attention_forward"
     q, k, v = fnp.asarray(query), fnp.asarray(key), fnp.asarray(value)
+    batch, seq = (0, 1) if batch_first else (1, 0)
+    if (attn_mask is None and key_padding_mask is None and bias_k is None
+            and not add_zero_attn and not need_weights and (dropout_p == 0.0 or not training)
+            and q.ndim == k.ndim == v.ndim == 3 and k.shape[:2] == v.shape[:2]
+            and k.shape[batch] == q.shape[batch] and q.shape[seq] > 0 and k.shape[seq] > 0
+            and q.shape[2] % num_heads == 0
+            and q.dtype == k.dtype == v.dtype and dtypes.is_float(q.dtype)):
+        w, b = _in_projections(in_proj_weight, in_proj_bias, q_proj_weight, k_proj_weight,
+                               v_proj_weight)
+        return _fused_mha(q, k, v, num_heads, w, b, out_proj_weight, out_proj_bias,
+                          is_causal, batch_first), None
+    if batch_first and q.ndim == 3:
+        q, k, v = (fnp.swapaxes(t, 0, 1) for t in (q, k, v))
+        out, w = multi_head_attention_forward(
+            q, k, v, num_heads, in_proj_weight, in_proj_bias, bias_k, bias_v, add_zero_attn,
+            dropout_p, out_proj_weight, out_proj_bias, training, key_padding_mask,
+            need_weights, attn_mask, q_proj_weight, k_proj_weight, v_proj_weight,
+            average_attn_weights, is_causal, dropout_key=dropout_key)
+        return fnp.swapaxes(out, 0, 1), w
+    name = "funtorch.nn.functional.multi_head_attention_forward"
     batched = q.ndim == 3
     if q.ndim not in (2, 3) or k.ndim != q.ndim or v.ndim != q.ndim:
         raise ValueError(f"{name}: expected query, key and value all [L, N, E] (or all "
@@ -141,13 +208,8 @@ def multi_head_attention_forward(query, key, value, num_heads, in_proj_weight, i
     attn_mask = _float_mask("attn_mask", attn_mask, dtype)
 
     # input projections
-    if in_proj_weight is not None:
-        w_q, w_k, w_v = fnp.split(fnp.asarray(in_proj_weight), 3, axis=0)
-    else:
-        w_q, w_k, w_v = q_proj_weight, k_proj_weight, v_proj_weight
-    b_q = b_k = b_v = None
-    if in_proj_bias is not None:
-        b_q, b_k, b_v = fnp.split(fnp.asarray(in_proj_bias), 3, axis=0)
+    (w_q, w_k, w_v), (b_q, b_k, b_v) = _in_projections(
+        in_proj_weight, in_proj_bias, q_proj_weight, k_proj_weight, v_proj_weight)
     q = linear(q, w_q, b_q)
     k = linear(k, w_k, b_k)
     v = linear(v, w_v, b_v)
