@@ -204,3 +204,20 @@ def test_jit_keeps_0d_half_values_0d():
     s, m = ft.jit(lambda v: (ft.sum(v), ft.mean(v)))(x)
     assert s.shape == () and m.shape == ()
     assert float(s) == 1.5 and float(m) == 1.5
+
+
+def test_value_broadcast_into_an_empty_loop_nest_is_still_stored():
+    """Fuzzer seed 3011: ``c + 1`` (shape (3,), in log1p's derivative) was fused into the
+    loop nest over the (0, 3) broadcast and stored only from there; a loop over no
+    elements never wrote it, and the gradient read the unwritten slot (NaN, flaky)."""
+    w = np.random.default_rng(0).standard_normal((0, 3))
+
+    def loss(a, b):
+        return ft.sum((ft.log1p(b) - a) * w.astype(a.dtype))
+
+    step = ft.jit(ft.value_and_grad(loss, argnums=(0, 1)))
+    for dtype in (np.float32, np.float64) * 8:
+        a, b = np.zeros((0, 3), dtype), np.array([0.3, -0.5, 2.0], dtype)
+        value, (ga, gb) = step(a, b)
+        assert float(value) == 0 and np.asarray(ga).shape == (0, 3)
+        np.testing.assert_array_equal(np.asarray(gb), np.zeros(3, dtype))

@@ -313,6 +313,14 @@ class Nest:
         if kept and not any(kept <= {_find(parent, d) for d in dims if d is not None}
                             for dims in vdims.values()):
             return False
+        # a nest over an empty space runs no iteration: a value with elements would never
+        # be written there (a reduction's result is initialised outside its loop)
+        empty = any(n == 0 for v, dims in vdims.items()
+                    for d, n in zip(dims, v.aval.shape) if d is not None)
+        if empty:
+            results = {e.outputs[0] for e in eqns if e.prim.kind == "reduction"}
+            if any(v not in results and v.aval.size > 0 for v in vdims):
+                return False
         return True
 
 
