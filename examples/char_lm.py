@@ -30,6 +30,7 @@ import math
 import os
 import time
 
+import numba
 import numpy as np
 from training import fit, plot_curves, resume_from
 
@@ -159,6 +160,10 @@ def parser():
     p.add_argument("--cpu-minutes", type=float, default=4.5,
                    help="without --steps: train until the process has used this much CPU "
                         "time (start-up and compilation included), then evaluate")
+    p.add_argument("--threads", type=int, default=1,
+                   help="threads of funtorch's compiled CPU kernels (default 1: the budget is "
+                        "CPU time, and at these sizes one thread trains the most characters "
+                        "per CPU second; 2 threads cost ~1.8x the CPU time per step)")
     p.add_argument("--eval-every", type=int, default=200)
     p.add_argument("--eval-batches", type=int, default=10)
     p.add_argument("--seq-len", type=int, default=None,
@@ -207,6 +212,9 @@ def parse_args(argv=None):
 
 def main(argv=None):
     p, args = parse_args(argv)
+    if not 1 <= args.threads <= numba.config.NUMBA_NUM_THREADS:
+        p.error(f"--threads must be between 1 and {numba.config.NUMBA_NUM_THREADS}")
+    numba.set_num_threads(args.threads)
 
     try:
         corpus = ft.data.fortunes(args.data_dir, args.categories)
